@@ -1,0 +1,1 @@
+DROP TABLE postings; DROP TABLE transfers; DROP TABLE accounts;

@@ -1,0 +1,725 @@
+//! Configuration: defaults, then an optional TOML file, then `MKOBA_…`
+//! environment variables (nested keys joined by `__`). Secrets live in
+//! [`Secret`], whose `Debug` is redacted and which `config show` masks.
+
+use crate::domain::{Currency, NumberPlan};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: String,
+    pub database_url: String,
+    /// Where generated secrets are kept; empty means beside the SQLite
+    /// database (or the working directory for PostgreSQL).
+    pub secrets_file: String,
+    pub currency: Currency,
+    pub country_code: String,
+    pub national_number_digits: usize,
+    pub service_code: String,
+    pub webhook_token: Secret,
+    pub pin: PinConfig,
+    pub tiers: BTreeMap<String, Tier>,
+    pub tariffs: Tariffs,
+    pub ledger: LedgerConfig,
+    pub rate_limits: RateLimits,
+    pub database: DatabaseConfig,
+    pub ussd: UssdConfig,
+    pub sms: SmsConfig,
+    pub smtp: SmtpConfig,
+    pub alerts: AlertsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PinConfig {
+    pub length: usize,
+    pub max_attempts: u32,
+    pub argon2: Argon2Config,
+    pub pepper: Secret,
+    /// PIN verifications running at once; each holds `argon2.memory_kib`.
+    pub verify_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+/// A KYC tier: how much an account of this tier may hold and move.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub max_balance_minor: i64,
+    pub max_transfer_minor: i64,
+    pub max_daily_out_minor: i64,
+}
+
+/// Fee bands per transfer kind. The fee is paid by whoever starts the
+/// transfer; the commission is paid to the agent by the operator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tariffs {
+    pub p2p: Vec<Band>,
+    pub cash_in: Vec<Band>,
+    pub cash_out: Vec<Band>,
+    pub merchant_payment: Vec<Band>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Band {
+    /// Upper bound of the band, inclusive; the band starts above the previous one.
+    pub up_to_minor: i64,
+    pub fee_minor: i64,
+    #[serde(default)]
+    pub commission_minor: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Transfers committed together when they queue up (group commit).
+    pub batch_max: usize,
+    /// Transfers waiting for the writer before submitters wait for room.
+    pub queue_depth: usize,
+    /// Daily limits reset at midnight in this offset from UTC (EAT = 180).
+    pub day_utc_offset_minutes: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub pool_size: u32,
+    pub pool_timeout_ms: u64,
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// Webhook requests per phone number per minute.
+    pub per_msisdn_per_minute: u32,
+    /// Webhook requests per second for the whole process.
+    pub global_per_second: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UssdConfig {
+    pub session_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    pub base_url: String,
+    pub username: String,
+    pub api_key: Secret,
+    pub sender_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// e.g. `smtp://127.0.0.1:1025`; may carry credentials, so it is a secret.
+    pub url: Secret,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    pub email_to: String,
+    pub float_low_minor: i64,
+}
+
+/// A secret string: empty means "not configured". Never printed.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_set() {
+            "Secret(****)"
+        } else {
+            "Secret(unset)"
+        })
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let kes = |major: i64| major * 100;
+        let tier = |bal, per, day| Tier {
+            max_balance_minor: kes(bal),
+            max_transfer_minor: kes(per),
+            max_daily_out_minor: kes(day),
+        };
+        let tiers = BTreeMap::from([
+            // Registered without an ID document.
+            ("basic".to_string(), tier(50_000, 20_000, 50_000)),
+            // ID verified.
+            ("standard".to_string(), tier(300_000, 150_000, 300_000)),
+            ("agent".to_string(), tier(5_000_000, 1_000_000, 10_000_000)),
+            (
+                "merchant".to_string(),
+                tier(5_000_000, 1_000_000, 5_000_000),
+            ),
+        ]);
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://mkoba.db".into(),
+            secrets_file: String::new(),
+            currency: Currency::default(),
+            country_code: "254".into(),
+            national_number_digits: 9,
+            service_code: "*384#".into(),
+            webhook_token: Secret::default(),
+            pin: PinConfig::default(),
+            tiers,
+            tariffs: Tariffs::default(),
+            ledger: LedgerConfig::default(),
+            rate_limits: RateLimits::default(),
+            database: DatabaseConfig::default(),
+            ussd: UssdConfig::default(),
+            sms: SmsConfig::default(),
+            smtp: SmtpConfig::default(),
+            alerts: AlertsConfig::default(),
+        }
+    }
+}
+
+impl Default for PinConfig {
+    fn default() -> Self {
+        PinConfig {
+            length: 4,
+            max_attempts: 3,
+            argon2: Argon2Config::default(),
+            pepper: Secret::default(),
+            verify_concurrency: 2,
+        }
+    }
+}
+
+impl Default for Argon2Config {
+    /// OWASP's argon2id setting: 19 MiB, 2 passes, 1 lane.
+    fn default() -> Self {
+        Argon2Config {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+fn band(up_to_major: i64, fee_minor: i64, commission_minor: i64) -> Band {
+    Band {
+        up_to_minor: up_to_major * 100,
+        fee_minor,
+        commission_minor,
+    }
+}
+
+impl Default for Tariffs {
+    /// Free below KES 100; p2p and merchant fees never above 1% of the amount.
+    fn default() -> Self {
+        let one_percent_bands = vec![
+            band(100, 0, 0),
+            band(500, 100, 0),
+            band(1_000, 500, 0),
+            band(5_000, 1_000, 0),
+            band(20_000, 5_000, 0),
+            band(70_000, 20_000, 0),
+            band(150_000, 70_000, 0),
+            band(1_000_000, 150_000, 0),
+        ];
+        Tariffs {
+            p2p: one_percent_bands.clone(),
+            merchant_payment: one_percent_bands,
+            cash_in: vec![
+                band(100, 0, 0),
+                band(1_000, 0, 500),
+                band(5_000, 0, 2_000),
+                band(20_000, 0, 5_000),
+                band(1_000_000, 0, 10_000),
+            ],
+            cash_out: vec![
+                band(100, 0, 0),
+                band(1_000, 500, 300),
+                band(5_000, 2_500, 1_500),
+                band(20_000, 7_500, 4_500),
+                band(1_000_000, 15_000, 9_000),
+            ],
+        }
+    }
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            batch_max: 256,
+            queue_depth: 8_192,
+            day_utc_offset_minutes: 180,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            pool_size: 16,
+            pool_timeout_ms: 5_000,
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            per_msisdn_per_minute: 60,
+            global_per_second: 50_000,
+        }
+    }
+}
+
+impl Default for UssdConfig {
+    fn default() -> Self {
+        UssdConfig {
+            session_timeout_s: 180,
+        }
+    }
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            base_url: "https://api.africastalking.com".into(),
+            username: "sandbox".into(),
+            api_key: Secret::default(),
+            sender_id: String::new(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            url: Secret::default(),
+            from: "mkoba <alerts@localhost>".into(),
+        }
+    }
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            email_to: String::new(),
+            float_low_minor: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// Environment variables that belong to tooling, not to the config tree.
+const ENV_NOT_KEYS: &[&str] = &["MKOBA_CONFIG", "MKOBA_LOG", "MKOBA_LOG_FORMAT"];
+
+impl Config {
+    /// Defaults, then the file (if any), then the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = match path {
+            Some(p) => Some((
+                p.display().to_string(),
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?,
+            )),
+            None => None,
+        };
+        Config::from_sources(
+            file.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
+            std::env::vars(),
+        )
+    }
+
+    /// Builds a config from a file's text and a set of environment variables.
+    pub fn from_sources(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut tree = toml::Value::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some((path, text)) = file {
+            let overlay: toml::Value = toml::from_str(text).map_err(|e| ConfigError::Parse {
+                path: path.into(),
+                message: e.message().to_string(),
+            })?;
+            merge(&mut tree, overlay);
+        }
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("MKOBA_") && !ENV_NOT_KEYS.contains(&k.as_str()))
+            .filter(|(k, _)| !k.starts_with("MKOBA_TEST_") && !k.starts_with("MKOBA_BARS_"))
+            .collect();
+        env.sort();
+        for (var, raw) in env {
+            let keys: Vec<String> = var["MKOBA_".len()..]
+                .to_ascii_lowercase()
+                .split("__")
+                .map(str::to_string)
+                .collect();
+            set_path(&mut tree, &keys, &raw).map_err(|message| ConfigError::Env {
+                var: var.clone(),
+                message,
+            })?;
+        }
+        let config: Config = tree
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: "(merged configuration)".into(),
+                message: e.message().to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn number_plan(&self) -> NumberPlan {
+        NumberPlan {
+            country_code: self.country_code.clone(),
+            national_digits: self.national_number_digits,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
+    }
+
+    /// Checks what types alone cannot: limits that make sense together and
+    /// tariffs that keep micro payments cheap.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.currency.minor_digits > 4 || self.currency.code.len() != 3 {
+            return invalid(
+                "currency.code must be 3 letters and currency.minor_digits at most 4".into(),
+            );
+        }
+        if !(4..=8).contains(&self.pin.length) {
+            return invalid("pin.length must be between 4 and 8".into());
+        }
+        if self.pin.max_attempts == 0 || self.pin.verify_concurrency == 0 {
+            return invalid(
+                "pin.max_attempts and pin.verify_concurrency must be at least 1".into(),
+            );
+        }
+        if self.country_code.is_empty() || !self.country_code.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid("country_code must be digits, e.g. 254".into());
+        }
+        if self.ledger.batch_max == 0 || self.ledger.queue_depth == 0 {
+            return invalid("ledger.batch_max and ledger.queue_depth must be at least 1".into());
+        }
+        for name in ["basic", "standard", "agent", "merchant"] {
+            if !self.tiers.contains_key(name) {
+                return invalid(format!("tiers.{name} must be defined"));
+            }
+        }
+        for (name, t) in &self.tiers {
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return invalid(format!(
+                    "tier name '{name}' must be lower-case letters, digits or _"
+                ));
+            }
+            if t.max_balance_minor <= 0 || t.max_transfer_minor <= 0 || t.max_daily_out_minor <= 0 {
+                return invalid(format!("tiers.{name}: every limit must be positive"));
+            }
+        }
+        let kinds = [
+            ("p2p", &self.tariffs.p2p, true),
+            ("merchant_payment", &self.tariffs.merchant_payment, true),
+            ("cash_in", &self.tariffs.cash_in, false),
+            ("cash_out", &self.tariffs.cash_out, false),
+        ];
+        for (kind, bands, one_percent) in kinds {
+            validate_bands(kind, bands, one_percent).map_err(ConfigError::Invalid)?;
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        for secret in [
+            &mut shown.webhook_token,
+            &mut shown.pin.pepper,
+            &mut shown.sms.api_key,
+            &mut shown.smtp.url,
+        ] {
+            *secret = Secret::new(mask(secret));
+        }
+        shown.database_url = mask_url_password(&shown.database_url);
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+fn mask(secret: &Secret) -> String {
+    if secret.is_set() {
+        "********".into()
+    } else {
+        String::new()
+    }
+}
+
+/// `postgres://user:pw@host/db` → `postgres://user:****@host/db`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
+        None => url.to_string(),
+    }
+}
+
+fn validate_bands(kind: &str, bands: &[Band], one_percent: bool) -> Result<(), String> {
+    if bands.is_empty() {
+        return Err(format!("tariffs.{kind} needs at least one band"));
+    }
+    let mut low = 1i64;
+    for b in bands {
+        if b.up_to_minor < low {
+            return Err(format!(
+                "tariffs.{kind}: bands must rise (band up to {} starts at {low})",
+                b.up_to_minor
+            ));
+        }
+        if b.fee_minor < 0 || b.commission_minor < 0 {
+            return Err(format!(
+                "tariffs.{kind}: fees and commissions cannot be negative"
+            ));
+        }
+        // Micro payments die when the fee is larger than the payment.
+        if b.fee_minor >= low && b.fee_minor > 0 {
+            return Err(format!(
+                "tariffs.{kind}: a fee of {} minor would be at least the smallest amount of its band ({low})",
+                b.fee_minor
+            ));
+        }
+        if one_percent && b.fee_minor.checked_mul(100).is_none_or(|f| f > low) {
+            return Err(format!(
+                "tariffs.{kind}: a fee of {} minor is more than 1% of {low}, the smallest amount of its band",
+                b.fee_minor
+            ));
+        }
+        low = b.up_to_minor.saturating_add(1);
+    }
+    Ok(())
+}
+
+fn merge(base: &mut toml::Value, overlay: toml::Value) {
+    match (base, overlay) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) if existing.is_table() && v.is_table() => merge(existing, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// Sets `keys` in the tree from an environment string, typed like the value
+/// it replaces (so `MKOBA_PIN__LENGTH=4` is a number, a token `1234` a string).
+fn set_path(tree: &mut toml::Value, keys: &[String], raw: &str) -> Result<(), String> {
+    let (last, parents) = keys.split_last().ok_or("empty key")?;
+    let mut node = tree;
+    for k in parents {
+        let table = node
+            .as_table_mut()
+            .ok_or_else(|| format!("'{k}' is not a section"))?;
+        node = table
+            .entry(k.clone())
+            .or_insert_with(|| toml::Value::Table(toml::map::Map::new()));
+    }
+    let table = node.as_table_mut().ok_or("not a section")?;
+    let value = match table.get(last) {
+        Some(toml::Value::String(_)) | None => toml::Value::String(raw.to_string()),
+        Some(toml::Value::Integer(_)) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("'{raw}' is not a whole number"))?,
+        ),
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("'{raw}' is not true or false"))?,
+        ),
+        Some(_) => {
+            // Arrays and tables: the value is TOML, e.g. an inline table of bands.
+            let doc: toml::Table =
+                toml::from_str(&format!("v = {raw}")).map_err(|e| e.message().to_string())?;
+            doc.get("v").cloned().ok_or("no value")?
+        }
+    };
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_contract() {
+        let c = Config::from_sources(None, env(&[])).expect("defaults load");
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://mkoba.db");
+        assert_eq!(
+            (c.currency.code.as_str(), c.currency.minor_digits),
+            ("KES", 2)
+        );
+        assert_eq!(
+            (c.country_code.as_str(), c.service_code.as_str()),
+            ("254", "*384#")
+        );
+        assert_eq!((c.pin.length, c.pin.max_attempts), (4, 3));
+        assert_eq!(
+            c.pin.argon2,
+            Argon2Config {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1
+            }
+        );
+    }
+
+    #[test]
+    fn file_then_env_override_with_types() {
+        let file = "listen = \"0.0.0.0:9000\"\n[pin]\nmax_attempts = 5\n[tiers.basic]\nmax_balance_minor = 1\nmax_transfer_minor = 1\nmax_daily_out_minor = 1\n";
+        let c = Config::from_sources(
+            Some(("test.toml", file)),
+            env(&[
+                ("MKOBA_PIN__MAX_ATTEMPTS", "7"),
+                ("MKOBA_WEBHOOK_TOKEN", "1234"),
+                ("MKOBA_TIERS__STANDARD__MAX_BALANCE_MINOR", "999"),
+                ("MKOBA_CONFIG", "ignored.toml"),
+                ("MKOBA_TEST_DATABASE_URL", "postgres://ignored"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.pin.max_attempts, 7);
+        assert_eq!(c.webhook_token.expose(), "1234");
+        assert_eq!(c.tiers["basic"].max_balance_minor, 1);
+        assert_eq!(c.tiers["standard"].max_balance_minor, 999);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        let err =
+            Config::from_sources(None, env(&[("MKOBA_PIN__MAX_ATTEMPTS", "three")])).unwrap_err();
+        assert!(err.to_string().contains("MKOBA_PIN__MAX_ATTEMPTS"), "{err}");
+        let err = Config::from_sources(Some(("x.toml", "no_such_key = 1")), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("no_such_key"), "{err}");
+        assert!(Config::from_sources(None, env(&[("MKOBA_PIN__LENGTH", "2")])).is_err());
+    }
+
+    #[test]
+    fn tariffs_that_overcharge_micro_payments_are_refused() {
+        let too_dear = "[tariffs]\np2p = [{ up_to_minor = 10000, fee_minor = 200 }]\n";
+        let err = Config::from_sources(Some(("t.toml", too_dear)), env(&[])).unwrap_err();
+        assert!(
+            err.to_string().contains("1%") || err.to_string().contains("smallest"),
+            "{err}"
+        );
+        let fee_over_amount = "[tariffs]\ncash_out = [{ up_to_minor = 10000, fee_minor = 1 }]\n";
+        assert!(Config::from_sources(Some(("t.toml", fee_over_amount)), env(&[])).is_err());
+        let falling = "[tariffs]\ncash_in = [{ up_to_minor = 100 , fee_minor = 0}, { up_to_minor = 50, fee_minor = 0 }]\n";
+        assert!(Config::from_sources(Some(("t.toml", falling)), env(&[])).is_err());
+        let bands = "[[tariffs.p2p]]\nup_to_minor = 100000\nfee_minor = 0\n";
+        let env_bands = env(&[(
+            "MKOBA_TARIFFS__CASH_IN",
+            "[{ up_to_minor = 500, fee_minor = 0, commission_minor = 5 }]",
+        )]);
+        let c = Config::from_sources(Some(("t.toml", bands)), env_bands).expect("valid");
+        assert_eq!(c.tariffs.p2p.len(), 1);
+        assert_eq!(c.tariffs.cash_in[0].commission_minor, 5);
+    }
+
+    #[test]
+    fn show_masks_secrets() {
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("MKOBA_WEBHOOK_TOKEN", "tok-secret-1"),
+                ("MKOBA_PIN__PEPPER", "pepper-secret-2"),
+                ("MKOBA_SMS__API_KEY", "api-secret-3"),
+                ("MKOBA_DATABASE_URL", "postgres://u:dbpass-4@h/db"),
+            ]),
+        )
+        .expect("loads");
+        let shown = c.to_masked_toml();
+        for secret in [
+            "tok-secret-1",
+            "pepper-secret-2",
+            "api-secret-3",
+            "dbpass-4",
+        ] {
+            assert!(!shown.contains(secret), "{secret} leaked");
+            assert!(!format!("{c:?}").contains(secret) || secret == "dbpass-4");
+        }
+        assert!(shown.contains("********"));
+    }
+}

@@ -1,0 +1,283 @@
+//! The database: one connection type over SQLite and PostgreSQL, a pool with
+//! timeouts, explicit transactions (SQLite writes begin IMMEDIATE), embedded
+//! migrations, and the group-commit write queue.
+//!
+//! Queries are written once and compiled for both backends by
+//! [`with_conn!`](crate::with_conn), so each can use its full dialect
+//! (`RETURNING`, `ON CONFLICT`) without a lowest-common-denominator layer.
+
+pub mod migrate;
+pub mod schema;
+pub mod writer;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2;
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use writer::{WriteError, WriteQueue};
+
+/// A live connection to whichever backend the URL chose.
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection of either backend.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Pg($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite { path: PathBuf },
+    Postgres { url: String },
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Backend::Postgres {
+                url: url.to_string(),
+            });
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                DbError::Config(format!(
+                    "database_url must start with sqlite:// or postgres:// (got '{}')",
+                    crate::config::mask_url_password(url)
+                ))
+            })?;
+        if path.is_empty() {
+            return Err(DbError::Config(
+                "database_url sqlite:// needs a file path".into(),
+            ));
+        }
+        Ok(Backend::Sqlite {
+            path: PathBuf::from(path),
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("the write was not committed: {0}")]
+    Commit(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
+}
+
+impl DbError {
+    /// Conflicts that go away when the same work is tried again: PostgreSQL
+    /// serialization failures and deadlocks, SQLite's busy lock.
+    pub fn is_retryable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            DbError::Query(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+                true
+            }
+            DbError::Query(Error::DatabaseError(_, info)) => {
+                let m = info.message();
+                m.contains("deadlock detected")
+                    || m.contains("database is locked")
+                    || m.contains("database table is locked")
+            }
+            _ => false,
+        }
+    }
+
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Opens connections and sets the SQLite pragmas each one needs.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    backend: Backend,
+    busy_timeout_ms: u64,
+}
+
+impl Manager {
+    pub fn new(backend: Backend, busy_timeout_ms: u64) -> Manager {
+        Manager {
+            backend,
+            busy_timeout_ms,
+        }
+    }
+
+    pub fn connect(&self) -> Result<DbConn, DbError> {
+        match &self.backend {
+            Backend::Postgres { url } => Ok(DbConn::Pg(PgConnection::establish(url)?)),
+            Backend::Sqlite { path } => {
+                let mut c = SqliteConnection::establish(&path.to_string_lossy())?;
+                // synchronous=FULL: an acknowledged transfer survives power loss.
+                c.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout_ms
+                ))?;
+                Ok(DbConn::Sqlite(c))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        Manager::connect(self)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1")
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+impl DbConn {
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DbConn::Pg(_) => "postgres",
+            DbConn::Sqlite(_) => "sqlite",
+        }
+    }
+
+    pub fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
+        with_conn!(self, c => c.batch_execute(sql)).map_err(DbError::from)
+    }
+
+    /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite so the
+    /// write lock is taken up front (no upgrade deadlocks), `BEGIN` on
+    /// PostgreSQL. Rolls back on error.
+    pub fn write_tx<T, E: From<DbError>>(
+        &mut self,
+        f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.begin_write()?;
+        match f(self) {
+            Ok(v) => match self.commit() {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let _ = self.rollback();
+                    Err(E::from(e))
+                }
+            },
+            Err(e) => {
+                // A failed rollback leaves nothing to do: the transaction is gone.
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Begins the outer write transaction. Transactions go through diesel's
+    /// transaction manager, so anything nested (diesel's own or a job's)
+    /// becomes a savepoint.
+    pub(crate) fn begin_write(&mut self) -> Result<(), DbError> {
+        match self {
+            DbConn::Sqlite(c) => {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+            }
+            DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+        }
+        Ok(())
+    }
+
+    /// Begins a transaction, or a savepoint inside one.
+    pub(crate) fn begin_nested(&mut self) -> Result<(), DbError> {
+        with_conn!(self, c => AnsiTransactionManager::begin_transaction(c)).map_err(DbError::from)
+    }
+
+    /// Commits the innermost transaction (or releases its savepoint).
+    pub(crate) fn commit(&mut self) -> Result<(), DbError> {
+        with_conn!(self, c => AnsiTransactionManager::commit_transaction(c)).map_err(DbError::from)
+    }
+
+    /// Rolls back the innermost transaction (or to its savepoint).
+    pub(crate) fn rollback(&mut self) -> Result<(), DbError> {
+        with_conn!(self, c => AnsiTransactionManager::rollback_transaction(c))
+            .map_err(DbError::from)
+    }
+}
+
+/// Opens the pool; for SQLite, creates the file's directory first.
+pub fn open_pool(
+    database_url: &str,
+    size: u32,
+    timeout_ms: u64,
+    busy_timeout_ms: u64,
+) -> Result<Pool, DbError> {
+    let backend = Backend::from_url(database_url)?;
+    if let Backend::Sqlite { path } = &backend {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        }
+    }
+    let manager = Manager::new(backend, busy_timeout_ms);
+    // Connect once up front so a bad URL fails with its own message, not a pool timeout.
+    drop(manager.connect()?);
+    let pool = r2d2::Pool::builder()
+        .max_size(size.max(2))
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_millis(timeout_ms))
+        .test_on_check_out(false)
+        .build(manager)?;
+    Ok(pool)
+}
+
+/// Runs blocking database work off the async executor.
+pub async fn blocking<T: Send + 'static, E: From<DbError> + Send + 'static>(
+    pool: &Pool,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(DbError::from)?;
+        f(&mut conn)
+    })
+    .await
+    .unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
+}

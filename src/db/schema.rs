@@ -1,0 +1,55 @@
+//! Table definitions, matching `migrations/*/` (both backends alike).
+
+diesel::table! {
+    accounts (id) {
+        id -> BigInt,
+        kind -> Text,
+        msisdn -> Nullable<Text>,
+        till -> Nullable<Text>,
+        system_code -> Nullable<Text>,
+        contact_msisdn -> Nullable<Text>,
+        name -> Text,
+        id_number -> Nullable<Text>,
+        tier -> Text,
+        status -> Text,
+        language -> Text,
+        balance_minor -> BigInt,
+        allow_negative -> Integer,
+        out_day -> BigInt,
+        out_day_minor -> BigInt,
+        pin_hash -> Nullable<Text>,
+        pin_failures -> Integer,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    transfers (id) {
+        id -> BigInt,
+        reference -> Text,
+        idempotency_key -> Text,
+        fingerprint -> Text,
+        kind -> Text,
+        debit_account_id -> BigInt,
+        credit_account_id -> BigInt,
+        amount_minor -> BigInt,
+        fee_minor -> BigInt,
+        commission_minor -> BigInt,
+        reverses_transfer_id -> Nullable<BigInt>,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    postings (id) {
+        id -> BigInt,
+        transfer_id -> BigInt,
+        account_id -> BigInt,
+        code -> Text,
+        amount_minor -> BigInt,
+    }
+}
+
+diesel::joinable!(postings -> transfers (transfer_id));
+diesel::joinable!(postings -> accounts (account_id));
+diesel::allow_tables_to_appear_in_same_query!(accounts, transfers, postings);

@@ -1,0 +1,221 @@
+//! Group commit: one writer thread per queue drains whatever has queued up and
+//! commits it in one transaction, each job in its own savepoint, so a refused
+//! job never aborts its neighbours and one fsync covers many transfers. A
+//! lone job still commits at once: nothing waits for a batch to fill.
+//!
+//! Each caller gets its own result, and only after the commit that made it
+//! durable. Jobs are re-runnable (`FnMut`): if the whole batch hits a
+//! transient conflict (a PostgreSQL deadlock between processes, SQLite busy),
+//! it is rolled back and tried again, then one job at a time.
+
+use super::{DbConn, DbError, Manager};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// An error a queued job may return. `retryable` errors abort the whole batch
+/// for another try; any other error rolls back only the job's savepoint.
+pub trait WriteError: From<DbError> + Send + 'static {
+    fn retryable(&self) -> bool;
+}
+
+impl WriteError for DbError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+}
+
+enum Outcome {
+    Keep,
+    Discard,
+    AbortBatch,
+}
+
+trait Job: Send {
+    fn run(&mut self, conn: &mut DbConn) -> Outcome;
+    fn finish(self: Box<Self>, committed: Result<(), &DbError>);
+}
+
+struct FnJob<T, E, F> {
+    f: F,
+    result: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<T, E, F> Job for FnJob<T, E, F>
+where
+    T: Send + 'static,
+    E: WriteError,
+    F: FnMut(&mut DbConn) -> Result<T, E> + Send + 'static,
+{
+    fn run(&mut self, conn: &mut DbConn) -> Outcome {
+        let result = (self.f)(conn);
+        let outcome = match &result {
+            Ok(_) => Outcome::Keep,
+            Err(e) if e.retryable() => Outcome::AbortBatch,
+            Err(_) => Outcome::Discard,
+        };
+        self.result = Some(result);
+        outcome
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &DbError>) {
+        let result = match (committed, self.result) {
+            (Ok(()), Some(r)) => r,
+            (Ok(()), None) => Err(E::from(DbError::WriterGone)),
+            // Whatever the job saw, none of it was committed.
+            (Err(e), _) => Err(E::from(DbError::Commit(e.to_string()))),
+        };
+        // The caller may have gone away (request cancelled); nothing to do then.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The sending side of a writer. Cheap to clone; the writer thread stops when
+/// the last clone is dropped.
+#[derive(Clone)]
+pub struct WriteQueue {
+    tx: mpsc::Sender<Box<dyn Job>>,
+}
+
+/// Attempts of a failing batch before its jobs are run one at a time.
+const BATCH_ATTEMPTS: u32 = 3;
+/// Attempts of a single job that keeps hitting transient conflicts.
+const SINGLE_ATTEMPTS: u32 = 8;
+
+impl WriteQueue {
+    /// Starts a writer thread with its own connection.
+    pub fn start(
+        manager: Manager,
+        batch_max: usize,
+        queue_depth: usize,
+        name: &str,
+    ) -> Result<WriteQueue, DbError> {
+        let mut conn = manager.connect()?;
+        let (tx, mut rx) = mpsc::channel::<Box<dyn Job>>(queue_depth);
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(batch_max);
+                while let Some(first) = rx.blocking_recv() {
+                    batch.push(first);
+                    while batch.len() < batch_max {
+                        match rx.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    commit_batch(&manager, &mut conn, &mut batch);
+                }
+            })
+            .map_err(|e| DbError::Config(format!("cannot start writer thread: {e}")))?;
+        Ok(WriteQueue { tx })
+    }
+
+    /// Queues `f` and waits for its committed result.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: WriteError,
+        F: FnMut(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(FnJob {
+            f,
+            result: None,
+            reply,
+        });
+        self.tx
+            .send(job)
+            .await
+            .map_err(|_| E::from(DbError::WriterGone))?;
+        rx.await
+            .unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
+    }
+
+    /// The same, for callers outside any async runtime (the CLI).
+    pub fn run_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: WriteError,
+        F: FnMut(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(FnJob {
+            f,
+            result: None,
+            reply,
+        });
+        self.tx
+            .blocking_send(job)
+            .map_err(|_| E::from(DbError::WriterGone))?;
+        rx.blocking_recv()
+            .unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
+    }
+}
+
+fn commit_batch(manager: &Manager, conn: &mut DbConn, batch: &mut Vec<Box<dyn Job>>) {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_batch(conn, batch) {
+            Ok(()) => {
+                for job in batch.drain(..) {
+                    job.finish(Ok(()));
+                }
+                return;
+            }
+            Err(e) if e.is_retryable() && batch.len() > 1 && attempt >= BATCH_ATTEMPTS => {
+                // Conflicts persist across the batch: isolate each job.
+                for job in std::mem::take(batch) {
+                    let mut one = vec![job];
+                    commit_batch(manager, conn, &mut one);
+                }
+                return;
+            }
+            Err(e) if e.is_retryable() && attempt < SINGLE_ATTEMPTS => {
+                std::thread::sleep(Duration::from_millis(2u64 << attempt.min(6)));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, jobs = batch.len(), "write batch failed");
+                if !e.is_retryable() {
+                    // The connection itself may be broken: replace it.
+                    if let Ok(fresh) = manager.connect() {
+                        *conn = fresh;
+                    }
+                }
+                for job in batch.drain(..) {
+                    job.finish(Err(&e));
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn try_batch(conn: &mut DbConn, batch: &mut [Box<dyn Job>]) -> Result<(), DbError> {
+    conn.begin_write()?;
+    let result = (|| {
+        for job in batch.iter_mut() {
+            conn.begin_nested()?;
+            match job.run(conn) {
+                Outcome::Keep => conn.commit()?,
+                Outcome::Discard => conn.rollback()?,
+                Outcome::AbortBatch => return Err(retry_marker()),
+            }
+        }
+        conn.commit()
+    })();
+    if result.is_err() {
+        // Unwind every level still open: the job's savepoint, then the batch.
+        while conn.rollback().is_ok() {}
+    }
+    result
+}
+
+/// Stands for "a job hit a transient conflict": the batch is tried again.
+fn retry_marker() -> DbError {
+    DbError::Query(diesel::result::Error::DatabaseError(
+        diesel::result::DatabaseErrorKind::SerializationFailure,
+        Box::new("a job hit a transient conflict".to_string()),
+    ))
+}

@@ -1,0 +1,19 @@
+//! Types that can only hold valid values: parse at the edge, trust inside.
+
+pub mod money;
+pub mod msisdn;
+pub mod pin;
+pub mod reference;
+
+pub use money::{Currency, Money, MoneyError};
+pub use msisdn::{Msisdn, MsisdnError, NumberPlan};
+pub use pin::{Pin, PinError};
+pub use reference::{Reference, ReferenceError};
+
+/// Milliseconds since the Unix epoch: how mkoba stores time in both backends.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}

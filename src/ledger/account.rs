@@ -1,0 +1,330 @@
+//! Accounts: customer wallets, agent floats, merchant tills and the
+//! operator's system accounts.
+
+use super::LedgerError;
+use crate::db::schema::accounts;
+use crate::db::DbConn;
+use crate::domain::{Money, Msisdn};
+use crate::with_conn;
+use diesel::prelude::*;
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct AccountId(pub i64);
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    Customer,
+    Agent,
+    Merchant,
+    System,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Customer => "customer",
+            AccountKind::Agent => "agent",
+            AccountKind::Merchant => "merchant",
+            AccountKind::System => "system",
+        }
+    }
+
+    fn parse(s: &str) -> AccountKind {
+        match s {
+            "customer" => AccountKind::Customer,
+            "agent" => AccountKind::Agent,
+            "merchant" => AccountKind::Merchant,
+            _ => AccountKind::System,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    /// Too many wrong PINs; `mkoba pin unlock` reopens it.
+    Locked,
+    /// Stopped by the operator: moves no money either way.
+    Suspended,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Locked => "locked",
+            AccountStatus::Suspended => "suspended",
+        }
+    }
+
+    fn parse(s: &str) -> AccountStatus {
+        match s {
+            "active" => AccountStatus::Active,
+            "locked" => AccountStatus::Locked,
+            _ => AccountStatus::Suspended,
+        }
+    }
+}
+
+impl fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    En,
+    Sw,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Sw => "sw",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Language> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "en" => Some(Language::En),
+            "sw" => Some(Language::Sw),
+            _ => None,
+        }
+    }
+}
+
+/// A row of `accounts` as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = accounts)]
+pub struct AccountRow {
+    pub id: i64,
+    pub kind: String,
+    pub msisdn: Option<String>,
+    pub till: Option<String>,
+    pub system_code: Option<String>,
+    pub contact_msisdn: Option<String>,
+    pub name: String,
+    pub id_number: Option<String>,
+    pub tier: String,
+    pub status: String,
+    pub language: String,
+    pub balance_minor: i64,
+    pub allow_negative: i32,
+    pub out_day: i64,
+    pub out_day_minor: i64,
+    pub pin_hash: Option<String>,
+    pub pin_failures: i32,
+    pub created_at_ms: i64,
+}
+
+/// An account as the rest of mkoba sees it.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: AccountId,
+    pub kind: AccountKind,
+    pub msisdn: Option<Msisdn>,
+    pub till: Option<String>,
+    pub system_code: Option<String>,
+    pub contact_msisdn: Option<Msisdn>,
+    pub name: String,
+    pub id_number: Option<String>,
+    pub tier: String,
+    pub status: AccountStatus,
+    pub language: Language,
+    pub balance_minor: i64,
+    pub pin_hash: Option<String>,
+    pub pin_failures: i32,
+    pub out_day: i64,
+    pub out_day_minor: i64,
+    pub created_at_ms: i64,
+}
+
+impl From<AccountRow> for Account {
+    fn from(r: AccountRow) -> Account {
+        Account {
+            id: AccountId(r.id),
+            kind: AccountKind::parse(&r.kind),
+            msisdn: r.msisdn.map(Msisdn::from_stored),
+            till: r.till,
+            system_code: r.system_code,
+            contact_msisdn: r.contact_msisdn.map(Msisdn::from_stored),
+            name: r.name,
+            id_number: r.id_number,
+            tier: r.tier,
+            status: AccountStatus::parse(&r.status),
+            language: Language::parse(&r.language).unwrap_or(Language::En),
+            balance_minor: r.balance_minor,
+            pin_hash: r.pin_hash,
+            pin_failures: r.pin_failures,
+            out_day: r.out_day,
+            out_day_minor: r.out_day_minor,
+            created_at_ms: r.created_at_ms,
+        }
+    }
+}
+
+impl Account {
+    /// How the account is named to people: phone, till or system code.
+    pub fn handle(&self) -> String {
+        self.msisdn
+            .as_ref()
+            .map(|m| m.to_string())
+            .or_else(|| self.till.as_ref().map(|t| format!("till {t}")))
+            .or_else(|| self.system_code.clone())
+            .unwrap_or_else(|| self.id.to_string())
+    }
+
+    pub fn balance(&self) -> Money {
+        Money::from_minor(self.balance_minor.max(0)).unwrap_or_default()
+    }
+}
+
+/// A new customer, agent or merchant.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = accounts)]
+pub struct NewAccount {
+    pub kind: String,
+    pub msisdn: Option<String>,
+    pub till: Option<String>,
+    pub contact_msisdn: Option<String>,
+    pub name: String,
+    pub id_number: Option<String>,
+    pub tier: String,
+    pub language: String,
+    pub pin_hash: Option<String>,
+    pub created_at_ms: i64,
+}
+
+/// How someone names an account: by phone number or till.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountKey {
+    Msisdn(Msisdn),
+    Till(String),
+}
+
+impl fmt::Display for AccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AccountKey::Msisdn(m) => f.write_str(m.as_str()),
+            AccountKey::Till(t) => write!(f, "till {t}"),
+        }
+    }
+}
+
+/// Tills are 5 to 8 digits, so they never look like a phone number.
+pub fn parse_till(s: &str) -> Result<String, LedgerError> {
+    let t = s.trim();
+    if (5..=8).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(t.to_string())
+    } else {
+        Err(LedgerError::InvalidInput(format!(
+            "'{}' is not a till number (5 to 8 digits)",
+            t.chars().take(20).collect::<String>()
+        )))
+    }
+}
+
+/// Names are what a confirmation screen shows the payer: printable, short.
+pub fn clean_name(s: &str) -> Result<String, LedgerError> {
+    let name = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.is_empty()
+        || name.chars().count() > 60
+        || name.chars().any(|c| c.is_control() || c == '*' || c == '#')
+    {
+        return Err(LedgerError::InvalidInput(
+            "name must be 1 to 60 printable characters, without * or #".into(),
+        ));
+    }
+    Ok(name)
+}
+
+pub fn insert(conn: &mut DbConn, new: &NewAccount) -> Result<AccountId, LedgerError> {
+    let inserted = with_conn!(conn, c => diesel::insert_into(accounts::table)
+        .values(new)
+        .returning(accounts::id)
+        .get_result::<i64>(c));
+    match inserted {
+        Ok(id) => Ok(AccountId(id)),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => {
+            let what = new
+                .msisdn
+                .clone()
+                .or_else(|| new.till.as_ref().map(|t| format!("till {t}")))
+                .unwrap_or_else(|| new.name.clone());
+            Err(LedgerError::DuplicateAccount(what))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn find(conn: &mut DbConn, key: &AccountKey) -> Result<Option<Account>, LedgerError> {
+    let row = match key {
+        AccountKey::Msisdn(m) => with_conn!(conn, c => accounts::table
+            .select(AccountRow::as_select())
+            .filter(accounts::msisdn.eq(m.as_str()))
+            .first(c)
+            .optional()),
+        AccountKey::Till(t) => with_conn!(conn, c => accounts::table
+            .select(AccountRow::as_select())
+            .filter(accounts::till.eq(t))
+            .first(c)
+            .optional()),
+    };
+    Ok(row?.map(Account::from))
+}
+
+pub fn find_by_id(conn: &mut DbConn, id: AccountId) -> Result<Option<Account>, LedgerError> {
+    let row = with_conn!(conn, c => accounts::table
+        .select(AccountRow::as_select())
+        .find(id.0)
+        .first(c)
+        .optional())?;
+    Ok(row.map(Account::from))
+}
+
+pub fn find_many(conn: &mut DbConn, ids: &[AccountId]) -> Result<Vec<Account>, LedgerError> {
+    let raw: Vec<i64> = ids.iter().map(|i| i.0).collect();
+    let rows = with_conn!(conn, c => accounts::table
+        .select(AccountRow::as_select())
+        .filter(accounts::id.eq_any(&raw))
+        .load(c))?;
+    Ok(rows.into_iter().map(Account::from).collect())
+}
+
+pub fn find_system(conn: &mut DbConn, code: &str) -> Result<AccountId, LedgerError> {
+    let id = with_conn!(conn, c => accounts::table
+        .select(accounts::id)
+        .filter(accounts::system_code.eq(code))
+        .first::<i64>(c)
+        .optional())?;
+    id.map(AccountId).ok_or_else(|| {
+        LedgerError::UnknownAccount(format!("system account {code} (run mkoba migrate)"))
+    })
+}
+
+pub fn set_status(
+    conn: &mut DbConn,
+    id: AccountId,
+    status: AccountStatus,
+) -> Result<(), LedgerError> {
+    with_conn!(conn, c => diesel::update(accounts::table.find(id.0))
+        .set((accounts::status.eq(status.as_str()), accounts::pin_failures.eq(0)))
+        .execute(c))?;
+    Ok(())
+}

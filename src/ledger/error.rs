@@ -1,0 +1,125 @@
+//! Ledger errors with stable codes; the channel layer turns a code into
+//! words in the caller's language.
+
+use super::account::AccountStatus;
+use crate::db::{DbError, WriteError};
+use crate::domain::{Currency, Money};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("no account {0}")]
+    UnknownAccount(String),
+    #[error("{0} is already registered")]
+    DuplicateAccount(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("account {who} is {status}")]
+    AccountNotActive { who: String, status: AccountStatus },
+    #[error("{0}")]
+    WrongParty(String),
+    #[error("cannot send money to the same account")]
+    SelfTransfer,
+    #[error("insufficient funds in {who}")]
+    InsufficientFunds { who: String, available_minor: i64 },
+    #[error("amount is above the per-transfer limit of tier {tier}")]
+    OverTransferLimit { tier: String, max_minor: i64 },
+    #[error("amount is above what {who} may still send today")]
+    OverDailyLimit { who: String, remaining_minor: i64 },
+    #[error("{who} cannot hold that much (tier balance limit)")]
+    ReceiverOverBalanceLimit { who: String },
+    #[error("amount is above the largest tariff band")]
+    AmountOutsideTariff { max_minor: i64 },
+    #[error("idempotency key was already used for a different request")]
+    IdempotencyConflict,
+    #[error("no transfer with reference {0}")]
+    TransferNotFound(String),
+    #[error("transfer {original} was already reversed by {reversal}")]
+    AlreadyReversed { original: String, reversal: String },
+    #[error("a reversal cannot itself be reversed")]
+    NotReversible,
+    #[error("cannot reverse: {who} no longer holds the funds")]
+    ReversalFundsGone { who: String },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl LedgerError {
+    /// Stable snake_case code, for JSON output and message catalogues.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LedgerError::UnknownAccount(_) => "unknown_account",
+            LedgerError::DuplicateAccount(_) => "duplicate_account",
+            LedgerError::InvalidInput(_) => "invalid_input",
+            LedgerError::AccountNotActive { .. } => "account_not_active",
+            LedgerError::WrongParty(_) => "wrong_party",
+            LedgerError::SelfTransfer => "self_transfer",
+            LedgerError::InsufficientFunds { .. } => "insufficient_funds",
+            LedgerError::OverTransferLimit { .. } => "over_transfer_limit",
+            LedgerError::OverDailyLimit { .. } => "over_daily_limit",
+            LedgerError::ReceiverOverBalanceLimit { .. } => "receiver_over_balance_limit",
+            LedgerError::AmountOutsideTariff { .. } => "amount_outside_tariff",
+            LedgerError::IdempotencyConflict => "idempotency_conflict",
+            LedgerError::TransferNotFound(_) => "transfer_not_found",
+            LedgerError::AlreadyReversed { .. } => "already_reversed",
+            LedgerError::NotReversible => "not_reversible",
+            LedgerError::ReversalFundsGone { .. } => "reversal_funds_gone",
+            LedgerError::Db(_) => "internal",
+        }
+    }
+
+    /// A refusal the caller caused (as opposed to a system failure).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, LedgerError::Db(_))
+    }
+
+    /// The message for an operator, with amounts in the currency.
+    pub fn describe(&self, currency: &Currency) -> String {
+        let money = |minor: i64| {
+            Money::from_minor(minor.max(0))
+                .unwrap_or_default()
+                .display(currency)
+        };
+        match self {
+            LedgerError::InsufficientFunds {
+                who,
+                available_minor,
+            } => {
+                format!(
+                    "insufficient funds in {who} (available {})",
+                    money(*available_minor)
+                )
+            }
+            LedgerError::OverTransferLimit { tier, max_minor } => {
+                format!(
+                    "amount is above the per-transfer limit of {} for tier {tier}",
+                    money(*max_minor)
+                )
+            }
+            LedgerError::OverDailyLimit {
+                who,
+                remaining_minor,
+            } => {
+                format!(
+                    "amount is above what {who} may still send today ({})",
+                    money(*remaining_minor)
+                )
+            }
+            LedgerError::AmountOutsideTariff { max_minor } => {
+                format!("amount is above the largest allowed, {}", money(*max_minor))
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl WriteError for LedgerError {
+    fn retryable(&self) -> bool {
+        matches!(self, LedgerError::Db(e) if e.is_retryable())
+    }
+}
+
+impl From<diesel::result::Error> for LedgerError {
+    fn from(e: diesel::result::Error) -> Self {
+        LedgerError::Db(DbError::Query(e))
+    }
+}

@@ -1,0 +1,181 @@
+//! The double-entry ledger: accounts, immutable transfers and their postings,
+//! the invariants that bind them, and the group-commit write path.
+//!
+//! The ledger knows nothing of USSD or SMS: channels call [`Ledger::submit`]
+//! with a [`TransferRequest`] and get a [`Receipt`] or a [`LedgerError`].
+
+pub mod account;
+pub mod error;
+pub mod tariff;
+pub mod transfer;
+pub mod verify;
+
+pub use account::{
+    Account, AccountId, AccountKey, AccountKind, AccountStatus, Language, NewAccount,
+};
+pub use error::LedgerError;
+pub use tariff::Quote;
+pub use transfer::{Receipt, ReversalRequest, TransferKind, TransferRequest};
+pub use verify::VerifyReport;
+
+use crate::config::{Config, Tariffs, Tier};
+use crate::db::{self, DbConn, Manager, Pool, WriteQueue};
+use crate::domain::{Currency, Money};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The operator's own accounts, created by the first migration.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemAccounts {
+    /// Where e-money comes from: goes negative by what is in circulation.
+    pub issuance: AccountId,
+    pub fee_revenue: AccountId,
+    /// Pays agents' commissions: goes negative by what has been paid.
+    pub commission_expense: AccountId,
+    pub suspense: AccountId,
+}
+
+/// What the write path needs to know, fixed at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub tariffs: Tariffs,
+    pub tiers: BTreeMap<String, Tier>,
+    pub currency: Currency,
+    pub day_utc_offset_minutes: i64,
+    pub system: SystemAccounts,
+}
+
+impl Settings {
+    /// The limits of an account's tier; none for system accounts. An account
+    /// whose tier is no longer configured gets the strictest, `basic`.
+    pub fn tier_of(&self, account: &Account) -> Option<&Tier> {
+        if account.kind == AccountKind::System {
+            return None;
+        }
+        self.tiers
+            .get(&account.tier)
+            .or_else(|| self.tiers.get("basic"))
+    }
+
+    /// The day number (since the epoch) in the operator's zone, for daily limits.
+    pub fn day_number(&self, now_ms: i64) -> i64 {
+        (now_ms + self.day_utc_offset_minutes * 60_000).div_euclid(86_400_000)
+    }
+}
+
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    queue: WriteQueue,
+    settings: Arc<Settings>,
+}
+
+impl Ledger {
+    /// Starts the writer and reads the system accounts. Migrations must have run.
+    pub fn open(config: &Config, pool: Pool) -> Result<Ledger, LedgerError> {
+        let mut conn = pool.get().map_err(db::DbError::from)?;
+        let system = SystemAccounts {
+            issuance: account::find_system(&mut conn, "issuance")?,
+            fee_revenue: account::find_system(&mut conn, "fee_revenue")?,
+            commission_expense: account::find_system(&mut conn, "commission_expense")?,
+            suspense: account::find_system(&mut conn, "suspense")?,
+        };
+        drop(conn);
+        let settings = Arc::new(Settings {
+            tariffs: config.tariffs.clone(),
+            tiers: config.tiers.clone(),
+            currency: config.currency.clone(),
+            day_utc_offset_minutes: config.ledger.day_utc_offset_minutes,
+            system,
+        });
+        let manager = Manager::new(
+            db::Backend::from_url(&config.database_url)?,
+            config.database.busy_timeout_ms,
+        );
+        let queue = WriteQueue::start(
+            manager,
+            config.ledger.batch_max,
+            config.ledger.queue_depth,
+            "mkoba-writer",
+        )?;
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                pool,
+                queue,
+                settings,
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub fn quote(&self, kind: TransferKind, amount: Money) -> Result<Quote, LedgerError> {
+        tariff::quote(&self.inner.settings.tariffs, kind, amount)
+    }
+
+    /// Posts a transfer through the group-commit writer; returns once it is durable.
+    pub async fn submit(&self, req: TransferRequest) -> Result<Receipt, LedgerError> {
+        let settings = self.inner.settings.clone();
+        self.inner
+            .queue
+            .run(move |conn| transfer::apply(conn, &settings, &req))
+            .await
+    }
+
+    /// The same, for threads outside any async runtime.
+    pub fn submit_blocking(&self, req: TransferRequest) -> Result<Receipt, LedgerError> {
+        let settings = self.inner.settings.clone();
+        self.inner
+            .queue
+            .run_blocking(move |conn| transfer::apply(conn, &settings, &req))
+    }
+
+    pub async fn reverse(&self, req: ReversalRequest) -> Result<Receipt, LedgerError> {
+        let settings = self.inner.settings.clone();
+        self.inner
+            .queue
+            .run(move |conn| transfer::apply_reversal(conn, &settings, &req))
+            .await
+    }
+
+    /// Any other write (accounts, PIN state), committed through the same queue.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConn) -> Result<T, LedgerError> + Send + 'static,
+    {
+        self.inner.queue.run(f).await
+    }
+
+    /// Reads on a pooled connection, off the async executor.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, LedgerError> + Send + 'static,
+    {
+        db::blocking(&self.inner.pool, f).await
+    }
+
+    pub async fn find_account(&self, key: AccountKey) -> Result<Option<Account>, LedgerError> {
+        self.read(move |conn| account::find(conn, &key)).await
+    }
+
+    /// Creates a customer, agent or merchant account.
+    pub async fn create_account(&self, new: NewAccount) -> Result<AccountId, LedgerError> {
+        self.write(move |conn| account::insert(conn, &new)).await
+    }
+
+    pub async fn verify(&self) -> Result<VerifyReport, LedgerError> {
+        self.read(verify::verify).await
+    }
+}

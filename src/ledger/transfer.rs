@@ -1,0 +1,715 @@
+//! Transfers: requests, the write path that posts them, and reversals.
+//!
+//! A transfer is immutable. Its idempotency key is claimed first (a unique
+//! row), then every account it touches changes by one conditional statement
+//! (never read-modify-write) in account-id order, then its postings are
+//! written. All of it runs inside one savepoint of a group-commit batch.
+
+use super::account::{self, Account, AccountId, AccountKind, AccountStatus};
+use super::{LedgerError, Settings};
+use crate::db::schema::{postings, transfers};
+use crate::db::DbConn;
+use crate::domain::{now_ms, Money, Reference};
+use crate::with_conn;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferKind {
+    P2p,
+    CashIn,
+    CashOut,
+    MerchantPayment,
+    FloatIssue,
+    Fee,
+    Commission,
+    Reversal,
+}
+
+impl TransferKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::P2p => "p2p",
+            TransferKind::CashIn => "cash_in",
+            TransferKind::CashOut => "cash_out",
+            TransferKind::MerchantPayment => "merchant_payment",
+            TransferKind::FloatIssue => "float_issue",
+            TransferKind::Fee => "fee",
+            TransferKind::Commission => "commission",
+            TransferKind::Reversal => "reversal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TransferKind> {
+        Some(match s {
+            "p2p" => TransferKind::P2p,
+            "cash_in" => TransferKind::CashIn,
+            "cash_out" => TransferKind::CashOut,
+            "merchant_payment" => TransferKind::MerchantPayment,
+            "float_issue" => TransferKind::FloatIssue,
+            "fee" => TransferKind::Fee,
+            "commission" => TransferKind::Commission,
+            "reversal" => TransferKind::Reversal,
+            _ => return None,
+        })
+    }
+
+    /// Who may pay whom with this kind.
+    fn parties(self) -> Option<(AccountKind, AccountKind)> {
+        use AccountKind::*;
+        Some(match self {
+            TransferKind::P2p => (Customer, Customer),
+            TransferKind::CashIn => (Agent, Customer),
+            TransferKind::CashOut => (Customer, Agent),
+            TransferKind::MerchantPayment => (Customer, Merchant),
+            TransferKind::FloatIssue => (System, Agent),
+            TransferKind::Fee | TransferKind::Commission | TransferKind::Reversal => return None,
+        })
+    }
+
+    /// Whether the principal counts toward the payer's daily outgoing limit.
+    fn counts_toward_daily_limit(self) -> bool {
+        matches!(
+            self,
+            TransferKind::P2p
+                | TransferKind::CashIn
+                | TransferKind::CashOut
+                | TransferKind::MerchantPayment
+        )
+    }
+}
+
+/// A request to move money. The key makes retries safe: the same key with the
+/// same content returns the first result and moves nothing again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    pub idempotency_key: String,
+    pub kind: TransferKind,
+    pub from: AccountId,
+    pub to: AccountId,
+    pub amount: Money,
+}
+
+impl TransferRequest {
+    fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.kind.as_str(),
+            self.from.0,
+            self.to.0,
+            self.amount.minor()
+        )
+    }
+}
+
+/// One side of a completed transfer, as shown on receipts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Party {
+    pub account_id: AccountId,
+    pub kind: AccountKind,
+    pub name: String,
+    pub msisdn: Option<String>,
+    pub till: Option<String>,
+    /// Balance right after this transfer; unknown when the result is a replay.
+    pub balance_after_minor: Option<i64>,
+}
+
+impl Party {
+    fn of(account: &Account, balance_after_minor: Option<i64>) -> Party {
+        Party {
+            account_id: account.id,
+            kind: account.kind,
+            name: account.name.clone(),
+            msisdn: account.msisdn.as_ref().map(|m| m.to_string()),
+            till: account.till.clone(),
+            balance_after_minor,
+        }
+    }
+}
+
+/// The result of a completed transfer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Receipt {
+    pub transfer_id: i64,
+    pub reference: String,
+    pub kind: TransferKind,
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+    pub commission_minor: i64,
+    pub from: Party,
+    pub to: Party,
+    pub reverses: Option<String>,
+    pub created_at_ms: i64,
+    /// True when this is the stored result of an earlier identical request.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = transfers)]
+pub struct TransferRow {
+    pub id: i64,
+    pub reference: String,
+    pub idempotency_key: String,
+    pub fingerprint: String,
+    pub kind: String,
+    pub debit_account_id: i64,
+    pub credit_account_id: i64,
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+    pub commission_minor: i64,
+    pub reverses_transfer_id: Option<i64>,
+    pub created_at_ms: i64,
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+#[derive(QueryableByName)]
+struct BalanceRow {
+    #[diesel(sql_type = BigInt)]
+    balance_minor: i64,
+}
+
+/// A movement of `amount` from one account to another inside a transfer.
+struct Leg {
+    from: AccountId,
+    to: AccountId,
+    amount_minor: i64,
+    code: &'static str,
+}
+
+struct NewTransfer<'a> {
+    reference: &'a str,
+    key: &'a str,
+    fingerprint: &'a str,
+    kind: TransferKind,
+    debit: AccountId,
+    credit: AccountId,
+    amount_minor: i64,
+    fee_minor: i64,
+    commission_minor: i64,
+    reverses: Option<i64>,
+    created_at_ms: i64,
+}
+
+/// Claims the idempotency key (and a fresh reference) with the transfer row.
+/// `None` when a unique value is taken: the key, the reference, or (for a
+/// reversal) the original's one reversal.
+fn insert_transfer(conn: &mut DbConn, t: &NewTransfer<'_>) -> Result<Option<i64>, LedgerError> {
+    const SQL: &str = "INSERT INTO transfers (reference, idempotency_key, fingerprint, kind, debit_account_id, \
+        credit_account_id, amount_minor, fee_minor, commission_minor, reverses_transfer_id, created_at_ms) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING id";
+    let rows: Vec<IdRow> = with_conn!(conn, c => diesel::sql_query(SQL)
+        .bind::<Text, _>(t.reference)
+        .bind::<Text, _>(t.key)
+        .bind::<Text, _>(t.fingerprint)
+        .bind::<Text, _>(t.kind.as_str())
+        .bind::<BigInt, _>(t.debit.0)
+        .bind::<BigInt, _>(t.credit.0)
+        .bind::<BigInt, _>(t.amount_minor)
+        .bind::<BigInt, _>(t.fee_minor)
+        .bind::<BigInt, _>(t.commission_minor)
+        .bind::<Nullable<BigInt>, _>(t.reverses)
+        .bind::<BigInt, _>(t.created_at_ms)
+        .load(c))?;
+    Ok(rows.first().map(|r| r.id))
+}
+
+/// Takes `amount` from an account if it has it (or may go negative), is
+/// active (unless `any_status`), and stays within its daily limit. Returns the
+/// new balance, or `None` when a condition fails.
+#[allow(clippy::too_many_arguments)]
+fn debit(
+    conn: &mut DbConn,
+    id: AccountId,
+    amount_minor: i64,
+    day: i64,
+    counted_minor: i64,
+    daily_cap_minor: i64,
+    any_status: bool,
+) -> Result<Option<i64>, LedgerError> {
+    // The allow_negative branch also stops issuance accounts short of i64
+    // underflow (SQLite would silently turn it into a float).
+    const SQL: &str = "UPDATE accounts SET \
+        balance_minor = balance_minor - $1, \
+        out_day_minor = (CASE WHEN out_day = $2 THEN out_day_minor ELSE 0 END) + $3, \
+        out_day = $2 \
+        WHERE id = $4 AND ($5 = 1 OR status = 'active') \
+        AND ((allow_negative = 1 AND balance_minor >= $1 - 9223372036854775807) OR balance_minor >= $1) \
+        AND (CASE WHEN out_day = $2 THEN out_day_minor ELSE 0 END) <= $6 - $3 \
+        RETURNING balance_minor";
+    let rows: Vec<BalanceRow> = with_conn!(conn, c => diesel::sql_query(SQL)
+        .bind::<BigInt, _>(amount_minor)
+        .bind::<BigInt, _>(day)
+        .bind::<BigInt, _>(counted_minor)
+        .bind::<BigInt, _>(id.0)
+        .bind::<Integer, _>(i32::from(any_status))
+        .bind::<BigInt, _>(daily_cap_minor)
+        .load(c))?;
+    Ok(rows.first().map(|r| r.balance_minor))
+}
+
+/// Adds `amount` to an account unless that would pass `cap_minor` or the
+/// account is suspended (unless `any_status`). Returns the new balance.
+fn credit(
+    conn: &mut DbConn,
+    id: AccountId,
+    amount_minor: i64,
+    cap_minor: i64,
+    any_status: bool,
+) -> Result<Option<i64>, LedgerError> {
+    const SQL: &str = "UPDATE accounts SET balance_minor = balance_minor + $1 \
+        WHERE id = $2 AND ($3 = 1 OR status <> 'suspended') AND balance_minor <= $4 - $1 \
+        RETURNING balance_minor";
+    let rows: Vec<BalanceRow> = with_conn!(conn, c => diesel::sql_query(SQL)
+        .bind::<BigInt, _>(amount_minor)
+        .bind::<BigInt, _>(id.0)
+        .bind::<Integer, _>(i32::from(any_status))
+        .bind::<BigInt, _>(cap_minor)
+        .load(c))?;
+    Ok(rows.first().map(|r| r.balance_minor))
+}
+
+/// A posting before it is written: one account's signed share of a leg.
+type Entry = (AccountId, &'static str, i64);
+
+fn entries_of(legs: &[Leg]) -> Vec<Entry> {
+    legs.iter()
+        .flat_map(|l| {
+            [
+                (l.from, l.code, -l.amount_minor),
+                (l.to, l.code, l.amount_minor),
+            ]
+        })
+        .collect()
+}
+
+/// All postings of a transfer in one multi-row statement.
+fn insert_postings(
+    conn: &mut DbConn,
+    transfer_id: i64,
+    entries: &[Entry],
+) -> Result<(), LedgerError> {
+    let mut sql =
+        String::from("INSERT INTO postings (transfer_id, account_id, code, amount_minor) VALUES ");
+    for i in 0..entries.len() {
+        let n = i * 4;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+    }
+    with_conn!(conn, c => {
+        let mut q = diesel::sql_query(sql.as_str()).into_boxed();
+        for &(account, code, amount_minor) in entries {
+            q = q
+                .bind::<BigInt, _>(transfer_id)
+                .bind::<BigInt, _>(account.0)
+                .bind::<Text, _>(code)
+                .bind::<BigInt, _>(amount_minor);
+        }
+        q.execute(c)
+    })?;
+    Ok(())
+}
+
+/// Net change per account, in account-id order (the lock order).
+fn net_deltas(entries: &[Entry]) -> BTreeMap<AccountId, i64> {
+    let mut deltas = BTreeMap::new();
+    for &(account, _, amount) in entries {
+        *deltas.entry(account).or_insert(0) += amount;
+    }
+    deltas
+}
+
+fn find_by_key(conn: &mut DbConn, key: &str) -> Result<Option<TransferRow>, LedgerError> {
+    Ok(with_conn!(conn, c => transfers::table
+        .select(TransferRow::as_select())
+        .filter(transfers::idempotency_key.eq(key))
+        .first(c)
+        .optional())?)
+}
+
+pub fn find_by_reference(
+    conn: &mut DbConn,
+    reference: &str,
+) -> Result<Option<TransferRow>, LedgerError> {
+    Ok(with_conn!(conn, c => transfers::table
+        .select(TransferRow::as_select())
+        .filter(transfers::reference.eq(reference))
+        .first(c)
+        .optional())?)
+}
+
+fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Option<TransferRow>, LedgerError> {
+    Ok(with_conn!(conn, c => transfers::table
+        .select(TransferRow::as_select())
+        .find(id)
+        .first(c)
+        .optional())?)
+}
+
+fn find_reversal_of(
+    conn: &mut DbConn,
+    original_id: i64,
+) -> Result<Option<TransferRow>, LedgerError> {
+    Ok(with_conn!(conn, c => transfers::table
+        .select(TransferRow::as_select())
+        .filter(transfers::reverses_transfer_id.eq(original_id))
+        .first(c)
+        .optional())?)
+}
+
+/// The receipt of a transfer already stored, for a replayed request.
+fn replay(conn: &mut DbConn, row: TransferRow, fingerprint: &str) -> Result<Receipt, LedgerError> {
+    if row.fingerprint != fingerprint {
+        return Err(LedgerError::IdempotencyConflict);
+    }
+    let mut receipt = stored_receipt(conn, row)?;
+    receipt.replayed = true;
+    Ok(receipt)
+}
+
+pub fn stored_receipt(conn: &mut DbConn, row: TransferRow) -> Result<Receipt, LedgerError> {
+    let from = load(conn, AccountId(row.debit_account_id))?;
+    let to = load(conn, AccountId(row.credit_account_id))?;
+    let reverses = match row.reverses_transfer_id {
+        Some(id) => find_by_id(conn, id)?.map(|t| t.reference),
+        None => None,
+    };
+    Ok(Receipt {
+        transfer_id: row.id,
+        reference: row.reference,
+        kind: TransferKind::parse(&row.kind).unwrap_or(TransferKind::Reversal),
+        amount_minor: row.amount_minor,
+        fee_minor: row.fee_minor,
+        commission_minor: row.commission_minor,
+        from: Party::of(&from, None),
+        to: Party::of(&to, None),
+        reverses,
+        created_at_ms: row.created_at_ms,
+        replayed: false,
+    })
+}
+
+fn load(conn: &mut DbConn, id: AccountId) -> Result<Account, LedgerError> {
+    account::find_by_id(conn, id)?.ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))
+}
+
+/// Posts a transfer. Runs inside the writer's savepoint: any error undoes it.
+pub fn apply(
+    conn: &mut DbConn,
+    settings: &Settings,
+    req: &TransferRequest,
+) -> Result<Receipt, LedgerError> {
+    let (from_kind, to_kind) = req.kind.parties().ok_or_else(|| {
+        LedgerError::WrongParty(format!(
+            "{} transfers are made by mkoba itself",
+            req.kind.as_str()
+        ))
+    })?;
+    if req.amount.is_zero() {
+        return Err(LedgerError::InvalidInput(
+            "amount must be more than zero".into(),
+        ));
+    }
+    if req.from == req.to {
+        return Err(LedgerError::SelfTransfer);
+    }
+    let quote = super::tariff::quote(&settings.tariffs, req.kind, req.amount)?;
+    let fingerprint = req.fingerprint();
+    let now = now_ms();
+
+    let mut attempts = 0;
+    let (transfer_id, reference) = loop {
+        attempts += 1;
+        let reference = Reference::generate();
+        let new = NewTransfer {
+            reference: reference.as_str(),
+            key: &req.idempotency_key,
+            fingerprint: &fingerprint,
+            kind: req.kind,
+            debit: req.from,
+            credit: req.to,
+            amount_minor: req.amount.minor(),
+            fee_minor: quote.fee.minor(),
+            commission_minor: quote.commission.minor(),
+            reverses: None,
+            created_at_ms: now,
+        };
+        if let Some(id) = insert_transfer(conn, &new)? {
+            break (id, reference);
+        }
+        if let Some(existing) = find_by_key(conn, &req.idempotency_key)? {
+            return replay(conn, existing, &fingerprint);
+        }
+        // Otherwise the random reference collided: draw another.
+        if attempts >= 5 {
+            return Err(LedgerError::InvalidInput(
+                "could not allocate a unique reference".into(),
+            ));
+        }
+    };
+
+    let parties = account::find_many(conn, &[req.from, req.to])?;
+    let find = |id: AccountId| {
+        parties
+            .iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))
+    };
+    let (from, to) = (find(req.from)?, find(req.to)?);
+    if from.kind != from_kind || to.kind != to_kind {
+        return Err(LedgerError::WrongParty(format!(
+            "{} goes from a {} to a {}, not from a {} to a {}",
+            req.kind.as_str(),
+            from_kind.as_str(),
+            to_kind.as_str(),
+            from.kind.as_str(),
+            to.kind.as_str()
+        )));
+    }
+    if from.status != AccountStatus::Active {
+        return Err(LedgerError::AccountNotActive {
+            who: from.handle(),
+            status: from.status,
+        });
+    }
+    if to.status == AccountStatus::Suspended {
+        return Err(LedgerError::AccountNotActive {
+            who: to.handle(),
+            status: to.status,
+        });
+    }
+    if let Some(tier) = settings.tier_of(from) {
+        if req.amount.minor() > tier.max_transfer_minor {
+            return Err(LedgerError::OverTransferLimit {
+                tier: from.tier.clone(),
+                max_minor: tier.max_transfer_minor,
+            });
+        }
+    }
+
+    let mut legs = vec![Leg {
+        from: req.from,
+        to: req.to,
+        amount_minor: req.amount.minor(),
+        code: req.kind.as_str(),
+    }];
+    if !quote.fee.is_zero() {
+        legs.push(Leg {
+            from: req.from,
+            to: settings.system.fee_revenue,
+            amount_minor: quote.fee.minor(),
+            code: "fee",
+        });
+    }
+    if !quote.commission.is_zero() {
+        let agent = if from.kind == AccountKind::Agent {
+            from.id
+        } else {
+            to.id
+        };
+        legs.push(Leg {
+            from: settings.system.commission_expense,
+            to: agent,
+            amount_minor: quote.commission.minor(),
+            code: "commission",
+        });
+    }
+
+    let day = settings.day_number(now);
+    let counted = if req.kind.counts_toward_daily_limit() {
+        req.amount.minor()
+    } else {
+        0
+    };
+    let entries = entries_of(&legs);
+    let mut balances = BTreeMap::new();
+    for (id, delta) in net_deltas(&entries) {
+        let account = if id == from.id {
+            Some(from)
+        } else if id == to.id {
+            Some(to)
+        } else {
+            None
+        };
+        let tier = account.and_then(|a| settings.tier_of(a));
+        let new_balance = if delta < 0 {
+            let cap = tier.map_or(i64::MAX, |t| t.max_daily_out_minor);
+            let counted_here = if id == req.from { counted } else { 0 };
+            debit(conn, id, -delta, day, counted_here, cap, false)?
+                .ok_or_else(|| explain_debit_refusal(conn, id, -delta, day, cap))?
+        } else if delta > 0 {
+            let cap = tier.map_or(i64::MAX, |t| t.max_balance_minor);
+            credit(conn, id, delta, cap, false)?.ok_or_else(|| explain_credit_refusal(conn, id))?
+        } else {
+            continue;
+        };
+        balances.insert(id, new_balance);
+    }
+    insert_postings(conn, transfer_id, &entries)?;
+
+    Ok(Receipt {
+        transfer_id,
+        reference: reference.to_string(),
+        kind: req.kind,
+        amount_minor: req.amount.minor(),
+        fee_minor: quote.fee.minor(),
+        commission_minor: quote.commission.minor(),
+        from: Party::of(from, balances.get(&from.id).copied()),
+        to: Party::of(to, balances.get(&to.id).copied()),
+        reverses: None,
+        created_at_ms: now,
+        replayed: false,
+    })
+}
+
+/// Why a conditional debit changed no row, read back inside the same savepoint.
+fn explain_debit_refusal(
+    conn: &mut DbConn,
+    id: AccountId,
+    amount: i64,
+    day: i64,
+    cap: i64,
+) -> LedgerError {
+    let account = match account::find_by_id(conn, id) {
+        Ok(Some(a)) => a,
+        Ok(None) => return LedgerError::UnknownAccount(id.to_string()),
+        Err(e) => return e,
+    };
+    if account.status != AccountStatus::Active {
+        return LedgerError::AccountNotActive {
+            who: account.handle(),
+            status: account.status,
+        };
+    }
+    if account.balance_minor < amount {
+        return LedgerError::InsufficientFunds {
+            who: account.handle(),
+            available_minor: account.balance_minor,
+        };
+    }
+    let used = if account.out_day == day {
+        account.out_day_minor
+    } else {
+        0
+    };
+    LedgerError::OverDailyLimit {
+        who: account.handle(),
+        remaining_minor: cap.saturating_sub(used).max(0),
+    }
+}
+
+fn explain_credit_refusal(conn: &mut DbConn, id: AccountId) -> LedgerError {
+    match account::find_by_id(conn, id) {
+        Ok(Some(a)) if a.status == AccountStatus::Suspended => LedgerError::AccountNotActive {
+            who: a.handle(),
+            status: a.status,
+        },
+        Ok(Some(a)) => LedgerError::ReceiverOverBalanceLimit { who: a.handle() },
+        Ok(None) => LedgerError::UnknownAccount(id.to_string()),
+        Err(e) => e,
+    }
+}
+
+/// A request to undo a completed transfer with a compensating one.
+#[derive(Debug, Clone)]
+pub struct ReversalRequest {
+    pub idempotency_key: String,
+    pub reference: Reference,
+}
+
+/// Posts the exact opposite of every posting of the original transfer, only
+/// while each account it credited still holds what it received.
+pub fn apply_reversal(
+    conn: &mut DbConn,
+    settings: &Settings,
+    req: &ReversalRequest,
+) -> Result<Receipt, LedgerError> {
+    let original = find_by_reference(conn, req.reference.as_str())?
+        .ok_or_else(|| LedgerError::TransferNotFound(req.reference.to_string()))?;
+    if original.reverses_transfer_id.is_some() {
+        return Err(LedgerError::NotReversible);
+    }
+    let fingerprint = format!("reversal|{}", original.id);
+    let now = now_ms();
+    let mut attempts = 0;
+    let transfer_id = loop {
+        attempts += 1;
+        let reference = Reference::generate();
+        let new = NewTransfer {
+            reference: reference.as_str(),
+            key: &req.idempotency_key,
+            fingerprint: &fingerprint,
+            kind: TransferKind::Reversal,
+            debit: AccountId(original.credit_account_id),
+            credit: AccountId(original.debit_account_id),
+            amount_minor: original.amount_minor,
+            fee_minor: original.fee_minor,
+            commission_minor: original.commission_minor,
+            reverses: Some(original.id),
+            created_at_ms: now,
+        };
+        if let Some(id) = insert_transfer(conn, &new)? {
+            break id;
+        }
+        if let Some(existing) = find_by_key(conn, &req.idempotency_key)? {
+            return replay(conn, existing, &fingerprint);
+        }
+        if let Some(reversal) = find_reversal_of(conn, original.id)? {
+            return Err(LedgerError::AlreadyReversed {
+                original: original.reference,
+                reversal: reversal.reference,
+            });
+        }
+        if attempts >= 5 {
+            return Err(LedgerError::InvalidInput(
+                "could not allocate a unique reference".into(),
+            ));
+        }
+    };
+
+    let original_postings: Vec<(i64, i64)> = with_conn!(conn, c => postings::table
+        .select((postings::account_id, postings::amount_minor))
+        .filter(postings::transfer_id.eq(original.id))
+        .load(c))?;
+    let entries: Vec<Entry> = original_postings
+        .iter()
+        .map(|&(account, amount)| (AccountId(account), "reversal", -amount))
+        .collect();
+    // Today's outgoing totals are kept as they are: a reversal is not a payment.
+    let day = settings.day_number(now);
+    let mut balances = BTreeMap::new();
+    for (id, delta) in net_deltas(&entries) {
+        let new_balance = if delta < 0 {
+            debit(conn, id, -delta, day, 0, i64::MAX, true)?.ok_or_else(|| {
+                let who = account::find_by_id(conn, id)
+                    .ok()
+                    .flatten()
+                    .map_or(id.to_string(), |a| a.handle());
+                LedgerError::ReversalFundsGone { who }
+            })?
+        } else if delta > 0 {
+            credit(conn, id, delta, i64::MAX, true)?
+                .ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?
+        } else {
+            continue;
+        };
+        balances.insert(id, new_balance);
+    }
+    insert_postings(conn, transfer_id, &entries)?;
+
+    let row = find_by_id(conn, transfer_id)?
+        .ok_or_else(|| LedgerError::TransferNotFound(transfer_id.to_string()))?;
+    let mut receipt = stored_receipt(conn, row)?;
+    receipt.from.balance_after_minor = balances.get(&receipt.from.account_id).copied();
+    receipt.to.balance_after_minor = balances.get(&receipt.to.account_id).copied();
+    Ok(receipt)
+}

@@ -1,0 +1,125 @@
+//! Builds the application from a configuration: database, ledger, HTTP
+//! server bound to its port. Tests start the real thing on port 0.
+
+use crate::auth::PinHasher;
+use crate::config::Config;
+use crate::db::{self, migrate};
+use crate::http;
+use crate::ledger::Ledger;
+use crate::secrets;
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub ledger: Ledger,
+    pub config: Arc<Config>,
+    pub pins: PinHasher,
+}
+
+/// Opens the pool, applies pending migrations and starts the ledger writer.
+/// Blocking: call it from a plain thread or `spawn_blocking`.
+pub fn open_ledger(config: &Config) -> anyhow::Result<Ledger> {
+    let pool = db::open_pool(
+        &config.database_url,
+        config.database.pool_size,
+        config.database.pool_timeout_ms,
+        config.database.busy_timeout_ms,
+    )
+    .context("opening the database")?;
+    let mut conn = pool.get().context("connecting to the database")?;
+    let ran = migrate::run(&mut conn)?;
+    if ran > 0 {
+        tracing::info!(migrations = ran, "database migrated");
+    }
+    drop(conn);
+    Ok(Ledger::open(config, pool)?)
+}
+
+pub fn pin_hasher(config: &Config) -> anyhow::Result<PinHasher> {
+    Ok(PinHasher::new(
+        &config.pin.pepper,
+        &config.pin.argon2,
+        config.pin.verify_concurrency,
+    )?)
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Fills in generated secrets, opens everything and binds `config.listen`.
+    pub async fn build(mut config: Config) -> anyhow::Result<Application> {
+        let generated = secrets::ensure(&mut config)?;
+        if !generated.is_empty() {
+            tracing::info!(generated = ?generated, file = %secrets::path_for(&config).display(), "generated secrets");
+            if config.is_postgres() && generated.contains(&"pin.pepper") {
+                tracing::warn!("pin.pepper was generated locally: every mkoba process sharing this PostgreSQL must be given the same MKOBA_PIN__PEPPER");
+            }
+        }
+        let for_open = config.clone();
+        let ledger = tokio::task::spawn_blocking(move || open_ledger(&for_open)).await??;
+        let pins = pin_hasher(&config)?;
+        let listener = TcpListener::bind(&config.listen)
+            .with_context(|| format!("binding {}", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            ledger,
+            config: Arc::new(config),
+            pins,
+        });
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .configure(http::routes)
+        })
+        .listen(listener)?
+        .run();
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// The URLs to give the aggregator, token included. Printed once at start.
+    pub fn callback_urls(&self) -> Vec<(&'static str, String)> {
+        let config = &self.state.config;
+        let host = config
+            .listen
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h);
+        let token = config.webhook_token.expose();
+        ["ussd", "sms", "delivery"]
+            .into_iter()
+            .map(|kind| {
+                (
+                    kind,
+                    format!(
+                        "http://{host}:{}/webhooks/africastalking/{kind}?token={token}",
+                        self.port
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
