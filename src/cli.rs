@@ -133,7 +133,7 @@ enum FloatCmd {
         #[arg(long)]
         agent: String,
         /// Major units: 5000, 5,000 or 5000.50.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// Makes a retried command safe: the same key never issues twice.
         #[arg(long)]

@@ -668,10 +668,11 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_variable_named() {
-        let err =
-            Config::from_sources(None, env(&[("MKOBA_PIN__MAX_ATTEMPTS", "three")])).unwrap_err();
+        let err = Config::from_sources(None, env(&[("MKOBA_PIN__MAX_ATTEMPTS", "three")]))
+            .expect_err("refused");
         assert!(err.to_string().contains("MKOBA_PIN__MAX_ATTEMPTS"), "{err}");
-        let err = Config::from_sources(Some(("x.toml", "no_such_key = 1")), env(&[])).unwrap_err();
+        let err = Config::from_sources(Some(("x.toml", "no_such_key = 1")), env(&[]))
+            .expect_err("refused");
         assert!(err.to_string().contains("no_such_key"), "{err}");
         assert!(Config::from_sources(None, env(&[("MKOBA_PIN__LENGTH", "2")])).is_err());
     }
@@ -679,7 +680,7 @@ mod tests {
     #[test]
     fn tariffs_that_overcharge_micro_payments_are_refused() {
         let too_dear = "[tariffs]\np2p = [{ up_to_minor = 10000, fee_minor = 200 }]\n";
-        let err = Config::from_sources(Some(("t.toml", too_dear)), env(&[])).unwrap_err();
+        let err = Config::from_sources(Some(("t.toml", too_dear)), env(&[])).expect_err("refused");
         assert!(
             err.to_string().contains("1%") || err.to_string().contains("smallest"),
             "{err}"

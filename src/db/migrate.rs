@@ -9,7 +9,7 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// An arbitrary constant: the advisory lock that serialises migrations when
 /// several `mkoba serve` processes start at once on one PostgreSQL.
-const PG_MIGRATION_LOCK: i64 = 0x6d6b_6f62_61;
+const PG_MIGRATION_LOCK: i64 = 0x006d_6b6f_6261;
 
 /// Applies pending migrations; returns how many ran.
 pub fn run(conn: &mut DbConn) -> Result<usize, DbError> {

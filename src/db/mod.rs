@@ -20,6 +20,9 @@ use std::time::Duration;
 
 pub use writer::{WriteError, WriteQueue};
 
+/// The advisory lock key that makes PostgreSQL write transactions take turns.
+const PG_WRITE_LOCK: i64 = 0x6d6b_6f62_6177;
+
 /// A live connection to whichever backend the URL chose.
 pub enum DbConn {
     Pg(PgConnection),
@@ -215,12 +218,28 @@ impl DbConn {
     /// Begins the outer write transaction. Transactions go through diesel's
     /// transaction manager, so anything nested (diesel's own or a job's)
     /// becomes a savepoint.
+    ///
+    /// Write transactions run one at a time per database, whichever process
+    /// holds them: SQLite's `BEGIN IMMEDIATE` takes its write lock, and on
+    /// PostgreSQL a transaction-scoped advisory lock does the same. Batches of
+    /// transfers lock accounts in different orders (most touch the fee
+    /// account), so two concurrent batches could deadlock, and each
+    /// PostgreSQL deadlock costs a second to detect. Group commit is what
+    /// keeps a single writer fast.
     pub(crate) fn begin_write(&mut self) -> Result<(), DbError> {
         match self {
             DbConn::Sqlite(c) => {
                 AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
             }
-            DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+            DbConn::Pg(c) => {
+                AnsiTransactionManager::begin_transaction(c)?;
+                if let Err(e) =
+                    c.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"))
+                {
+                    let _ = AnsiTransactionManager::rollback_transaction(c);
+                    return Err(e.into());
+                }
+            }
         }
         Ok(())
     }

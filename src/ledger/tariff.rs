@@ -63,11 +63,14 @@ mod tests {
             TransferKind::CashIn,
         ] {
             assert_eq!(
-                quote(&t, kind, kes(100)).map(|q| q.fee),
-                Ok(Money::ZERO),
+                quote(&t, kind, kes(100)).ok().map(|q| q.fee),
+                Some(Money::ZERO),
                 "{kind:?}"
             );
-            assert_eq!(quote(&t, kind, kes(1)).map(|q| q.fee), Ok(Money::ZERO));
+            assert_eq!(
+                quote(&t, kind, kes(1)).ok().map(|q| q.fee),
+                Some(Money::ZERO)
+            );
         }
     }
 
@@ -82,21 +85,19 @@ mod tests {
             )
             .map(|q| q.fee.minor())
         };
-        assert_eq!(fee(10_000), Ok(0));
-        assert_eq!(fee(10_001), Ok(100));
-        assert_eq!(fee(50_000), Ok(100));
-        assert_eq!(fee(50_001), Ok(500));
+        assert_eq!(fee(10_000).ok(), Some(0));
+        assert_eq!(fee(10_001).ok(), Some(100));
+        assert_eq!(fee(50_000).ok(), Some(100));
+        assert_eq!(fee(50_001).ok(), Some(500));
         assert!(matches!(
             fee(100_000_001),
             Err(LedgerError::AmountOutsideTariff { .. })
         ));
+        let cash_out = quote(&t, TransferKind::CashOut, kes(500)).ok();
+        assert_eq!(cash_out.map(|q| q.commission.minor()), Some(300));
         assert_eq!(
-            quote(&t, TransferKind::CashOut, kes(500)).map(|q| q.commission.minor()),
-            Ok(300)
-        );
-        assert_eq!(
-            quote(&t, TransferKind::FloatIssue, kes(500)),
-            Ok(Quote::FREE)
+            quote(&t, TransferKind::FloatIssue, kes(500)).ok(),
+            Some(Quote::FREE)
         );
     }
 

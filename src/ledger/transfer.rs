@@ -425,6 +425,15 @@ pub fn apply(
     let quote = super::tariff::quote(&settings.tariffs, req.kind, req.amount)?;
     let fingerprint = req.fingerprint();
     let now = now_ms();
+    // Accounts are never deleted, so an unknown one cannot belong to a replay.
+    let parties = account::find_many(conn, &[req.from, req.to])?;
+    let find = |id: AccountId| {
+        parties
+            .iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))
+    };
+    let (from, to) = (find(req.from)?, find(req.to)?);
 
     let mut attempts = 0;
     let (transfer_id, reference) = loop {
@@ -457,14 +466,6 @@ pub fn apply(
         }
     };
 
-    let parties = account::find_many(conn, &[req.from, req.to])?;
-    let find = |id: AccountId| {
-        parties
-            .iter()
-            .find(|a| a.id == id)
-            .ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))
-    };
-    let (from, to) = (find(req.from)?, find(req.to)?);
     if from.kind != from_kind || to.kind != to_kind {
         return Err(LedgerError::WrongParty(format!(
             "{} goes from a {} to a {}, not from a {} to a {}",

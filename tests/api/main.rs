@@ -1,1 +1,7 @@
+//! One integration-test binary (one link) with a module per area.
 
+mod cli;
+mod concurrency;
+mod health;
+mod helpers;
+mod ledger;

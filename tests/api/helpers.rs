@@ -1,0 +1,270 @@
+//! Test fixtures: a fresh database per test (a SQLite file, or a PostgreSQL
+//! schema when MKOBA_TEST_DATABASE_URL is set), ledgers and a running app.
+
+use mkoba::config::{Argon2Config, Config, Secret};
+use mkoba::domain::{now_ms, Money, Msisdn, Pin};
+use mkoba::ledger::{
+    AccountId, AccountKey, Ledger, NewAccount, Receipt, TransferKind, TransferRequest,
+};
+use mkoba::startup::{self, Application};
+use rand::Rng;
+
+pub const TOKEN: &str = "test-token-5b1c";
+
+/// One test's own database.
+pub struct TestDb {
+    pub url: String,
+    pub backend: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/mkoba.db", dir.path().display());
+        TestDb {
+            url,
+            backend: "sqlite",
+            _dir: Some(dir),
+            pg_admin: None,
+        }
+    }
+
+    /// A schema of its own in the PostgreSQL test database.
+    pub fn postgres(base: &str) -> TestDb {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let schema = format!("t_{}", random_suffix());
+        let mut admin =
+            diesel::PgConnection::establish(base).expect("connect to MKOBA_TEST_DATABASE_URL");
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("create schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+        TestDb {
+            url,
+            backend: "postgres",
+            _dir: None,
+            pg_admin: Some((base.to_string(), schema)),
+        }
+    }
+
+    /// Every backend this run tests: SQLite always, PostgreSQL when configured.
+    pub fn all() -> Vec<TestDb> {
+        let mut dbs = vec![TestDb::sqlite()];
+        if let Ok(base) = std::env::var("MKOBA_TEST_DATABASE_URL") {
+            if !base.is_empty() {
+                dbs.push(TestDb::postgres(&base));
+            }
+        }
+        dbs
+    }
+
+    pub fn config(&self) -> Config {
+        let mut config = Config {
+            database_url: self.url.clone(),
+            listen: "127.0.0.1:0".into(),
+            webhook_token: Secret::new(TOKEN),
+            ..Config::default()
+        };
+        config.pin.pepper = Secret::new("test-pepper");
+        // Cheap hashing keeps tests fast; production uses the OWASP default.
+        config.pin.argon2 = Argon2Config {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        config.database.pool_size = 8;
+        config
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        if let Some((base, schema)) = &self.pg_admin {
+            if let Ok(mut admin) = diesel::PgConnection::establish(base) {
+                let _ = admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+pub fn random_suffix() -> String {
+    let n: u64 = rand::rng().random();
+    format!("{n:016x}")
+}
+
+/// A ledger on its own database, with helpers to set up accounts.
+pub struct TestLedger {
+    pub db: TestDb,
+    pub config: Config,
+    pub ledger: Ledger,
+}
+
+pub fn msisdn(s: &str) -> Msisdn {
+    Msisdn::parse(s, &Default::default()).expect("valid test number")
+}
+
+pub fn kes(major: i64) -> Money {
+    Money::from_minor(major * 100).expect("valid amount")
+}
+
+pub fn key() -> String {
+    format!("test:{}", random_suffix())
+}
+
+impl TestLedger {
+    pub fn open(db: TestDb) -> TestLedger {
+        let config = db.config();
+        TestLedger::open_with(db, config)
+    }
+
+    pub fn open_with(db: TestDb, config: Config) -> TestLedger {
+        let ledger = startup::open_ledger(&config).expect("open ledger");
+        TestLedger { db, config, ledger }
+    }
+
+    /// A second ledger (own writer) on the same database: what a second
+    /// `mkoba serve` process would be.
+    pub fn second_writer(&self) -> Ledger {
+        startup::open_ledger(&self.config).expect("open second ledger")
+    }
+
+    pub async fn account(&self, kind: &str, phone: &str, name: &str, tier: &str) -> AccountId {
+        let pin_hash = startup::pin_hasher(&self.config)
+            .expect("hasher")
+            .hash(&Pin::parse("1357", 4).expect("pin"))
+            .expect("hash");
+        let new = NewAccount {
+            kind: kind.into(),
+            msisdn: Some(msisdn(phone).to_string()),
+            till: None,
+            contact_msisdn: None,
+            name: name.into(),
+            id_number: None,
+            tier: tier.into(),
+            language: "en".into(),
+            pin_hash: Some(pin_hash),
+            created_at_ms: now_ms(),
+        };
+        self.ledger
+            .create_account(new)
+            .await
+            .expect("create account")
+    }
+
+    pub async fn customer(&self, phone: &str, name: &str) -> AccountId {
+        self.account("customer", phone, name, "standard").await
+    }
+
+    pub async fn agent(&self, phone: &str, name: &str) -> AccountId {
+        self.account("agent", phone, name, "agent").await
+    }
+
+    pub async fn merchant(&self, till: &str, name: &str) -> AccountId {
+        let new = NewAccount {
+            kind: "merchant".into(),
+            msisdn: None,
+            till: Some(till.into()),
+            contact_msisdn: Some(msisdn("0799000000").to_string()),
+            name: name.into(),
+            id_number: None,
+            tier: "merchant".into(),
+            language: "en".into(),
+            pin_hash: None,
+            created_at_ms: now_ms(),
+        };
+        self.ledger
+            .create_account(new)
+            .await
+            .expect("create merchant")
+    }
+
+    pub async fn transfer(
+        &self,
+        kind: TransferKind,
+        from: AccountId,
+        to: AccountId,
+        amount: Money,
+    ) -> Result<Receipt, mkoba::ledger::LedgerError> {
+        self.ledger
+            .submit(TransferRequest {
+                idempotency_key: key(),
+                kind,
+                from,
+                to,
+                amount,
+            })
+            .await
+    }
+
+    pub async fn float(&self, agent: AccountId, amount: Money) -> Receipt {
+        let issuance = self.ledger.settings().system.issuance;
+        self.transfer(TransferKind::FloatIssue, issuance, agent, amount)
+            .await
+            .expect("float issue")
+    }
+
+    /// An agent with float and a customer holding `major` after a deposit.
+    pub async fn funded_customer(
+        &self,
+        agent: AccountId,
+        phone: &str,
+        name: &str,
+        major: i64,
+    ) -> AccountId {
+        let c = self.customer(phone, name).await;
+        self.transfer(TransferKind::CashIn, agent, c, kes(major))
+            .await
+            .expect("deposit");
+        c
+    }
+
+    pub async fn balance(&self, id: AccountId) -> i64 {
+        self.ledger
+            .read(move |conn| mkoba::ledger::account::find_by_id(conn, id))
+            .await
+            .expect("read")
+            .expect("account exists")
+            .balance_minor
+    }
+
+    pub async fn find(&self, phone: &str) -> Option<mkoba::ledger::Account> {
+        self.ledger
+            .find_account(AccountKey::Msisdn(msisdn(phone)))
+            .await
+            .expect("read")
+    }
+
+    /// Asserts every ledger invariant holds.
+    pub async fn assert_verified(&self) {
+        let report = self.ledger.verify().await.expect("verify runs");
+        assert!(
+            report.ok(),
+            "[{}] ledger verify failed: {:?}",
+            self.db.backend,
+            report.problems
+        );
+    }
+}
+
+/// The application, started on a free port.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+}
+
+pub async fn spawn_app(db: &TestDb) -> TestApp {
+    let config = db.config();
+    let app = Application::build(config).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+    }
+}
