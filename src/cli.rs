@@ -5,8 +5,8 @@ use crate::config::Config;
 use crate::domain::{now_ms, Money, Msisdn, Pin, Reference};
 use crate::ledger::account::{clean_name, parse_till};
 use crate::ledger::{
-    Account, AccountKey, AccountKind, AccountStatus, Ledger, LedgerError, NewAccount, Receipt,
-    ReversalRequest, TransferKind, TransferRequest,
+    Account, AccountKey, AccountKind, AccountStatus, Ledger, LedgerError, NewAccount, Receipt, ReversalRequest,
+    TransferKind, TransferRequest,
 };
 use crate::startup::{self, Application};
 use crate::{secrets, telemetry};
@@ -18,11 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "mkoba",
-    version,
-    about = "Mobile money gateway: USSD and SMS payments on a double-entry ledger"
-)]
+#[command(name = "mkoba", version, about = "Mobile money gateway: USSD and SMS payments on a double-entry ledger")]
 pub struct Cli {
     /// TOML configuration file (every key can also be set as MKOBA_<KEY>).
     #[arg(long, global = true, env = "MKOBA_CONFIG")]
@@ -213,10 +209,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mkoba: cannot start the runtime: {e}");
@@ -245,26 +238,11 @@ async fn run(command: Command, mut config: Config) -> Outcome {
             println!("database migrated ({} accounts)", report.accounts);
             Ok(())
         }
-        Command::Customer(CustomerCmd::Register {
-            msisdn,
-            name,
-            id_number,
-            tier,
-            out,
-        }) => {
+        Command::Customer(CustomerCmd::Register { msisdn, name, id_number, tier, out }) => {
             let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
             let name = clean_name(&name)?;
-            let id_number = id_number
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty());
-            let tier = tier.unwrap_or_else(|| {
-                if id_number.is_some() {
-                    "standard"
-                } else {
-                    "basic"
-                }
-                .to_string()
-            });
+            let id_number = id_number.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+            let tier = tier.unwrap_or_else(|| if id_number.is_some() { "standard" } else { "basic" }.to_string());
             if !config.tiers.contains_key(&tier) || tier == "agent" || tier == "merchant" {
                 return Err(Failure::Refused(format!("'{tier}' is not a customer tier")));
             }
@@ -307,12 +285,7 @@ async fn run(command: Command, mut config: Config) -> Outcome {
             };
             created(&ledger, new, AccountKey::Msisdn(msisdn), &out).await
         }
-        Command::Merchant(MerchantCmd::Create {
-            till,
-            name,
-            msisdn,
-            out,
-        }) => {
+        Command::Merchant(MerchantCmd::Create { till, name, msisdn, out }) => {
             let till = parse_till(&till)?;
             let name = clean_name(&name)?;
             let contact = Msisdn::parse(&msisdn, &config.number_plan())?;
@@ -331,22 +304,13 @@ async fn run(command: Command, mut config: Config) -> Outcome {
             };
             created(&ledger, new, AccountKey::Till(till), &out).await
         }
-        Command::Float(FloatCmd::Issue {
-            agent,
-            amount,
-            idempotency_key,
-            out,
-        }) => {
+        Command::Float(FloatCmd::Issue { agent, amount, idempotency_key, out }) => {
             let msisdn = Msisdn::parse(&agent, &config.number_plan())?;
             let amount = Money::parse(&amount, config.currency.minor_digits)?;
             let ledger = open(&config).await?;
             let agent = existing(&ledger, AccountKey::Msisdn(msisdn)).await?;
             if agent.kind != AccountKind::Agent {
-                return Err(Failure::Refused(format!(
-                    "{} is a {}, not an agent",
-                    agent.handle(),
-                    agent.kind.as_str()
-                )));
+                return Err(Failure::Refused(format!("{} is a {}, not an agent", agent.handle(), agent.kind.as_str())));
             }
             let key = idempotency_key.unwrap_or_else(|| format!("cli:float:{}", random_key()));
             let receipt = ledger
@@ -375,27 +339,19 @@ async fn run(command: Command, mut config: Config) -> Outcome {
             let account = existing(&ledger, AccountKey::Msisdn(msisdn)).await?;
             let message = match account.status {
                 AccountStatus::Suspended => {
-                    return Err(Failure::Refused(format!(
-                        "{} is suspended, not locked",
-                        account.handle()
-                    )))
+                    return Err(Failure::Refused(format!("{} is suspended, not locked", account.handle())))
                 }
                 AccountStatus::Active if account.pin_failures == 0 => "was not locked",
                 AccountStatus::Active | AccountStatus::Locked => {
                     let id = account.id;
                     ledger
-                        .write(move |conn| {
-                            crate::ledger::account::set_status(conn, id, AccountStatus::Active)
-                        })
+                        .write(move |conn| crate::ledger::account::set_status(conn, id, AccountStatus::Active))
                         .await?;
                     "unlocked"
                 }
             };
             if out.json {
-                println!(
-                    "{}",
-                    json!({ "msisdn": account.handle(), "status": "active", "result": message })
-                );
+                println!("{}", json!({ "msisdn": account.handle(), "status": "active", "result": message }));
             } else {
                 println!("{} {message}", account.handle());
             }
@@ -466,17 +422,11 @@ fn refused(ledger: &Ledger, e: LedgerError) -> Failure {
 
 async fn existing(ledger: &Ledger, key: AccountKey) -> Result<Account, Failure> {
     let shown = key.to_string();
-    ledger
-        .find_account(key)
-        .await?
-        .ok_or_else(|| Failure::Refused(format!("no account {shown}")))
+    ledger.find_account(key).await?.ok_or_else(|| Failure::Refused(format!("no account {shown}")))
 }
 
 async fn created(ledger: &Ledger, new: NewAccount, key: AccountKey, out: &Output) -> Outcome {
-    ledger
-        .create_account(new)
-        .await
-        .map_err(|e| refused(ledger, e))?;
+    ledger.create_account(new).await.map_err(|e| refused(ledger, e))?;
     let account = existing(ledger, key).await?;
     print_account(ledger, &account, out);
     Ok(())
@@ -498,9 +448,7 @@ fn read_new_pin(config: &Config) -> Result<Pin, Failure> {
         .read_line(&mut line)
         .map_err(|e| Failure::Refused(format!("cannot read the PIN from standard input: {e}")))?;
     if line.trim().is_empty() {
-        return Err(Failure::Refused(
-            "a PIN is required on standard input (e.g. echo 1357 | mkoba ...)".into(),
-        ));
+        return Err(Failure::Refused("a PIN is required on standard input (e.g. echo 1357 | mkoba ...)".into()));
     }
     Ok(Pin::parse_new(&line, config.pin.length)?)
 }
@@ -513,12 +461,7 @@ fn random_key() -> String {
 fn print_account(ledger: &Ledger, a: &Account, out: &Output) {
     let currency = &ledger.settings().currency;
     let balance = if a.balance_minor < 0 {
-        format!(
-            "-{}",
-            Money::from_minor(-a.balance_minor)
-                .unwrap_or_default()
-                .display(currency)
-        )
+        format!("-{}", Money::from_minor(-a.balance_minor).unwrap_or_default().display(currency))
     } else {
         a.balance().display(currency)
     };

@@ -159,11 +159,7 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.is_set() {
-            "Secret(****)"
-        } else {
-            "Secret(unset)"
-        })
+        f.write_str(if self.is_set() { "Secret(****)" } else { "Secret(unset)" })
     }
 }
 
@@ -181,10 +177,7 @@ impl Default for Config {
             // ID verified.
             ("standard".to_string(), tier(300_000, 150_000, 300_000)),
             ("agent".to_string(), tier(5_000_000, 1_000_000, 10_000_000)),
-            (
-                "merchant".to_string(),
-                tier(5_000_000, 1_000_000, 5_000_000),
-            ),
+            ("merchant".to_string(), tier(5_000_000, 1_000_000, 5_000_000)),
         ]);
         Config {
             listen: "127.0.0.1:8080".into(),
@@ -224,20 +217,12 @@ impl Default for PinConfig {
 impl Default for Argon2Config {
     /// OWASP's argon2id setting: 19 MiB, 2 passes, 1 lane.
     fn default() -> Self {
-        Argon2Config {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Argon2Config { memory_kib: 19_456, iterations: 2, parallelism: 1 }
     }
 }
 
 fn band(up_to_major: i64, fee_minor: i64, commission_minor: i64) -> Band {
-    Band {
-        up_to_minor: up_to_major * 100,
-        fee_minor,
-        commission_minor,
-    }
+    Band { up_to_minor: up_to_major * 100, fee_minor, commission_minor }
 }
 
 impl Default for Tariffs {
@@ -276,38 +261,25 @@ impl Default for Tariffs {
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        LedgerConfig {
-            batch_max: 256,
-            queue_depth: 8_192,
-            day_utc_offset_minutes: 180,
-        }
+        LedgerConfig { batch_max: 256, queue_depth: 8_192, day_utc_offset_minutes: 180 }
     }
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig {
-            pool_size: 16,
-            pool_timeout_ms: 5_000,
-            busy_timeout_ms: 5_000,
-        }
+        DatabaseConfig { pool_size: 16, pool_timeout_ms: 5_000, busy_timeout_ms: 5_000 }
     }
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
-        RateLimits {
-            per_msisdn_per_minute: 60,
-            global_per_second: 50_000,
-        }
+        RateLimits { per_msisdn_per_minute: 60, global_per_second: 50_000 }
     }
 }
 
 impl Default for UssdConfig {
     fn default() -> Self {
-        UssdConfig {
-            session_timeout_s: 180,
-        }
+        UssdConfig { session_timeout_s: 180 }
     }
 }
 
@@ -324,29 +296,20 @@ impl Default for SmsConfig {
 
 impl Default for SmtpConfig {
     fn default() -> Self {
-        SmtpConfig {
-            url: Secret::default(),
-            from: "mkoba <alerts@localhost>".into(),
-        }
+        SmtpConfig { url: Secret::default(), from: "mkoba <alerts@localhost>".into() }
     }
 }
 
 impl Default for AlertsConfig {
     fn default() -> Self {
-        AlertsConfig {
-            email_to: String::new(),
-            float_low_minor: 100_000,
-        }
+        AlertsConfig { email_to: String::new(), float_low_minor: 100_000 }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("config file {path} is not valid TOML: {message}")]
     Parse { path: String, message: String },
     #[error("environment variable {var}: {message}")]
@@ -364,17 +327,12 @@ impl Config {
         let file = match path {
             Some(p) => Some((
                 p.display().to_string(),
-                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.display().to_string(),
-                    source,
-                })?,
+                std::fs::read_to_string(p)
+                    .map_err(|source| ConfigError::Read { path: p.display().to_string(), source })?,
             )),
             None => None,
         };
-        Config::from_sources(
-            file.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
-            std::env::vars(),
-        )
+        Config::from_sources(file.as_ref().map(|(p, t)| (p.as_str(), t.as_str())), std::env::vars())
     }
 
     /// Builds a config from a file's text and a set of environment variables.
@@ -382,13 +340,10 @@ impl Config {
         file: Option<(&str, &str)>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut tree = toml::Value::try_from(Config::default())
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut tree = toml::Value::try_from(Config::default()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some((path, text)) = file {
-            let overlay: toml::Value = toml::from_str(text).map_err(|e| ConfigError::Parse {
-                path: path.into(),
-                message: e.message().to_string(),
-            })?;
+            let overlay: toml::Value = toml::from_str(text)
+                .map_err(|e| ConfigError::Parse { path: path.into(), message: e.message().to_string() })?;
             merge(&mut tree, overlay);
         }
         let mut env: Vec<(String, String)> = env
@@ -398,36 +353,24 @@ impl Config {
             .collect();
         env.sort();
         for (var, raw) in env {
-            let keys: Vec<String> = var["MKOBA_".len()..]
-                .to_ascii_lowercase()
-                .split("__")
-                .map(str::to_string)
-                .collect();
-            set_path(&mut tree, &keys, &raw).map_err(|message| ConfigError::Env {
-                var: var.clone(),
-                message,
-            })?;
+            let keys: Vec<String> =
+                var["MKOBA_".len()..].to_ascii_lowercase().split("__").map(str::to_string).collect();
+            set_path(&mut tree, &keys, &raw).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
         }
-        let config: Config = tree
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: "(merged configuration)".into(),
-                message: e.message().to_string(),
-            })?;
+        let config: Config = tree.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: "(merged configuration)".into(),
+            message: e.message().to_string(),
+        })?;
         config.validate()?;
         Ok(config)
     }
 
     pub fn number_plan(&self) -> NumberPlan {
-        NumberPlan {
-            country_code: self.country_code.clone(),
-            national_digits: self.national_number_digits,
-        }
+        NumberPlan { country_code: self.country_code.clone(), national_digits: self.national_number_digits }
     }
 
     pub fn is_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres://")
-            || self.database_url.starts_with("postgresql://")
+        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
     }
 
     /// Checks what types alone cannot: limits that make sense together and
@@ -435,17 +378,13 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.currency.minor_digits > 4 || self.currency.code.len() != 3 {
-            return invalid(
-                "currency.code must be 3 letters and currency.minor_digits at most 4".into(),
-            );
+            return invalid("currency.code must be 3 letters and currency.minor_digits at most 4".into());
         }
         if !(4..=8).contains(&self.pin.length) {
             return invalid("pin.length must be between 4 and 8".into());
         }
         if self.pin.max_attempts == 0 || self.pin.verify_concurrency == 0 {
-            return invalid(
-                "pin.max_attempts and pin.verify_concurrency must be at least 1".into(),
-            );
+            return invalid("pin.max_attempts and pin.verify_concurrency must be at least 1".into());
         }
         if self.country_code.is_empty() || !self.country_code.bytes().all(|b| b.is_ascii_digit()) {
             return invalid("country_code must be digits, e.g. 254".into());
@@ -459,13 +398,8 @@ impl Config {
             }
         }
         for (name, t) in &self.tiers {
-            if !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            {
-                return invalid(format!(
-                    "tier name '{name}' must be lower-case letters, digits or _"
-                ));
+            if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                return invalid(format!("tier name '{name}' must be lower-case letters, digits or _"));
             }
             if t.max_balance_minor <= 0 || t.max_transfer_minor <= 0 || t.max_daily_out_minor <= 0 {
                 return invalid(format!("tiers.{name}: every limit must be positive"));
@@ -486,12 +420,7 @@ impl Config {
     /// The effective configuration as TOML, secrets masked.
     pub fn to_masked_toml(&self) -> String {
         let mut shown = self.clone();
-        for secret in [
-            &mut shown.webhook_token,
-            &mut shown.pin.pepper,
-            &mut shown.sms.api_key,
-            &mut shown.smtp.url,
-        ] {
+        for secret in [&mut shown.webhook_token, &mut shown.pin.pepper, &mut shown.sms.api_key, &mut shown.smtp.url] {
             *secret = Secret::new(mask(secret));
         }
         shown.database_url = mask_url_password(&shown.database_url);
@@ -528,15 +457,10 @@ fn validate_bands(kind: &str, bands: &[Band], one_percent: bool) -> Result<(), S
     let mut low = 1i64;
     for b in bands {
         if b.up_to_minor < low {
-            return Err(format!(
-                "tariffs.{kind}: bands must rise (band up to {} starts at {low})",
-                b.up_to_minor
-            ));
+            return Err(format!("tariffs.{kind}: bands must rise (band up to {} starts at {low})", b.up_to_minor));
         }
         if b.fee_minor < 0 || b.commission_minor < 0 {
-            return Err(format!(
-                "tariffs.{kind}: fees and commissions cannot be negative"
-            ));
+            return Err(format!("tariffs.{kind}: fees and commissions cannot be negative"));
         }
         // Micro payments die when the fee is larger than the payment.
         if b.fee_minor >= low && b.fee_minor > 0 {
@@ -578,30 +502,21 @@ fn set_path(tree: &mut toml::Value, keys: &[String], raw: &str) -> Result<(), St
     let (last, parents) = keys.split_last().ok_or("empty key")?;
     let mut node = tree;
     for k in parents {
-        let table = node
-            .as_table_mut()
-            .ok_or_else(|| format!("'{k}' is not a section"))?;
-        node = table
-            .entry(k.clone())
-            .or_insert_with(|| toml::Value::Table(toml::map::Map::new()));
+        let table = node.as_table_mut().ok_or_else(|| format!("'{k}' is not a section"))?;
+        node = table.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::map::Map::new()));
     }
     let table = node.as_table_mut().ok_or("not a section")?;
     let value = match table.get(last) {
         Some(toml::Value::String(_)) | None => toml::Value::String(raw.to_string()),
-        Some(toml::Value::Integer(_)) => toml::Value::Integer(
-            raw.trim()
-                .parse()
-                .map_err(|_| format!("'{raw}' is not a whole number"))?,
-        ),
-        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
-            raw.trim()
-                .parse()
-                .map_err(|_| format!("'{raw}' is not true or false"))?,
-        ),
+        Some(toml::Value::Integer(_)) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| format!("'{raw}' is not a whole number"))?)
+        }
+        Some(toml::Value::Boolean(_)) => {
+            toml::Value::Boolean(raw.trim().parse().map_err(|_| format!("'{raw}' is not true or false"))?)
+        }
         Some(_) => {
             // Arrays and tables: the value is TOML, e.g. an inline table of bands.
-            let doc: toml::Table =
-                toml::from_str(&format!("v = {raw}")).map_err(|e| e.message().to_string())?;
+            let doc: toml::Table = toml::from_str(&format!("v = {raw}")).map_err(|e| e.message().to_string())?;
             doc.get("v").cloned().ok_or("no value")?
         }
     };
@@ -614,10 +529,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -625,23 +537,10 @@ mod tests {
         let c = Config::from_sources(None, env(&[])).expect("defaults load");
         assert_eq!(c.listen, "127.0.0.1:8080");
         assert_eq!(c.database_url, "sqlite://mkoba.db");
-        assert_eq!(
-            (c.currency.code.as_str(), c.currency.minor_digits),
-            ("KES", 2)
-        );
-        assert_eq!(
-            (c.country_code.as_str(), c.service_code.as_str()),
-            ("254", "*384#")
-        );
+        assert_eq!((c.currency.code.as_str(), c.currency.minor_digits), ("KES", 2));
+        assert_eq!((c.country_code.as_str(), c.service_code.as_str()), ("254", "*384#"));
         assert_eq!((c.pin.length, c.pin.max_attempts), (4, 3));
-        assert_eq!(
-            c.pin.argon2,
-            Argon2Config {
-                memory_kib: 19_456,
-                iterations: 2,
-                parallelism: 1
-            }
-        );
+        assert_eq!(c.pin.argon2, Argon2Config { memory_kib: 19_456, iterations: 2, parallelism: 1 });
     }
 
     #[test]
@@ -668,11 +567,9 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_variable_named() {
-        let err = Config::from_sources(None, env(&[("MKOBA_PIN__MAX_ATTEMPTS", "three")]))
-            .expect_err("refused");
+        let err = Config::from_sources(None, env(&[("MKOBA_PIN__MAX_ATTEMPTS", "three")])).expect_err("refused");
         assert!(err.to_string().contains("MKOBA_PIN__MAX_ATTEMPTS"), "{err}");
-        let err = Config::from_sources(Some(("x.toml", "no_such_key = 1")), env(&[]))
-            .expect_err("refused");
+        let err = Config::from_sources(Some(("x.toml", "no_such_key = 1")), env(&[])).expect_err("refused");
         assert!(err.to_string().contains("no_such_key"), "{err}");
         assert!(Config::from_sources(None, env(&[("MKOBA_PIN__LENGTH", "2")])).is_err());
     }
@@ -681,19 +578,15 @@ mod tests {
     fn tariffs_that_overcharge_micro_payments_are_refused() {
         let too_dear = "[tariffs]\np2p = [{ up_to_minor = 10000, fee_minor = 200 }]\n";
         let err = Config::from_sources(Some(("t.toml", too_dear)), env(&[])).expect_err("refused");
-        assert!(
-            err.to_string().contains("1%") || err.to_string().contains("smallest"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("1%") || err.to_string().contains("smallest"), "{err}");
         let fee_over_amount = "[tariffs]\ncash_out = [{ up_to_minor = 10000, fee_minor = 1 }]\n";
         assert!(Config::from_sources(Some(("t.toml", fee_over_amount)), env(&[])).is_err());
-        let falling = "[tariffs]\ncash_in = [{ up_to_minor = 100 , fee_minor = 0}, { up_to_minor = 50, fee_minor = 0 }]\n";
+        let falling =
+            "[tariffs]\ncash_in = [{ up_to_minor = 100 , fee_minor = 0}, { up_to_minor = 50, fee_minor = 0 }]\n";
         assert!(Config::from_sources(Some(("t.toml", falling)), env(&[])).is_err());
         let bands = "[[tariffs.p2p]]\nup_to_minor = 100000\nfee_minor = 0\n";
-        let env_bands = env(&[(
-            "MKOBA_TARIFFS__CASH_IN",
-            "[{ up_to_minor = 500, fee_minor = 0, commission_minor = 5 }]",
-        )]);
+        let env_bands =
+            env(&[("MKOBA_TARIFFS__CASH_IN", "[{ up_to_minor = 500, fee_minor = 0, commission_minor = 5 }]")]);
         let c = Config::from_sources(Some(("t.toml", bands)), env_bands).expect("valid");
         assert_eq!(c.tariffs.p2p.len(), 1);
         assert_eq!(c.tariffs.cash_in[0].commission_minor, 5);
@@ -712,12 +605,7 @@ mod tests {
         )
         .expect("loads");
         let shown = c.to_masked_toml();
-        for secret in [
-            "tok-secret-1",
-            "pepper-secret-2",
-            "api-secret-3",
-            "dbpass-4",
-        ] {
+        for secret in ["tok-secret-1", "pepper-secret-2", "api-secret-3", "dbpass-4"] {
             assert!(!shown.contains(secret), "{secret} leaked");
             assert!(!format!("{c:?}").contains(secret) || secret == "dbpass-4");
         }

@@ -2,13 +2,17 @@
 //! SMS through a telecom aggregator; it authenticates them by PIN and moves
 //! e-money on a double-entry ledger.
 
+pub mod aggregators;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod i18n;
 pub mod ledger;
+pub mod limits;
 pub mod secrets;
 pub mod startup;
 pub mod telemetry;
+pub mod ussd;

@@ -4,9 +4,13 @@
 use crate::auth::PinHasher;
 use crate::config::Config;
 use crate::db::{self, migrate};
+use crate::domain::now_ms;
 use crate::http;
+use crate::i18n::Catalog;
 use crate::ledger::Ledger;
+use crate::limits::Limits;
 use crate::secrets;
+use crate::ussd::{session, Ussd};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -18,6 +22,8 @@ pub struct AppState {
     pub ledger: Ledger,
     pub config: Arc<Config>,
     pub pins: PinHasher,
+    pub ussd: Ussd,
+    pub limits: Limits,
 }
 
 /// Opens the pool, applies pending migrations and starts the ledger writer.
@@ -40,11 +46,23 @@ pub fn open_ledger(config: &Config) -> anyhow::Result<Ledger> {
 }
 
 pub fn pin_hasher(config: &Config) -> anyhow::Result<PinHasher> {
-    Ok(PinHasher::new(
-        &config.pin.pepper,
-        &config.pin.argon2,
-        config.pin.verify_concurrency,
-    )?)
+    Ok(PinHasher::new(&config.pin.pepper, &config.pin.argon2, config.pin.verify_concurrency)?)
+}
+
+/// Every minute: drop idle USSD sessions and forget idle rate-limit keys.
+async fn housekeeping(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let idle_ms = i64::try_from(state.config.ussd.session_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let cutoff = now_ms().saturating_sub(idle_ms);
+        match state.ledger.write(move |conn| session::delete_idle(conn, cutoff)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(sessions = n, "expired idle USSD sessions"),
+            Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
+        }
+        state.limits.forget_idle();
+    }
 }
 
 pub struct Application {
@@ -66,27 +84,19 @@ impl Application {
         let for_open = config.clone();
         let ledger = tokio::task::spawn_blocking(move || open_ledger(&for_open)).await??;
         let pins = pin_hasher(&config)?;
-        let listener = TcpListener::bind(&config.listen)
-            .with_context(|| format!("binding {}", config.listen))?;
+        let listener = TcpListener::bind(&config.listen).with_context(|| format!("binding {}", config.listen))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState {
-            ledger,
-            config: Arc::new(config),
-            pins,
-        });
+        let catalog = Arc::new(Catalog::load().map_err(anyhow::Error::msg)?);
+        let config = Arc::new(config);
+        let ussd = Ussd::new(ledger.clone(), pins.clone(), catalog, config.clone());
+        let limits = Limits::new(&config.rate_limits);
+        let state = web::Data::new(AppState { ledger, config, pins, ussd, limits });
+        tokio::spawn(housekeeping(state.clone()));
         let app_state = state.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(app_state.clone())
-                .configure(http::routes)
-        })
-        .listen(listener)?
-        .run();
-        Ok(Application {
-            port,
-            server,
-            state,
-        })
+        let server = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(http::routes))
+            .listen(listener)?
+            .run();
+        Ok(Application { port, server, state })
     }
 
     pub fn port(&self) -> u16 {
@@ -100,22 +110,11 @@ impl Application {
     /// The URLs to give the aggregator, token included. Printed once at start.
     pub fn callback_urls(&self) -> Vec<(&'static str, String)> {
         let config = &self.state.config;
-        let host = config
-            .listen
-            .rsplit_once(':')
-            .map_or("127.0.0.1", |(h, _)| h);
+        let host = config.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
         let token = config.webhook_token.expose();
         ["ussd", "sms", "delivery"]
             .into_iter()
-            .map(|kind| {
-                (
-                    kind,
-                    format!(
-                        "http://{host}:{}/webhooks/africastalking/{kind}?token={token}",
-                        self.port
-                    ),
-                )
-            })
+            .map(|kind| (kind, format!("http://{host}:{}/webhooks/africastalking/{kind}?token={token}", self.port)))
             .collect()
     }
 

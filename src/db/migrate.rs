@@ -15,16 +15,10 @@ const PG_MIGRATION_LOCK: i64 = 0x006d_6b6f_6261;
 pub fn run(conn: &mut DbConn) -> Result<usize, DbError> {
     let err = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
     match conn {
-        DbConn::Sqlite(c) => c
-            .run_pending_migrations(SQLITE)
-            .map(|v| v.len())
-            .map_err(err),
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE).map(|v| v.len()).map_err(err),
         DbConn::Pg(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))?;
-            let ran = c
-                .run_pending_migrations(POSTGRES)
-                .map(|v| v.len())
-                .map_err(err);
+            let ran = c.run_pending_migrations(POSTGRES).map(|v| v.len()).map_err(err);
             c.batch_execute(&format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))?;
             ran
         }

@@ -49,27 +49,18 @@ pub enum Backend {
 impl Backend {
     pub fn from_url(url: &str) -> Result<Backend, DbError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Backend::Postgres {
-                url: url.to_string(),
-            });
+            return Ok(Backend::Postgres { url: url.to_string() });
         }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| {
-                DbError::Config(format!(
-                    "database_url must start with sqlite:// or postgres:// (got '{}')",
-                    crate::config::mask_url_password(url)
-                ))
-            })?;
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).ok_or_else(|| {
+            DbError::Config(format!(
+                "database_url must start with sqlite:// or postgres:// (got '{}')",
+                crate::config::mask_url_password(url)
+            ))
+        })?;
         if path.is_empty() {
-            return Err(DbError::Config(
-                "database_url sqlite:// needs a file path".into(),
-            ));
+            return Err(DbError::Config("database_url sqlite:// needs a file path".into()));
         }
-        Ok(Backend::Sqlite {
-            path: PathBuf::from(path),
-        })
+        Ok(Backend::Sqlite { path: PathBuf::from(path) })
     }
 
     pub fn name(&self) -> &'static str {
@@ -104,9 +95,7 @@ impl DbError {
     pub fn is_retryable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
         match self {
-            DbError::Query(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
-                true
-            }
+            DbError::Query(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => true,
             DbError::Query(Error::DatabaseError(_, info)) => {
                 let m = info.message();
                 m.contains("deadlock detected")
@@ -120,10 +109,7 @@ impl DbError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,
-            DbError::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _
-            ))
+            DbError::Query(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
         )
     }
 }
@@ -140,10 +126,7 @@ pub struct Manager {
 
 impl Manager {
     pub fn new(backend: Backend, busy_timeout_ms: u64) -> Manager {
-        Manager {
-            backend,
-            busy_timeout_ms,
-        }
+        Manager { backend, busy_timeout_ms }
     }
 
     pub fn connect(&self) -> Result<DbConn, DbError> {
@@ -194,10 +177,7 @@ impl DbConn {
     /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite so the
     /// write lock is taken up front (no upgrade deadlocks), `BEGIN` on
     /// PostgreSQL. Rolls back on error.
-    pub fn write_tx<T, E: From<DbError>>(
-        &mut self,
-        f: impl FnOnce(&mut DbConn) -> Result<T, E>,
-    ) -> Result<T, E> {
+    pub fn write_tx<T, E: From<DbError>>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E> {
         self.begin_write()?;
         match f(self) {
             Ok(v) => match self.commit() {
@@ -228,14 +208,10 @@ impl DbConn {
     /// keeps a single writer fast.
     pub(crate) fn begin_write(&mut self) -> Result<(), DbError> {
         match self {
-            DbConn::Sqlite(c) => {
-                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
-            }
+            DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
             DbConn::Pg(c) => {
                 AnsiTransactionManager::begin_transaction(c)?;
-                if let Err(e) =
-                    c.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"))
-                {
+                if let Err(e) = c.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")) {
                     let _ = AnsiTransactionManager::rollback_transaction(c);
                     return Err(e.into());
                 }
@@ -256,18 +232,12 @@ impl DbConn {
 
     /// Rolls back the innermost transaction (or to its savepoint).
     pub(crate) fn rollback(&mut self) -> Result<(), DbError> {
-        with_conn!(self, c => AnsiTransactionManager::rollback_transaction(c))
-            .map_err(DbError::from)
+        with_conn!(self, c => AnsiTransactionManager::rollback_transaction(c)).map_err(DbError::from)
     }
 }
 
 /// Opens the pool; for SQLite, creates the file's directory first.
-pub fn open_pool(
-    database_url: &str,
-    size: u32,
-    timeout_ms: u64,
-    busy_timeout_ms: u64,
-) -> Result<Pool, DbError> {
+pub fn open_pool(database_url: &str, size: u32, timeout_ms: u64, busy_timeout_ms: u64) -> Result<Pool, DbError> {
     let backend = Backend::from_url(database_url)?;
     if let Backend::Sqlite { path } = &backend {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -84,12 +84,7 @@ const SINGLE_ATTEMPTS: u32 = 8;
 
 impl WriteQueue {
     /// Starts a writer thread with its own connection.
-    pub fn start(
-        manager: Manager,
-        batch_max: usize,
-        queue_depth: usize,
-        name: &str,
-    ) -> Result<WriteQueue, DbError> {
+    pub fn start(manager: Manager, batch_max: usize, queue_depth: usize, name: &str) -> Result<WriteQueue, DbError> {
         let mut conn = manager.connect()?;
         let (tx, mut rx) = mpsc::channel::<Box<dyn Job>>(queue_depth);
         std::thread::Builder::new()
@@ -119,17 +114,9 @@ impl WriteQueue {
         F: FnMut(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(FnJob {
-            f,
-            result: None,
-            reply,
-        });
-        self.tx
-            .send(job)
-            .await
-            .map_err(|_| E::from(DbError::WriterGone))?;
-        rx.await
-            .unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
+        let job: Box<dyn Job> = Box::new(FnJob { f, result: None, reply });
+        self.tx.send(job).await.map_err(|_| E::from(DbError::WriterGone))?;
+        rx.await.unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
     }
 
     /// The same, for callers outside any async runtime (the CLI).
@@ -140,16 +127,9 @@ impl WriteQueue {
         F: FnMut(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(FnJob {
-            f,
-            result: None,
-            reply,
-        });
-        self.tx
-            .blocking_send(job)
-            .map_err(|_| E::from(DbError::WriterGone))?;
-        rx.blocking_recv()
-            .unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
+        let job: Box<dyn Job> = Box::new(FnJob { f, result: None, reply });
+        self.tx.blocking_send(job).map_err(|_| E::from(DbError::WriterGone))?;
+        rx.blocking_recv().unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
     }
 }
 

@@ -12,8 +12,6 @@ pub use reference::{Reference, ReferenceError};
 
 /// Milliseconds since the Unix epoch: how mkoba stores time in both backends.
 pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

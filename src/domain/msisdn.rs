@@ -17,10 +17,7 @@ pub struct NumberPlan {
 
 impl Default for NumberPlan {
     fn default() -> Self {
-        NumberPlan {
-            country_code: "254".into(),
-            national_digits: 9,
-        }
+        NumberPlan { country_code: "254".into(), national_digits: 9 }
     }
 }
 
@@ -34,11 +31,7 @@ impl Msisdn {
     /// mkoba serves one country's numbering plan.
     pub fn parse(input: &str, plan: &NumberPlan) -> Result<Msisdn, MsisdnError> {
         let err = || MsisdnError(input.chars().take(20).collect());
-        let compact: String = input
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-'))
-            .collect();
+        let compact: String = input.trim().chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let (plus, digits) = match compact.strip_prefix('+') {
             Some(rest) => (true, rest),
             None => (false, compact.as_str()),
@@ -47,17 +40,11 @@ impl Msisdn {
             return Err(err());
         }
         let cc = plan.country_code.as_str();
-        let national = if let Some(rest) = digits
-            .strip_prefix(cc)
-            .filter(|r| r.len() == plan.national_digits)
-        {
+        let national = if let Some(rest) = digits.strip_prefix(cc).filter(|r| r.len() == plan.national_digits) {
             rest
         } else if plus {
             return Err(err());
-        } else if let Some(rest) = digits
-            .strip_prefix('0')
-            .filter(|r| r.len() == plan.national_digits)
-        {
+        } else if let Some(rest) = digits.strip_prefix('0').filter(|r| r.len() == plan.national_digits) {
             rest
         } else if digits.len() == plan.national_digits {
             digits
@@ -92,11 +79,7 @@ pub fn mask_digits(s: &str) -> String {
         return "*".repeat(chars.len());
     }
     let n = chars.len();
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if i < 4 || i >= n - 4 { *c } else { '*' })
-        .collect()
+    chars.iter().enumerate().map(|(i, c)| if i < 4 || i >= n - 4 { *c } else { '*' }).collect()
 }
 
 impl fmt::Display for Msisdn {
@@ -116,19 +99,10 @@ mod tests {
 
     #[test]
     fn accepts_the_four_forms() {
-        for s in [
-            "0712345678",
-            "712345678",
-            "+254712345678",
-            "254712345678",
-            " 0712 345-678 ",
-        ] {
+        for s in ["0712345678", "712345678", "+254712345678", "254712345678", " 0712 345-678 "] {
             assert_eq!(ke(s).map(|m| m.0), Ok("254712345678".to_string()), "{s}");
         }
-        assert_eq!(
-            ke("0110345678").map(|m| m.0),
-            Ok("254110345678".to_string())
-        );
+        assert_eq!(ke("0110345678").map(|m| m.0), Ok("254110345678".to_string()));
     }
 
     #[test]
@@ -153,10 +127,7 @@ mod tests {
 
     #[test]
     fn masks_the_middle() {
-        assert_eq!(
-            ke("0712345678").map(|m| m.masked()),
-            Ok("2547****5678".to_string())
-        );
+        assert_eq!(ke("0712345678").map(|m| m.masked()), Ok("2547****5678".to_string()));
         assert_eq!(mask_digits("1234"), "****");
     }
 

@@ -16,9 +16,7 @@ pub struct ReferenceError(String);
 impl Reference {
     pub fn generate() -> Reference {
         let mut rng = rand::rng();
-        let s = (0..REFERENCE_LEN)
-            .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-            .collect();
+        let s = (0..REFERENCE_LEN).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect();
         Reference(s)
     }
 
@@ -57,10 +55,7 @@ mod tests {
             let r = Reference::generate();
             assert_eq!(Reference::parse(r.as_str()), Ok(r.clone()));
         }
-        assert_eq!(
-            Reference::parse("qk7h2m9xta").map(|r| r.0),
-            Ok("QK7H2M9XTA".into())
-        );
+        assert_eq!(Reference::parse("qk7h2m9xta").map(|r| r.0), Ok("QK7H2M9XTA".into()));
         assert!(Reference::parse("QK7H2M9XT").is_err());
         assert!(Reference::parse("QK7H2M9XT!").is_err());
     }

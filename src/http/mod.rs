@@ -1,18 +1,46 @@
 //! HTTP handlers: thin adapters from requests to the domain.
 
+pub mod ussd;
+
 use crate::startup::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
+use subtle::ConstantTimeEq;
+
+/// Largest webhook body accepted; larger gets 413.
+pub const BODY_BYTES_MAX: usize = 8 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health));
+    cfg.app_data(web::PayloadConfig::new(BODY_BYTES_MAX))
+        .route("/health", web::get().to(health))
+        .route("/webhooks/africastalking/ussd", web::post().to(ussd::africastalking));
+}
+
+/// Compares `?token=` with the configured token in constant time.
+pub fn token_ok(req: &HttpRequest, expected: &str) -> bool {
+    let given = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v));
+    match given {
+        Some(token) if !expected.is_empty() => token.as_bytes().ct_eq(expected.as_bytes()).into(),
+        _ => false,
+    }
+}
+
+pub struct PlainError;
+
+impl PlainError {
+    pub fn unauthorized() -> HttpResponse {
+        HttpResponse::Unauthorized().content_type("text/plain; charset=utf-8").body("missing or wrong token\n")
+    }
+
+    pub fn bad_request(message: &str) -> HttpResponse {
+        HttpResponse::BadRequest().content_type("text/plain; charset=utf-8").body(format!("{message}\n"))
+    }
 }
 
 /// Up and able to reach the database.
 async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let db = state
-        .ledger
-        .read(|conn| conn.batch_execute("SELECT 1").map_err(Into::into))
-        .await;
+    let db = state.ledger.read(|conn| conn.batch_execute("SELECT 1").map_err(Into::into)).await;
     match db {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "database": "ok" })),
         Err(e) => {

@@ -240,13 +240,8 @@ pub fn parse_till(s: &str) -> Result<String, LedgerError> {
 /// Names are what a confirmation screen shows the payer: printable, short.
 pub fn clean_name(s: &str) -> Result<String, LedgerError> {
     let name = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if name.is_empty()
-        || name.chars().count() > 60
-        || name.chars().any(|c| c.is_control() || c == '*' || c == '#')
-    {
-        return Err(LedgerError::InvalidInput(
-            "name must be 1 to 60 printable characters, without * or #".into(),
-        ));
+    if name.is_empty() || name.chars().count() > 60 || name.chars().any(|c| c.is_control() || c == '*' || c == '#') {
+        return Err(LedgerError::InvalidInput("name must be 1 to 60 printable characters, without * or #".into()));
     }
     Ok(name)
 }
@@ -258,10 +253,7 @@ pub fn insert(conn: &mut DbConn, new: &NewAccount) -> Result<AccountId, LedgerEr
         .get_result::<i64>(c));
     match inserted {
         Ok(id) => Ok(AccountId(id)),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => {
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
             let what = new
                 .msisdn
                 .clone()
@@ -313,16 +305,10 @@ pub fn find_system(conn: &mut DbConn, code: &str) -> Result<AccountId, LedgerErr
         .filter(accounts::system_code.eq(code))
         .first::<i64>(c)
         .optional())?;
-    id.map(AccountId).ok_or_else(|| {
-        LedgerError::UnknownAccount(format!("system account {code} (run mkoba migrate)"))
-    })
+    id.map(AccountId).ok_or_else(|| LedgerError::UnknownAccount(format!("system account {code} (run mkoba migrate)")))
 }
 
-pub fn set_status(
-    conn: &mut DbConn,
-    id: AccountId,
-    status: AccountStatus,
-) -> Result<(), LedgerError> {
+pub fn set_status(conn: &mut DbConn, id: AccountId, status: AccountStatus) -> Result<(), LedgerError> {
     with_conn!(conn, c => diesel::update(accounts::table.find(id.0))
         .set((accounts::status.eq(status.as_str()), accounts::pin_failures.eq(0)))
         .execute(c))?;

@@ -74,35 +74,16 @@ impl LedgerError {
 
     /// The message for an operator, with amounts in the currency.
     pub fn describe(&self, currency: &Currency) -> String {
-        let money = |minor: i64| {
-            Money::from_minor(minor.max(0))
-                .unwrap_or_default()
-                .display(currency)
-        };
+        let money = |minor: i64| Money::from_minor(minor.max(0)).unwrap_or_default().display(currency);
         match self {
-            LedgerError::InsufficientFunds {
-                who,
-                available_minor,
-            } => {
-                format!(
-                    "insufficient funds in {who} (available {})",
-                    money(*available_minor)
-                )
+            LedgerError::InsufficientFunds { who, available_minor } => {
+                format!("insufficient funds in {who} (available {})", money(*available_minor))
             }
             LedgerError::OverTransferLimit { tier, max_minor } => {
-                format!(
-                    "amount is above the per-transfer limit of {} for tier {tier}",
-                    money(*max_minor)
-                )
+                format!("amount is above the per-transfer limit of {} for tier {tier}", money(*max_minor))
             }
-            LedgerError::OverDailyLimit {
-                who,
-                remaining_minor,
-            } => {
-                format!(
-                    "amount is above what {who} may still send today ({})",
-                    money(*remaining_minor)
-                )
+            LedgerError::OverDailyLimit { who, remaining_minor } => {
+                format!("amount is above what {who} may still send today ({})", money(*remaining_minor))
             }
             LedgerError::AmountOutsideTariff { max_minor } => {
                 format!("amount is above the largest allowed, {}", money(*max_minor))

@@ -6,14 +6,14 @@
 
 pub mod account;
 pub mod error;
+pub mod statement;
 pub mod tariff;
 pub mod transfer;
 pub mod verify;
 
-pub use account::{
-    Account, AccountId, AccountKey, AccountKind, AccountStatus, Language, NewAccount,
-};
+pub use account::{Account, AccountId, AccountKey, AccountKind, AccountStatus, Language, NewAccount};
 pub use error::LedgerError;
+pub use statement::StatementLine;
 pub use tariff::Quote;
 pub use transfer::{Receipt, ReversalRequest, TransferKind, TransferRequest};
 pub use verify::VerifyReport;
@@ -52,9 +52,7 @@ impl Settings {
         if account.kind == AccountKind::System {
             return None;
         }
-        self.tiers
-            .get(&account.tier)
-            .or_else(|| self.tiers.get("basic"))
+        self.tiers.get(&account.tier).or_else(|| self.tiers.get("basic"))
     }
 
     /// The day number (since the epoch) in the operator's zone, for daily limits.
@@ -92,23 +90,9 @@ impl Ledger {
             day_utc_offset_minutes: config.ledger.day_utc_offset_minutes,
             system,
         });
-        let manager = Manager::new(
-            db::Backend::from_url(&config.database_url)?,
-            config.database.busy_timeout_ms,
-        );
-        let queue = WriteQueue::start(
-            manager,
-            config.ledger.batch_max,
-            config.ledger.queue_depth,
-            "mkoba-writer",
-        )?;
-        Ok(Ledger {
-            inner: Arc::new(Inner {
-                pool,
-                queue,
-                settings,
-            }),
-        })
+        let manager = Manager::new(db::Backend::from_url(&config.database_url)?, config.database.busy_timeout_ms);
+        let queue = WriteQueue::start(manager, config.ledger.batch_max, config.ledger.queue_depth, "mkoba-writer")?;
+        Ok(Ledger { inner: Arc::new(Inner { pool, queue, settings }) })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -126,26 +110,18 @@ impl Ledger {
     /// Posts a transfer through the group-commit writer; returns once it is durable.
     pub async fn submit(&self, req: TransferRequest) -> Result<Receipt, LedgerError> {
         let settings = self.inner.settings.clone();
-        self.inner
-            .queue
-            .run(move |conn| transfer::apply(conn, &settings, &req))
-            .await
+        self.inner.queue.run(move |conn| transfer::apply(conn, &settings, &req)).await
     }
 
     /// The same, for threads outside any async runtime.
     pub fn submit_blocking(&self, req: TransferRequest) -> Result<Receipt, LedgerError> {
         let settings = self.inner.settings.clone();
-        self.inner
-            .queue
-            .run_blocking(move |conn| transfer::apply(conn, &settings, &req))
+        self.inner.queue.run_blocking(move |conn| transfer::apply(conn, &settings, &req))
     }
 
     pub async fn reverse(&self, req: ReversalRequest) -> Result<Receipt, LedgerError> {
         let settings = self.inner.settings.clone();
-        self.inner
-            .queue
-            .run(move |conn| transfer::apply_reversal(conn, &settings, &req))
-            .await
+        self.inner.queue.run(move |conn| transfer::apply_reversal(conn, &settings, &req)).await
     }
 
     /// Any other write (accounts, PIN state), committed through the same queue.
@@ -173,6 +149,11 @@ impl Ledger {
     /// Creates a customer, agent or merchant account.
     pub async fn create_account(&self, new: NewAccount) -> Result<AccountId, LedgerError> {
         self.write(move |conn| account::insert(conn, &new)).await
+    }
+
+    /// The latest transfers of an account, newest first.
+    pub async fn statement(&self, id: AccountId, limit: i64) -> Result<Vec<StatementLine>, LedgerError> {
+        self.read(move |conn| statement::statement(conn, id, limit)).await
     }
 
     pub async fn verify(&self) -> Result<VerifyReport, LedgerError> {

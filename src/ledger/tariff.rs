@@ -13,10 +13,7 @@ pub struct Quote {
 }
 
 impl Quote {
-    pub const FREE: Quote = Quote {
-        fee: Money::ZERO,
-        commission: Money::ZERO,
-    };
+    pub const FREE: Quote = Quote { fee: Money::ZERO, commission: Money::ZERO };
 }
 
 pub fn quote(tariffs: &Tariffs, kind: TransferKind, amount: Money) -> Result<Quote, LedgerError> {
@@ -25,22 +22,16 @@ pub fn quote(tariffs: &Tariffs, kind: TransferKind, amount: Money) -> Result<Quo
         TransferKind::CashIn => &tariffs.cash_in,
         TransferKind::CashOut => &tariffs.cash_out,
         TransferKind::MerchantPayment => &tariffs.merchant_payment,
-        TransferKind::FloatIssue
-        | TransferKind::Fee
-        | TransferKind::Commission
-        | TransferKind::Reversal => return Ok(Quote::FREE),
+        TransferKind::FloatIssue | TransferKind::Fee | TransferKind::Commission | TransferKind::Reversal => {
+            return Ok(Quote::FREE)
+        }
     };
     let band = bands
         .iter()
         .find(|b| amount.minor() <= b.up_to_minor)
-        .ok_or(LedgerError::AmountOutsideTariff {
-            max_minor: bands.last().map_or(0, |b| b.up_to_minor),
-        })?;
+        .ok_or(LedgerError::AmountOutsideTariff { max_minor: bands.last().map_or(0, |b| b.up_to_minor) })?;
     let money = |m: i64| Money::from_minor(m).map_err(|e| LedgerError::InvalidInput(e.to_string()));
-    Ok(Quote {
-        fee: money(band.fee_minor)?,
-        commission: money(band.commission_minor)?,
-    })
+    Ok(Quote { fee: money(band.fee_minor)?, commission: money(band.commission_minor)? })
 }
 
 #[cfg(test)]
@@ -56,49 +47,24 @@ mod tests {
     #[test]
     fn small_payments_are_free() {
         let t = Config::default().tariffs;
-        for kind in [
-            TransferKind::P2p,
-            TransferKind::MerchantPayment,
-            TransferKind::CashOut,
-            TransferKind::CashIn,
-        ] {
-            assert_eq!(
-                quote(&t, kind, kes(100)).ok().map(|q| q.fee),
-                Some(Money::ZERO),
-                "{kind:?}"
-            );
-            assert_eq!(
-                quote(&t, kind, kes(1)).ok().map(|q| q.fee),
-                Some(Money::ZERO)
-            );
+        for kind in [TransferKind::P2p, TransferKind::MerchantPayment, TransferKind::CashOut, TransferKind::CashIn] {
+            assert_eq!(quote(&t, kind, kes(100)).ok().map(|q| q.fee), Some(Money::ZERO), "{kind:?}");
+            assert_eq!(quote(&t, kind, kes(1)).ok().map(|q| q.fee), Some(Money::ZERO));
         }
     }
 
     #[test]
     fn band_edges() {
         let t = Config::default().tariffs;
-        let fee = |minor| {
-            quote(
-                &t,
-                TransferKind::P2p,
-                Money::from_minor(minor).expect("valid"),
-            )
-            .map(|q| q.fee.minor())
-        };
+        let fee = |minor| quote(&t, TransferKind::P2p, Money::from_minor(minor).expect("valid")).map(|q| q.fee.minor());
         assert_eq!(fee(10_000).ok(), Some(0));
         assert_eq!(fee(10_001).ok(), Some(100));
         assert_eq!(fee(50_000).ok(), Some(100));
         assert_eq!(fee(50_001).ok(), Some(500));
-        assert!(matches!(
-            fee(100_000_001),
-            Err(LedgerError::AmountOutsideTariff { .. })
-        ));
+        assert!(matches!(fee(100_000_001), Err(LedgerError::AmountOutsideTariff { .. })));
         let cash_out = quote(&t, TransferKind::CashOut, kes(500)).ok();
         assert_eq!(cash_out.map(|q| q.commission.minor()), Some(300));
-        assert_eq!(
-            quote(&t, TransferKind::FloatIssue, kes(500)).ok(),
-            Some(Quote::FREE)
-        );
+        assert_eq!(quote(&t, TransferKind::FloatIssue, kes(500)).ok(), Some(Quote::FREE));
     }
 
     proptest! {

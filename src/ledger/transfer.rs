@@ -72,13 +72,7 @@ impl TransferKind {
 
     /// Whether the principal counts toward the payer's daily outgoing limit.
     fn counts_toward_daily_limit(self) -> bool {
-        matches!(
-            self,
-            TransferKind::P2p
-                | TransferKind::CashIn
-                | TransferKind::CashOut
-                | TransferKind::MerchantPayment
-        )
+        matches!(self, TransferKind::P2p | TransferKind::CashIn | TransferKind::CashOut | TransferKind::MerchantPayment)
     }
 }
 
@@ -95,13 +89,7 @@ pub struct TransferRequest {
 
 impl TransferRequest {
     fn fingerprint(&self) -> String {
-        format!(
-            "{}|{}|{}|{}",
-            self.kind.as_str(),
-            self.from.0,
-            self.to.0,
-            self.amount.minor()
-        )
+        format!("{}|{}|{}|{}", self.kind.as_str(), self.from.0, self.to.0, self.amount.minor())
     }
 }
 
@@ -280,24 +268,12 @@ fn credit(
 type Entry = (AccountId, &'static str, i64);
 
 fn entries_of(legs: &[Leg]) -> Vec<Entry> {
-    legs.iter()
-        .flat_map(|l| {
-            [
-                (l.from, l.code, -l.amount_minor),
-                (l.to, l.code, l.amount_minor),
-            ]
-        })
-        .collect()
+    legs.iter().flat_map(|l| [(l.from, l.code, -l.amount_minor), (l.to, l.code, l.amount_minor)]).collect()
 }
 
 /// All postings of a transfer in one multi-row statement.
-fn insert_postings(
-    conn: &mut DbConn,
-    transfer_id: i64,
-    entries: &[Entry],
-) -> Result<(), LedgerError> {
-    let mut sql =
-        String::from("INSERT INTO postings (transfer_id, account_id, code, amount_minor) VALUES ");
+fn insert_postings(conn: &mut DbConn, transfer_id: i64, entries: &[Entry]) -> Result<(), LedgerError> {
+    let mut sql = String::from("INSERT INTO postings (transfer_id, account_id, code, amount_minor) VALUES ");
     for i in 0..entries.len() {
         let n = i * 4;
         if i > 0 {
@@ -336,10 +312,7 @@ fn find_by_key(conn: &mut DbConn, key: &str) -> Result<Option<TransferRow>, Ledg
         .optional())?)
 }
 
-pub fn find_by_reference(
-    conn: &mut DbConn,
-    reference: &str,
-) -> Result<Option<TransferRow>, LedgerError> {
+pub fn find_by_reference(conn: &mut DbConn, reference: &str) -> Result<Option<TransferRow>, LedgerError> {
     Ok(with_conn!(conn, c => transfers::table
         .select(TransferRow::as_select())
         .filter(transfers::reference.eq(reference))
@@ -347,7 +320,7 @@ pub fn find_by_reference(
         .optional())?)
 }
 
-fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Option<TransferRow>, LedgerError> {
+pub fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Option<TransferRow>, LedgerError> {
     Ok(with_conn!(conn, c => transfers::table
         .select(TransferRow::as_select())
         .find(id)
@@ -355,10 +328,7 @@ fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Option<TransferRow>, LedgerE
         .optional())?)
 }
 
-fn find_reversal_of(
-    conn: &mut DbConn,
-    original_id: i64,
-) -> Result<Option<TransferRow>, LedgerError> {
+fn find_reversal_of(conn: &mut DbConn, original_id: i64) -> Result<Option<TransferRow>, LedgerError> {
     Ok(with_conn!(conn, c => transfers::table
         .select(TransferRow::as_select())
         .filter(transfers::reverses_transfer_id.eq(original_id))
@@ -403,21 +373,13 @@ fn load(conn: &mut DbConn, id: AccountId) -> Result<Account, LedgerError> {
 }
 
 /// Posts a transfer. Runs inside the writer's savepoint: any error undoes it.
-pub fn apply(
-    conn: &mut DbConn,
-    settings: &Settings,
-    req: &TransferRequest,
-) -> Result<Receipt, LedgerError> {
-    let (from_kind, to_kind) = req.kind.parties().ok_or_else(|| {
-        LedgerError::WrongParty(format!(
-            "{} transfers are made by mkoba itself",
-            req.kind.as_str()
-        ))
-    })?;
+pub fn apply(conn: &mut DbConn, settings: &Settings, req: &TransferRequest) -> Result<Receipt, LedgerError> {
+    let (from_kind, to_kind) = req
+        .kind
+        .parties()
+        .ok_or_else(|| LedgerError::WrongParty(format!("{} transfers are made by mkoba itself", req.kind.as_str())))?;
     if req.amount.is_zero() {
-        return Err(LedgerError::InvalidInput(
-            "amount must be more than zero".into(),
-        ));
+        return Err(LedgerError::InvalidInput("amount must be more than zero".into()));
     }
     if req.from == req.to {
         return Err(LedgerError::SelfTransfer);
@@ -427,12 +389,8 @@ pub fn apply(
     let now = now_ms();
     // Accounts are never deleted, so an unknown one cannot belong to a replay.
     let parties = account::find_many(conn, &[req.from, req.to])?;
-    let find = |id: AccountId| {
-        parties
-            .iter()
-            .find(|a| a.id == id)
-            .ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))
-    };
+    let find =
+        |id: AccountId| parties.iter().find(|a| a.id == id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()));
     let (from, to) = (find(req.from)?, find(req.to)?);
 
     let mut attempts = 0;
@@ -460,9 +418,7 @@ pub fn apply(
         }
         // Otherwise the random reference collided: draw another.
         if attempts >= 5 {
-            return Err(LedgerError::InvalidInput(
-                "could not allocate a unique reference".into(),
-            ));
+            return Err(LedgerError::InvalidInput("could not allocate a unique reference".into()));
         }
     };
 
@@ -477,32 +433,18 @@ pub fn apply(
         )));
     }
     if from.status != AccountStatus::Active {
-        return Err(LedgerError::AccountNotActive {
-            who: from.handle(),
-            status: from.status,
-        });
+        return Err(LedgerError::AccountNotActive { who: from.handle(), status: from.status });
     }
     if to.status == AccountStatus::Suspended {
-        return Err(LedgerError::AccountNotActive {
-            who: to.handle(),
-            status: to.status,
-        });
+        return Err(LedgerError::AccountNotActive { who: to.handle(), status: to.status });
     }
     if let Some(tier) = settings.tier_of(from) {
         if req.amount.minor() > tier.max_transfer_minor {
-            return Err(LedgerError::OverTransferLimit {
-                tier: from.tier.clone(),
-                max_minor: tier.max_transfer_minor,
-            });
+            return Err(LedgerError::OverTransferLimit { tier: from.tier.clone(), max_minor: tier.max_transfer_minor });
         }
     }
 
-    let mut legs = vec![Leg {
-        from: req.from,
-        to: req.to,
-        amount_minor: req.amount.minor(),
-        code: req.kind.as_str(),
-    }];
+    let mut legs = vec![Leg { from: req.from, to: req.to, amount_minor: req.amount.minor(), code: req.kind.as_str() }];
     if !quote.fee.is_zero() {
         legs.push(Leg {
             from: req.from,
@@ -512,11 +454,7 @@ pub fn apply(
         });
     }
     if !quote.commission.is_zero() {
-        let agent = if from.kind == AccountKind::Agent {
-            from.id
-        } else {
-            to.id
-        };
+        let agent = if from.kind == AccountKind::Agent { from.id } else { to.id };
         legs.push(Leg {
             from: settings.system.commission_expense,
             to: agent,
@@ -526,11 +464,7 @@ pub fn apply(
     }
 
     let day = settings.day_number(now);
-    let counted = if req.kind.counts_toward_daily_limit() {
-        req.amount.minor()
-    } else {
-        0
-    };
+    let counted = if req.kind.counts_toward_daily_limit() { req.amount.minor() } else { 0 };
     let entries = entries_of(&legs);
     let mut balances = BTreeMap::new();
     for (id, delta) in net_deltas(&entries) {
@@ -573,47 +507,27 @@ pub fn apply(
 }
 
 /// Why a conditional debit changed no row, read back inside the same savepoint.
-fn explain_debit_refusal(
-    conn: &mut DbConn,
-    id: AccountId,
-    amount: i64,
-    day: i64,
-    cap: i64,
-) -> LedgerError {
+fn explain_debit_refusal(conn: &mut DbConn, id: AccountId, amount: i64, day: i64, cap: i64) -> LedgerError {
     let account = match account::find_by_id(conn, id) {
         Ok(Some(a)) => a,
         Ok(None) => return LedgerError::UnknownAccount(id.to_string()),
         Err(e) => return e,
     };
     if account.status != AccountStatus::Active {
-        return LedgerError::AccountNotActive {
-            who: account.handle(),
-            status: account.status,
-        };
+        return LedgerError::AccountNotActive { who: account.handle(), status: account.status };
     }
     if account.balance_minor < amount {
-        return LedgerError::InsufficientFunds {
-            who: account.handle(),
-            available_minor: account.balance_minor,
-        };
+        return LedgerError::InsufficientFunds { who: account.handle(), available_minor: account.balance_minor };
     }
-    let used = if account.out_day == day {
-        account.out_day_minor
-    } else {
-        0
-    };
-    LedgerError::OverDailyLimit {
-        who: account.handle(),
-        remaining_minor: cap.saturating_sub(used).max(0),
-    }
+    let used = if account.out_day == day { account.out_day_minor } else { 0 };
+    LedgerError::OverDailyLimit { who: account.handle(), remaining_minor: cap.saturating_sub(used).max(0) }
 }
 
 fn explain_credit_refusal(conn: &mut DbConn, id: AccountId) -> LedgerError {
     match account::find_by_id(conn, id) {
-        Ok(Some(a)) if a.status == AccountStatus::Suspended => LedgerError::AccountNotActive {
-            who: a.handle(),
-            status: a.status,
-        },
+        Ok(Some(a)) if a.status == AccountStatus::Suspended => {
+            LedgerError::AccountNotActive { who: a.handle(), status: a.status }
+        }
         Ok(Some(a)) => LedgerError::ReceiverOverBalanceLimit { who: a.handle() },
         Ok(None) => LedgerError::UnknownAccount(id.to_string()),
         Err(e) => e,
@@ -629,11 +543,7 @@ pub struct ReversalRequest {
 
 /// Posts the exact opposite of every posting of the original transfer, only
 /// while each account it credited still holds what it received.
-pub fn apply_reversal(
-    conn: &mut DbConn,
-    settings: &Settings,
-    req: &ReversalRequest,
-) -> Result<Receipt, LedgerError> {
+pub fn apply_reversal(conn: &mut DbConn, settings: &Settings, req: &ReversalRequest) -> Result<Receipt, LedgerError> {
     let original = find_by_reference(conn, req.reference.as_str())?
         .ok_or_else(|| LedgerError::TransferNotFound(req.reference.to_string()))?;
     if original.reverses_transfer_id.is_some() {
@@ -665,15 +575,10 @@ pub fn apply_reversal(
             return replay(conn, existing, &fingerprint);
         }
         if let Some(reversal) = find_reversal_of(conn, original.id)? {
-            return Err(LedgerError::AlreadyReversed {
-                original: original.reference,
-                reversal: reversal.reference,
-            });
+            return Err(LedgerError::AlreadyReversed { original: original.reference, reversal: reversal.reference });
         }
         if attempts >= 5 {
-            return Err(LedgerError::InvalidInput(
-                "could not allocate a unique reference".into(),
-            ));
+            return Err(LedgerError::InvalidInput("could not allocate a unique reference".into()));
         }
     };
 
@@ -681,25 +586,19 @@ pub fn apply_reversal(
         .select((postings::account_id, postings::amount_minor))
         .filter(postings::transfer_id.eq(original.id))
         .load(c))?;
-    let entries: Vec<Entry> = original_postings
-        .iter()
-        .map(|&(account, amount)| (AccountId(account), "reversal", -amount))
-        .collect();
+    let entries: Vec<Entry> =
+        original_postings.iter().map(|&(account, amount)| (AccountId(account), "reversal", -amount)).collect();
     // Today's outgoing totals are kept as they are: a reversal is not a payment.
     let day = settings.day_number(now);
     let mut balances = BTreeMap::new();
     for (id, delta) in net_deltas(&entries) {
         let new_balance = if delta < 0 {
             debit(conn, id, -delta, day, 0, i64::MAX, true)?.ok_or_else(|| {
-                let who = account::find_by_id(conn, id)
-                    .ok()
-                    .flatten()
-                    .map_or(id.to_string(), |a| a.handle());
+                let who = account::find_by_id(conn, id).ok().flatten().map_or(id.to_string(), |a| a.handle());
                 LedgerError::ReversalFundsGone { who }
             })?
         } else if delta > 0 {
-            credit(conn, id, delta, i64::MAX, true)?
-                .ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?
+            credit(conn, id, delta, i64::MAX, true)?.ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?
         } else {
             continue;
         };
@@ -707,8 +606,7 @@ pub fn apply_reversal(
     }
     insert_postings(conn, transfer_id, &entries)?;
 
-    let row = find_by_id(conn, transfer_id)?
-        .ok_or_else(|| LedgerError::TransferNotFound(transfer_id.to_string()))?;
+    let row = find_by_id(conn, transfer_id)?.ok_or_else(|| LedgerError::TransferNotFound(transfer_id.to_string()))?;
     let mut receipt = stored_receipt(conn, row)?;
     receipt.from.balance_after_minor = balances.get(&receipt.from.account_id).copied();
     receipt.to.balance_after_minor = balances.get(&receipt.to.account_id).copied();

@@ -57,10 +57,9 @@ fn mismatches(conn: &mut DbConn, sql: &str) -> Result<Vec<Mismatch>, LedgerError
 pub fn verify(conn: &mut DbConn) -> Result<VerifyReport, LedgerError> {
     // One snapshot for every check (SQLite: a read transaction in WAL mode).
     match conn {
-        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(
-            c,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )?,
+        DbConn::Pg(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?
+        }
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN DEFERRED")?,
     }
     let report = checks(conn);
@@ -73,14 +72,9 @@ fn checks(conn: &mut DbConn) -> Result<VerifyReport, LedgerError> {
     let accounts = count(conn, "SELECT COUNT(*) AS n FROM accounts")?;
     let transfers = count(conn, "SELECT COUNT(*) AS n FROM transfers")?;
     let postings = count(conn, "SELECT COUNT(*) AS n FROM postings")?;
-    let balance_sum_minor = count(
-        conn,
-        "SELECT CAST(COALESCE(SUM(balance_minor), 0) AS BIGINT) AS n FROM accounts",
-    )?;
+    let balance_sum_minor = count(conn, "SELECT CAST(COALESCE(SUM(balance_minor), 0) AS BIGINT) AS n FROM accounts")?;
     if balance_sum_minor != 0 {
-        problems.push(format!(
-            "the balances of all accounts sum to {balance_sum_minor} minor, not 0"
-        ));
+        problems.push(format!("the balances of all accounts sum to {balance_sum_minor} minor, not 0"));
     }
     let checks: [(&str, &str); 4] = [
         (
@@ -137,16 +131,7 @@ fn checks(conn: &mut DbConn) -> Result<VerifyReport, LedgerError> {
          WHERE r.kind = 'reversal' AND pr.s + COALESCE(po.s, 0) <> 0 GROUP BY r.reference",
     )?;
     for m in unbalanced_reversals.into_iter().take(SHOWN_MAX) {
-        problems.push(format!(
-            "reversal {} does not exactly undo its original ({} accounts differ)",
-            m.what, m.a
-        ));
+        problems.push(format!("reversal {} does not exactly undo its original ({} accounts differ)", m.what, m.a));
     }
-    Ok(VerifyReport {
-        accounts,
-        transfers,
-        postings,
-        balance_sum_minor,
-        problems,
-    })
+    Ok(VerifyReport { accounts, transfers, postings, balance_sum_minor, problems })
 }

@@ -12,10 +12,7 @@ struct Cli<'a> {
 
 impl<'a> Cli<'a> {
     fn new(db: &'a TestDb) -> Cli<'a> {
-        Cli {
-            db,
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
+        Cli { db, dir: tempfile::tempdir().expect("tempdir") }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -43,21 +40,13 @@ impl<'a> Cli<'a> {
 
     fn ok(&self, args: &[&str], stdin: &str) -> String {
         let (code, out, err) = self.run(args, stdin);
-        assert_eq!(
-            code, 0,
-            "[{}] mkoba {args:?} failed: {err}",
-            self.db.backend
-        );
+        assert_eq!(code, 0, "[{}] mkoba {args:?} failed: {err}", self.db.backend);
         out
     }
 
     fn refused(&self, args: &[&str], stdin: &str) -> String {
         let (code, _, err) = self.run(args, stdin);
-        assert_eq!(
-            code, 1,
-            "[{}] mkoba {args:?} should be refused: {err}",
-            self.db.backend
-        );
+        assert_eq!(code, 1, "[{}] mkoba {args:?} should be refused: {err}", self.db.backend);
         assert!(!err.is_empty(), "a refusal says why");
         err
     }
@@ -72,54 +61,11 @@ fn operator_flow_register_agent_float_show_reverse_verify() {
     for db in TestDb::all() {
         let cli = Cli::new(&db);
         cli.ok(&["migrate"], "");
-        cli.ok(
-            &[
-                "customer",
-                "register",
-                "--msisdn",
-                "0712000001",
-                "--name",
-                "Amina Juma",
-            ],
-            "1357\n",
-        );
-        cli.ok(
-            &[
-                "agent",
-                "create",
-                "--msisdn",
-                "+254722000001",
-                "--name",
-                "Duka Moja",
-            ],
-            "2468\n",
-        );
-        cli.ok(
-            &[
-                "merchant",
-                "create",
-                "--till",
-                "55123",
-                "--name",
-                "Mama Mboga",
-                "--msisdn",
-                "0733000001",
-            ],
-            "",
-        );
-        let issued = cli.json(&[
-            "float",
-            "issue",
-            "--agent",
-            "0722000001",
-            "--amount",
-            "5,000",
-            "--json",
-        ]);
-        let reference = issued["receipt"]["reference"]
-            .as_str()
-            .expect("reference")
-            .to_string();
+        cli.ok(&["customer", "register", "--msisdn", "0712000001", "--name", "Amina Juma"], "1357\n");
+        cli.ok(&["agent", "create", "--msisdn", "+254722000001", "--name", "Duka Moja"], "2468\n");
+        cli.ok(&["merchant", "create", "--till", "55123", "--name", "Mama Mboga", "--msisdn", "0733000001"], "");
+        let issued = cli.json(&["float", "issue", "--agent", "0722000001", "--amount", "5,000", "--json"]);
+        let reference = issued["receipt"]["reference"].as_str().expect("reference").to_string();
 
         let agent = cli.json(&["account", "show", "254722000001", "--json"]);
         assert_eq!(agent["balance_minor"], 500_000);
@@ -127,24 +73,15 @@ fn operator_flow_register_agent_float_show_reverse_verify() {
         assert_eq!(agent["currency"], "KES");
         assert_eq!(agent["status"], "active");
         let amina = cli.json(&["account", "show", "0712000001", "--json"]);
-        assert_eq!(
-            (amina["name"].as_str(), amina["tier"].as_str()),
-            (Some("Amina Juma"), Some("basic"))
-        );
+        assert_eq!((amina["name"].as_str(), amina["tier"].as_str()), (Some("Amina Juma"), Some("basic")));
         let shop = cli.json(&["account", "show", "55123", "--json"]);
-        assert_eq!(
-            (shop["kind"].as_str(), shop["msisdn"].as_str()),
-            (Some("merchant"), Some("254733000001"))
-        );
+        assert_eq!((shop["kind"].as_str(), shop["msisdn"].as_str()), (Some("merchant"), Some("254733000001")));
 
         let human = cli.ok(&["account", "show", "0722000001"], "");
         assert!(human.contains("KES 5,000.00"), "{human}");
 
         cli.ok(&["transfer", "reverse", &reference], "");
-        assert_eq!(
-            cli.json(&["account", "show", "0722000001", "--json"])["balance_minor"],
-            0
-        );
+        assert_eq!(cli.json(&["account", "show", "0722000001", "--json"])["balance_minor"], 0);
         let err = cli.refused(&["transfer", "reverse", &reference], "");
         assert!(err.contains("already reversed"), "{err}");
 
@@ -158,188 +95,34 @@ fn operator_flow_register_agent_float_show_reverse_verify() {
 fn bad_input_is_refused_with_exit_1_and_moves_nothing() {
     for db in TestDb::all() {
         let cli = Cli::new(&db);
-        cli.ok(
-            &[
-                "agent",
-                "create",
-                "--msisdn",
-                "0722000001",
-                "--name",
-                "Duka Moja",
-            ],
-            "2468\n",
-        );
-        cli.ok(
-            &[
-                "customer",
-                "register",
-                "--msisdn",
-                "0712000001",
-                "--name",
-                "Amina Juma",
-            ],
-            "1357\n",
-        );
+        cli.ok(&["agent", "create", "--msisdn", "0722000001", "--name", "Duka Moja"], "2468\n");
+        cli.ok(&["customer", "register", "--msisdn", "0712000001", "--name", "Amina Juma"], "1357\n");
         let cases: &[(&[&str], &str, &str)] = &[
             (&["account", "show", "0799999999"], "", "no account"),
+            (&["float", "issue", "--agent", "0722000001", "--amount", "0"], "", "more than zero"),
+            (&["float", "issue", "--agent", "0722000001", "--amount", "-5"], "", "not a number"),
+            (&["float", "issue", "--agent", "0722000001", "--amount", "1.234"], "", "decimal places"),
+            (&["float", "issue", "--agent", "0722000001", "--amount", "12,50"], "", "not a number"),
+            (&["float", "issue", "--agent", "0722000001", "--amount", "99999999999999999999"], "", "too large"),
+            (&["float", "issue", "--agent", "0712000001", "--amount", "100"], "", "not an agent"),
+            (&["float", "issue", "--agent", "07", "--amount", "100"], "", "not a valid phone number"),
+            (&["customer", "register", "--msisdn", "0712000001", "--name", "Again"], "1357\n", "already registered"),
+            (&["agent", "create", "--msisdn", "0712000001", "--name", "Again"], "1357\n", "already registered"),
+            (&["customer", "register", "--msisdn", "0712000009", "--name", "No Pin"], "", "PIN is required"),
+            (&["customer", "register", "--msisdn", "0712000009", "--name", "Weak"], "1234\n", "too easy"),
+            (&["customer", "register", "--msisdn", "0712000009", "--name", "Short"], "12\n", "4 digits"),
             (
-                &["float", "issue", "--agent", "0722000001", "--amount", "0"],
-                "",
-                "more than zero",
-            ),
-            (
-                &["float", "issue", "--agent", "0722000001", "--amount", "-5"],
-                "",
-                "not a number",
-            ),
-            (
-                &[
-                    "float",
-                    "issue",
-                    "--agent",
-                    "0722000001",
-                    "--amount",
-                    "1.234",
-                ],
-                "",
-                "decimal places",
-            ),
-            (
-                &[
-                    "float",
-                    "issue",
-                    "--agent",
-                    "0722000001",
-                    "--amount",
-                    "12,50",
-                ],
-                "",
-                "not a number",
-            ),
-            (
-                &[
-                    "float",
-                    "issue",
-                    "--agent",
-                    "0722000001",
-                    "--amount",
-                    "99999999999999999999",
-                ],
-                "",
-                "too large",
-            ),
-            (
-                &["float", "issue", "--agent", "0712000001", "--amount", "100"],
-                "",
-                "not an agent",
-            ),
-            (
-                &["float", "issue", "--agent", "07", "--amount", "100"],
-                "",
-                "not a valid phone number",
-            ),
-            (
-                &[
-                    "customer",
-                    "register",
-                    "--msisdn",
-                    "0712000001",
-                    "--name",
-                    "Again",
-                ],
-                "1357\n",
-                "already registered",
-            ),
-            (
-                &[
-                    "agent",
-                    "create",
-                    "--msisdn",
-                    "0712000001",
-                    "--name",
-                    "Again",
-                ],
-                "1357\n",
-                "already registered",
-            ),
-            (
-                &[
-                    "customer",
-                    "register",
-                    "--msisdn",
-                    "0712000009",
-                    "--name",
-                    "No Pin",
-                ],
-                "",
-                "PIN is required",
-            ),
-            (
-                &[
-                    "customer",
-                    "register",
-                    "--msisdn",
-                    "0712000009",
-                    "--name",
-                    "Weak",
-                ],
-                "1234\n",
-                "too easy",
-            ),
-            (
-                &[
-                    "customer",
-                    "register",
-                    "--msisdn",
-                    "0712000009",
-                    "--name",
-                    "Short",
-                ],
-                "12\n",
-                "4 digits",
-            ),
-            (
-                &[
-                    "customer",
-                    "register",
-                    "--msisdn",
-                    "0712000009",
-                    "--name",
-                    "X",
-                    "--tier",
-                    "gold",
-                ],
+                &["customer", "register", "--msisdn", "0712000009", "--name", "X", "--tier", "gold"],
                 "1357\n",
                 "not a customer tier",
             ),
-            (
-                &[
-                    "merchant",
-                    "create",
-                    "--till",
-                    "12",
-                    "--name",
-                    "Tiny",
-                    "--msisdn",
-                    "0733000001",
-                ],
-                "",
-                "till number",
-            ),
-            (
-                &["transfer", "reverse", "NOTAREF"],
-                "",
-                "not a transfer reference",
-            ),
+            (&["merchant", "create", "--till", "12", "--name", "Tiny", "--msisdn", "0733000001"], "", "till number"),
+            (&["transfer", "reverse", "NOTAREF"], "", "not a transfer reference"),
             (&["transfer", "reverse", "AAAAAAAAAA"], "", "no transfer"),
         ];
         for (args, stdin, expected) in cases {
             let err = cli.refused(args, stdin);
-            assert!(
-                err.contains(expected),
-                "[{}] {args:?}: expected '{expected}' in: {err}",
-                db.backend
-            );
+            assert!(err.contains(expected), "[{}] {args:?}: expected '{expected}' in: {err}", db.backend);
         }
         let agent = cli.json(&["account", "show", "0722000001", "--json"]);
         assert_eq!(agent["balance_minor"], 0, "nothing moved");
@@ -351,12 +134,9 @@ fn bad_input_is_refused_with_exit_1_and_moves_nothing() {
 fn usage_errors_exit_2_and_config_show_masks_secrets() {
     let db = TestDb::sqlite();
     let cli = Cli::new(&db);
-    for args in [
-        &["no-such-command"][..],
-        &["account"],
-        &["account", "show"],
-        &["float", "issue", "--agent", "0722000001"],
-    ] {
+    for args in
+        [&["no-such-command"][..], &["account"], &["account", "show"], &["float", "issue", "--agent", "0722000001"]]
+    {
         let (code, _, _) = cli.run(args, "");
         assert_eq!(code, 2, "{args:?}");
     }
@@ -372,16 +152,8 @@ fn usage_errors_exit_2_and_config_show_masks_secrets() {
     assert!(!text.contains("very-secret"), "{text}");
     let (code, _, err) = cli.run(&["config", "show"], "");
     assert_eq!(code, 0, "{err}");
-    let bad = cli
-        .cmd(&["config", "show"])
-        .env("MKOBA_PIN__MAX_ATTEMPTS", "lots")
-        .output()
-        .expect("runs");
-    assert_eq!(
-        bad.status.code(),
-        Some(2),
-        "a bad configuration is bad usage"
-    );
+    let bad = cli.cmd(&["config", "show"]).env("MKOBA_PIN__MAX_ATTEMPTS", "lots").output().expect("runs");
+    assert_eq!(bad.status.code(), Some(2), "a bad configuration is bad usage");
 }
 
 #[test]
@@ -390,32 +162,14 @@ fn pin_unlock_reopens_a_locked_account() {
     use diesel::Connection;
     let db = TestDb::sqlite();
     let cli = Cli::new(&db);
-    cli.ok(
-        &[
-            "customer",
-            "register",
-            "--msisdn",
-            "0712000001",
-            "--name",
-            "Amina Juma",
-        ],
-        "1357\n",
-    );
+    cli.ok(&["customer", "register", "--msisdn", "0712000001", "--name", "Amina Juma"], "1357\n");
     let path = db.url.trim_start_matches("sqlite://").to_string();
     let mut conn = diesel::SqliteConnection::establish(&path).expect("open");
-    conn.batch_execute(
-        "UPDATE accounts SET status = 'locked', pin_failures = 3 WHERE msisdn = '254712000001'",
-    )
-    .expect("lock");
-    assert_eq!(
-        cli.json(&["account", "show", "0712000001", "--json"])["status"],
-        "locked"
-    );
+    conn.batch_execute("UPDATE accounts SET status = 'locked', pin_failures = 3 WHERE msisdn = '254712000001'")
+        .expect("lock");
+    assert_eq!(cli.json(&["account", "show", "0712000001", "--json"])["status"], "locked");
     let out = cli.ok(&["pin", "unlock", "0712000001"], "");
     assert!(out.contains("unlocked"), "{out}");
-    assert_eq!(
-        cli.json(&["account", "show", "0712000001", "--json"])["status"],
-        "active"
-    );
+    assert_eq!(cli.json(&["account", "show", "0712000001", "--json"])["status"], "active");
     cli.refused(&["pin", "unlock", "0799999999"], "");
 }

@@ -21,10 +21,7 @@ async fn random_transfers_from_many_threads_conserve_money() {
         let mut accounts = Vec::new();
         for i in 0..ACCOUNTS {
             let phone = format!("07120{i:05}");
-            accounts.push(
-                t.funded_customer(agent, &phone, &format!("Customer {i}"), 5_000)
-                    .await,
-            );
+            accounts.push(t.funded_customer(agent, &phone, &format!("Customer {i}"), 5_000).await);
         }
         let fee_revenue = t.ledger.settings().system.fee_revenue;
         let mut before = t.balance(fee_revenue).await;
@@ -43,26 +40,14 @@ async fn random_transfers_from_many_threads_conserve_money() {
                         s.spawn(move || random_transfers(ledger, accounts))
                     })
                     .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("thread"))
-                    .collect::<Vec<_>>()
+                handles.into_iter().map(|h| h.join().expect("thread")).collect::<Vec<_>>()
             })
         })
         .await
         .expect("join");
-        let (done, refused): (usize, usize) = results
-            .iter()
-            .fold((0, 0), |acc, r| (acc.0 + r.0, acc.1 + r.1));
-        assert_eq!(
-            done + refused,
-            THREADS * TRANSFERS_PER_THREAD,
-            "[{backend}] every request answered"
-        );
-        assert!(
-            done > THREADS * TRANSFERS_PER_THREAD / 2,
-            "[{backend}] most transfers go through: {done}"
-        );
+        let (done, refused): (usize, usize) = results.iter().fold((0, 0), |acc, r| (acc.0 + r.0, acc.1 + r.1));
+        assert_eq!(done + refused, THREADS * TRANSFERS_PER_THREAD, "[{backend}] every request answered");
+        assert!(done > THREADS * TRANSFERS_PER_THREAD / 2, "[{backend}] most transfers go through: {done}");
 
         // p2p only moves money among these customers and the fee account.
         let fee_revenue = t.ledger.settings().system.fee_revenue;
@@ -85,17 +70,10 @@ fn random_transfers(ledger: &Ledger, accounts: &[AccountId]) -> (usize, usize) {
         let from = accounts[rng.random_range(0..accounts.len())];
         let mut to = accounts[rng.random_range(0..accounts.len())];
         if to == from {
-            to = accounts
-                [(accounts.iter().position(|a| *a == from).unwrap_or(0) + 1) % accounts.len()];
+            to = accounts[(accounts.iter().position(|a| *a == from).unwrap_or(0) + 1) % accounts.len()];
         }
         let amount = Money::from_minor(rng.random_range(1..=150_000)).expect("amount");
-        let req = TransferRequest {
-            idempotency_key: key(),
-            kind: TransferKind::P2p,
-            from,
-            to,
-            amount,
-        };
+        let req = TransferRequest { idempotency_key: key(), kind: TransferKind::P2p, from, to, amount };
         match ledger.submit_blocking(req) {
             Ok(_) => done += 1,
             Err(e) if e.is_refusal() => refused += 1,
@@ -112,9 +90,7 @@ async fn the_same_request_replayed_concurrently_moves_money_once() {
         let t = TestLedger::open(db);
         let agent = t.agent("0722000001", "Duka Moja").await;
         t.float(agent, kes(10_000)).await;
-        let amina = t
-            .funded_customer(agent, "0712000001", "Amina Juma", 1_000)
-            .await;
+        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 1_000).await;
         let baraka = t.customer("0712000002", "Baraka Otieno").await;
         let req = TransferRequest {
             idempotency_key: key(),
@@ -133,27 +109,16 @@ async fn the_same_request_replayed_concurrently_moves_money_once() {
                         s.spawn(move || ledger.submit_blocking(req).expect("submit"))
                     })
                     .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("thread"))
-                    .collect::<Vec<_>>()
+                handles.into_iter().map(|h| h.join().expect("thread")).collect::<Vec<_>>()
             })
         })
         .await
         .expect("join");
         let references: HashSet<&str> = receipts.iter().map(|r| r.reference.as_str()).collect();
         assert_eq!(references.len(), 1, "[{backend}] one transfer");
-        assert_eq!(
-            receipts.iter().filter(|r| !r.replayed).count(),
-            1,
-            "[{backend}] exactly one original"
-        );
+        assert_eq!(receipts.iter().filter(|r| !r.replayed).count(), 1, "[{backend}] exactly one original");
         assert_eq!(t.balance(baraka).await, 10_000, "[{backend}] moved once");
-        assert_eq!(
-            t.balance(amina).await,
-            100_000 - 10_000,
-            "[{backend}] debited once"
-        );
+        assert_eq!(t.balance(amina).await, 100_000 - 10_000, "[{backend}] debited once");
         t.assert_verified().await;
     }
 }

@@ -3,9 +3,7 @@
 
 use mkoba::config::{Argon2Config, Config, Secret};
 use mkoba::domain::{now_ms, Money, Msisdn, Pin};
-use mkoba::ledger::{
-    AccountId, AccountKey, Ledger, NewAccount, Receipt, TransferKind, TransferRequest,
-};
+use mkoba::ledger::{AccountId, AccountKey, Ledger, NewAccount, Receipt, TransferKind, TransferRequest};
 use mkoba::startup::{self, Application};
 use rand::Rng;
 
@@ -23,12 +21,7 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}/mkoba.db", dir.path().display());
-        TestDb {
-            url,
-            backend: "sqlite",
-            _dir: Some(dir),
-            pg_admin: None,
-        }
+        TestDb { url, backend: "sqlite", _dir: Some(dir), pg_admin: None }
     }
 
     /// A schema of its own in the PostgreSQL test database.
@@ -36,19 +29,11 @@ impl TestDb {
         use diesel::connection::SimpleConnection;
         use diesel::Connection;
         let schema = format!("t_{}", random_suffix());
-        let mut admin =
-            diesel::PgConnection::establish(base).expect("connect to MKOBA_TEST_DATABASE_URL");
-        admin
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .expect("create schema");
+        let mut admin = diesel::PgConnection::establish(base).expect("connect to MKOBA_TEST_DATABASE_URL");
+        admin.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
         let sep = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
-        TestDb {
-            url,
-            backend: "postgres",
-            _dir: None,
-            pg_admin: Some((base.to_string(), schema)),
-        }
+        TestDb { url, backend: "postgres", _dir: None, pg_admin: Some((base.to_string(), schema)) }
     }
 
     /// Every backend this run tests: SQLite always, PostgreSQL when configured.
@@ -71,11 +56,7 @@ impl TestDb {
         };
         config.pin.pepper = Secret::new("test-pepper");
         // Cheap hashing keeps tests fast; production uses the OWASP default.
-        config.pin.argon2 = Argon2Config {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        };
+        config.pin.argon2 = Argon2Config { memory_kib: 1024, iterations: 1, parallelism: 1 };
         config.database.pool_size = 8;
         config
     }
@@ -151,10 +132,7 @@ impl TestLedger {
             pin_hash: Some(pin_hash),
             created_at_ms: now_ms(),
         };
-        self.ledger
-            .create_account(new)
-            .await
-            .expect("create account")
+        self.ledger.create_account(new).await.expect("create account")
     }
 
     pub async fn customer(&self, phone: &str, name: &str) -> AccountId {
@@ -178,10 +156,7 @@ impl TestLedger {
             pin_hash: None,
             created_at_ms: now_ms(),
         };
-        self.ledger
-            .create_account(new)
-            .await
-            .expect("create merchant")
+        self.ledger.create_account(new).await.expect("create merchant")
     }
 
     pub async fn transfer(
@@ -191,36 +166,18 @@ impl TestLedger {
         to: AccountId,
         amount: Money,
     ) -> Result<Receipt, mkoba::ledger::LedgerError> {
-        self.ledger
-            .submit(TransferRequest {
-                idempotency_key: key(),
-                kind,
-                from,
-                to,
-                amount,
-            })
-            .await
+        self.ledger.submit(TransferRequest { idempotency_key: key(), kind, from, to, amount }).await
     }
 
     pub async fn float(&self, agent: AccountId, amount: Money) -> Receipt {
         let issuance = self.ledger.settings().system.issuance;
-        self.transfer(TransferKind::FloatIssue, issuance, agent, amount)
-            .await
-            .expect("float issue")
+        self.transfer(TransferKind::FloatIssue, issuance, agent, amount).await.expect("float issue")
     }
 
     /// An agent with float and a customer holding `major` after a deposit.
-    pub async fn funded_customer(
-        &self,
-        agent: AccountId,
-        phone: &str,
-        name: &str,
-        major: i64,
-    ) -> AccountId {
+    pub async fn funded_customer(&self, agent: AccountId, phone: &str, name: &str, major: i64) -> AccountId {
         let c = self.customer(phone, name).await;
-        self.transfer(TransferKind::CashIn, agent, c, kes(major))
-            .await
-            .expect("deposit");
+        self.transfer(TransferKind::CashIn, agent, c, kes(major)).await.expect("deposit");
         c
     }
 
@@ -234,21 +191,13 @@ impl TestLedger {
     }
 
     pub async fn find(&self, phone: &str) -> Option<mkoba::ledger::Account> {
-        self.ledger
-            .find_account(AccountKey::Msisdn(msisdn(phone)))
-            .await
-            .expect("read")
+        self.ledger.find_account(AccountKey::Msisdn(msisdn(phone))).await.expect("read")
     }
 
     /// Asserts every ledger invariant holds.
     pub async fn assert_verified(&self) {
         let report = self.ledger.verify().await.expect("verify runs");
-        assert!(
-            report.ok(),
-            "[{}] ledger verify failed: {:?}",
-            self.db.backend,
-            report.problems
-        );
+        assert!(report.ok(), "[{}] ledger verify failed: {:?}", self.db.backend, report.problems);
     }
 }
 
@@ -263,8 +212,5 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
     let app = Application::build(config).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        client: reqwest::Client::new(),
-    }
+    TestApp { address, client: reqwest::Client::new() }
 }

@@ -11,22 +11,13 @@ async fn p2p_moves_amount_and_fee_and_both_parties_see_the_same_reference() {
         let t = TestLedger::open(db);
         let agent = t.agent("0722000001", "Duka Moja").await;
         t.float(agent, kes(10_000)).await;
-        let amina = t
-            .funded_customer(agent, "0712000001", "Amina Juma", 2_000)
-            .await;
+        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 2_000).await;
         let baraka = t.customer("0712000002", "Baraka Otieno").await;
 
-        let r = t
-            .transfer(TransferKind::P2p, amina, baraka, kes(1_000))
-            .await
-            .expect("p2p");
+        let r = t.transfer(TransferKind::P2p, amina, baraka, kes(1_000)).await.expect("p2p");
         assert_eq!(r.reference.len(), 10);
         assert!(Reference::parse(&r.reference).is_ok());
-        assert_eq!(
-            (r.amount_minor, r.fee_minor),
-            (100_000, 500),
-            "KES 1,000 pays KES 5 (0.5%)"
-        );
+        assert_eq!((r.amount_minor, r.fee_minor), (100_000, 500), "KES 1,000 pays KES 5 (0.5%)");
         assert_eq!(r.from.balance_after_minor, Some(200_000 - 100_000 - 500));
         assert_eq!(r.to.balance_after_minor, Some(100_000));
         assert_eq!(r.to.name, "Baraka Otieno");
@@ -43,27 +34,15 @@ async fn small_payments_are_free_and_cash_out_pays_the_agent_commission() {
         let t = TestLedger::open(db);
         let agent = t.agent("0722000001", "Duka Moja").await;
         t.float(agent, kes(10_000)).await;
-        let amina = t
-            .funded_customer(agent, "0712000001", "Amina Juma", 1_000)
-            .await;
+        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 1_000).await;
         let after_deposit = t.balance(agent).await;
-        assert_eq!(
-            after_deposit,
-            1_000_000 - 100_000 + 500,
-            "cash-in of KES 1,000 earns KES 5 commission"
-        );
+        assert_eq!(after_deposit, 1_000_000 - 100_000 + 500, "cash-in of KES 1,000 earns KES 5 commission");
         let baraka = t.customer("0712000002", "Baraka Otieno").await;
 
-        let r = t
-            .transfer(TransferKind::P2p, amina, baraka, kes(50))
-            .await
-            .expect("p2p");
+        let r = t.transfer(TransferKind::P2p, amina, baraka, kes(50)).await.expect("p2p");
         assert_eq!(r.fee_minor, 0, "KES 50 p2p is free");
 
-        let r = t
-            .transfer(TransferKind::CashOut, amina, agent, kes(500))
-            .await
-            .expect("withdraw");
+        let r = t.transfer(TransferKind::CashOut, amina, agent, kes(500)).await.expect("withdraw");
         assert_eq!((r.fee_minor, r.commission_minor), (500, 300));
         assert_eq!(t.balance(amina).await, 100_000 - 5_000 - 50_000 - 500);
         assert_eq!(t.balance(agent).await, after_deposit + 50_000 + 300);
@@ -77,14 +56,9 @@ async fn merchant_payment_reaches_the_till() {
         let t = TestLedger::open(db);
         let agent = t.agent("0722000001", "Duka Moja").await;
         t.float(agent, kes(10_000)).await;
-        let amina = t
-            .funded_customer(agent, "0712000001", "Amina Juma", 1_000)
-            .await;
+        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 1_000).await;
         let shop = t.merchant("55123", "Mama Mboga").await;
-        let r = t
-            .transfer(TransferKind::MerchantPayment, amina, shop, kes(250))
-            .await
-            .expect("pay");
+        let r = t.transfer(TransferKind::MerchantPayment, amina, shop, kes(250)).await.expect("pay");
         assert_eq!(r.to.till.as_deref(), Some("55123"));
         assert_eq!(t.balance(shop).await, 25_000);
         t.assert_verified().await;
@@ -98,49 +72,19 @@ async fn refusals_move_nothing() {
         let t = TestLedger::open(db);
         let agent = t.agent("0722000001", "Duka Moja").await;
         t.float(agent, kes(10_000)).await;
-        let amina = t
-            .funded_customer(agent, "0712000001", "Amina Juma", 100)
-            .await;
+        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 100).await;
         let baraka = t.customer("0712000002", "Baraka Otieno").await;
         let shop = t.merchant("55123", "Mama Mboga").await;
-        let before = (
-            t.balance(amina).await,
-            t.balance(baraka).await,
-            t.balance(agent).await,
-        );
+        let before = (t.balance(amina).await, t.balance(baraka).await, t.balance(agent).await);
 
         let cases: Vec<(&str, TransferKind, _, _, Money)> = vec![
-            (
-                "insufficient_funds",
-                TransferKind::P2p,
-                amina,
-                baraka,
-                kes(101),
-            ),
+            ("insufficient_funds", TransferKind::P2p, amina, baraka, kes(101)),
             ("self_transfer", TransferKind::P2p, amina, amina, kes(1)),
             ("wrong_party", TransferKind::P2p, amina, shop, kes(1)),
             ("wrong_party", TransferKind::CashIn, amina, baraka, kes(1)),
-            (
-                "wrong_party",
-                TransferKind::FloatIssue,
-                agent,
-                baraka,
-                kes(1),
-            ),
-            (
-                "over_transfer_limit",
-                TransferKind::P2p,
-                amina,
-                baraka,
-                kes(200_000),
-            ),
-            (
-                "amount_outside_tariff",
-                TransferKind::P2p,
-                amina,
-                baraka,
-                kes(2_000_000),
-            ),
+            ("wrong_party", TransferKind::FloatIssue, agent, baraka, kes(1)),
+            ("over_transfer_limit", TransferKind::P2p, amina, baraka, kes(200_000)),
+            ("amount_outside_tariff", TransferKind::P2p, amina, baraka, kes(2_000_000)),
             ("wrong_party", TransferKind::Reversal, amina, baraka, kes(1)),
         ];
         for (code, kind, from, to, amount) in cases {
@@ -148,25 +92,12 @@ async fn refusals_move_nothing() {
             assert_eq!(err.code(), code, "[{backend}] {kind:?} {amount:?}: {err}");
         }
         let unknown = mkoba::ledger::AccountId(987_654);
-        let err = t
-            .transfer(TransferKind::P2p, amina, unknown, kes(1))
-            .await
-            .expect_err("unknown");
+        let err = t.transfer(TransferKind::P2p, amina, unknown, kes(1)).await.expect_err("unknown");
         assert_eq!(err.code(), "unknown_account");
-        let err = t
-            .transfer(TransferKind::P2p, amina, baraka, Money::ZERO)
-            .await
-            .expect_err("zero");
+        let err = t.transfer(TransferKind::P2p, amina, baraka, Money::ZERO).await.expect_err("zero");
         assert_eq!(err.code(), "invalid_input");
 
-        assert_eq!(
-            before,
-            (
-                t.balance(amina).await,
-                t.balance(baraka).await,
-                t.balance(agent).await
-            )
-        );
+        assert_eq!(before, (t.balance(amina).await, t.balance(baraka).await, t.balance(agent).await));
         t.assert_verified().await;
     }
 }
@@ -182,46 +113,20 @@ async fn tier_limits_cap_balance_and_daily_outgoing() {
         let t = TestLedger::open_with(db, config);
         let agent = t.agent("0722000001", "Duka Moja").await;
         t.float(agent, kes(10_000)).await;
-        let amina = t
-            .account("customer", "0712000001", "Amina Juma", "basic")
-            .await;
+        let amina = t.account("customer", "0712000001", "Amina Juma", "basic").await;
         let baraka = t.customer("0712000002", "Baraka Otieno").await;
 
-        t.transfer(TransferKind::CashIn, agent, amina, kes(1_000))
-            .await
-            .expect("up to the cap");
-        let err = t
-            .transfer(TransferKind::CashIn, agent, amina, kes(1))
-            .await
-            .expect_err("over the cap");
+        t.transfer(TransferKind::CashIn, agent, amina, kes(1_000)).await.expect("up to the cap");
+        let err = t.transfer(TransferKind::CashIn, agent, amina, kes(1)).await.expect_err("over the cap");
         assert_eq!(err.code(), "receiver_over_balance_limit");
 
-        let err = t
-            .transfer(TransferKind::P2p, amina, baraka, kes(401))
-            .await
-            .expect_err("per transfer");
+        let err = t.transfer(TransferKind::P2p, amina, baraka, kes(401)).await.expect_err("per transfer");
         assert_eq!(err.code(), "over_transfer_limit");
-        t.transfer(TransferKind::P2p, amina, baraka, kes(400))
-            .await
-            .expect("first");
-        t.transfer(TransferKind::P2p, amina, baraka, kes(200))
-            .await
-            .expect("reaches the daily cap");
-        let err = t
-            .transfer(TransferKind::P2p, amina, baraka, kes(1))
-            .await
-            .expect_err("daily");
+        t.transfer(TransferKind::P2p, amina, baraka, kes(400)).await.expect("first");
+        t.transfer(TransferKind::P2p, amina, baraka, kes(200)).await.expect("reaches the daily cap");
+        let err = t.transfer(TransferKind::P2p, amina, baraka, kes(1)).await.expect_err("daily");
         assert_eq!(err.code(), "over_daily_limit");
-        assert!(
-            matches!(
-                err,
-                LedgerError::OverDailyLimit {
-                    remaining_minor: 0,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, LedgerError::OverDailyLimit { remaining_minor: 0, .. }), "{err:?}");
         t.assert_verified().await;
     }
 }
@@ -232,9 +137,7 @@ async fn a_repeated_key_returns_the_first_result_and_a_changed_request_is_refuse
         let t = TestLedger::open(db);
         let agent = t.agent("0722000001", "Duka Moja").await;
         t.float(agent, kes(10_000)).await;
-        let amina = t
-            .funded_customer(agent, "0712000001", "Amina Juma", 1_000)
-            .await;
+        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 1_000).await;
         let baraka = t.customer("0712000002", "Baraka Otieno").await;
         let req = TransferRequest {
             idempotency_key: key(),
@@ -250,31 +153,15 @@ async fn a_repeated_key_returns_the_first_result_and_a_changed_request_is_refuse
         assert_eq!(first.reference, again.reference);
         assert_eq!(t.balance(baraka).await, 30_000, "moved once");
 
-        let changed = TransferRequest {
-            amount: kes(301),
-            ..req.clone()
-        };
+        let changed = TransferRequest { amount: kes(301), ..req.clone() };
         let err = t.ledger.submit(changed).await.expect_err("conflict");
         assert_eq!(err.code(), "idempotency_conflict");
         assert_eq!(t.balance(baraka).await, 30_000);
 
         // A refused request does not use up its key: it can succeed later.
-        let later = TransferRequest {
-            idempotency_key: key(),
-            amount: kes(5_000),
-            ..req
-        };
-        assert_eq!(
-            t.ledger
-                .submit(later.clone())
-                .await
-                .expect_err("too much")
-                .code(),
-            "insufficient_funds"
-        );
-        t.transfer(TransferKind::CashIn, agent, amina, kes(5_000))
-            .await
-            .expect("top up");
+        let later = TransferRequest { idempotency_key: key(), amount: kes(5_000), ..req };
+        assert_eq!(t.ledger.submit(later.clone()).await.expect_err("too much").code(), "insufficient_funds");
+        t.transfer(TransferKind::CashIn, agent, amina, kes(5_000)).await.expect("top up");
         assert!(!t.ledger.submit(later).await.expect("now it goes").replayed);
         t.assert_verified().await;
     }
@@ -286,81 +173,34 @@ async fn reversal_undoes_every_leg_once_and_only_while_funds_remain() {
         let t = TestLedger::open(db);
         let agent = t.agent("0722000001", "Duka Moja").await;
         t.float(agent, kes(10_000)).await;
-        let amina = t
-            .funded_customer(agent, "0712000001", "Amina Juma", 2_000)
-            .await;
+        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 2_000).await;
         let baraka = t.customer("0712000002", "Baraka Otieno").await;
         let fee_revenue = t.ledger.settings().system.fee_revenue;
-        let before = (
-            t.balance(amina).await,
-            t.balance(baraka).await,
-            t.balance(fee_revenue).await,
-        );
+        let before = (t.balance(amina).await, t.balance(baraka).await, t.balance(fee_revenue).await);
 
-        let sent = t
-            .transfer(TransferKind::P2p, amina, baraka, kes(1_000))
-            .await
-            .expect("p2p");
+        let sent = t.transfer(TransferKind::P2p, amina, baraka, kes(1_000)).await.expect("p2p");
         let reverse = |r: &str, k: &str| ReversalRequest {
             idempotency_key: k.to_string(),
             reference: Reference::parse(r).expect("reference"),
         };
-        let rev = t
-            .ledger
-            .reverse(reverse(&sent.reference, "rev-1"))
-            .await
-            .expect("reversal");
+        let rev = t.ledger.reverse(reverse(&sent.reference, "rev-1")).await.expect("reversal");
         assert_eq!(rev.kind, TransferKind::Reversal);
         assert_eq!(rev.reverses.as_deref(), Some(sent.reference.as_str()));
-        assert_eq!(
-            before,
-            (
-                t.balance(amina).await,
-                t.balance(baraka).await,
-                t.balance(fee_revenue).await
-            )
-        );
+        assert_eq!(before, (t.balance(amina).await, t.balance(baraka).await, t.balance(fee_revenue).await));
 
-        assert!(
-            t.ledger
-                .reverse(reverse(&sent.reference, "rev-1"))
-                .await
-                .expect("replay")
-                .replayed
-        );
-        let err = t
-            .ledger
-            .reverse(reverse(&sent.reference, "rev-2"))
-            .await
-            .expect_err("twice");
+        assert!(t.ledger.reverse(reverse(&sent.reference, "rev-1")).await.expect("replay").replayed);
+        let err = t.ledger.reverse(reverse(&sent.reference, "rev-2")).await.expect_err("twice");
         assert_eq!(err.code(), "already_reversed");
-        let err = t
-            .ledger
-            .reverse(reverse(&rev.reference, "rev-3"))
-            .await
-            .expect_err("of a reversal");
+        let err = t.ledger.reverse(reverse(&rev.reference, "rev-3")).await.expect_err("of a reversal");
         assert_eq!(err.code(), "not_reversible");
-        let err = t
-            .ledger
-            .reverse(reverse("AAAAAAAAAA", "rev-4"))
-            .await
-            .expect_err("unknown");
+        let err = t.ledger.reverse(reverse("AAAAAAAAAA", "rev-4")).await.expect_err("unknown");
         assert_eq!(err.code(), "transfer_not_found");
 
         // Baraka spends what he received: the transfer can no longer be undone.
-        let sent = t
-            .transfer(TransferKind::P2p, amina, baraka, kes(500))
-            .await
-            .expect("p2p");
-        t.transfer(TransferKind::CashOut, baraka, agent, kes(400))
-            .await
-            .expect("withdraw");
+        let sent = t.transfer(TransferKind::P2p, amina, baraka, kes(500)).await.expect("p2p");
+        t.transfer(TransferKind::CashOut, baraka, agent, kes(400)).await.expect("withdraw");
         let before = (t.balance(amina).await, t.balance(baraka).await);
-        let err = t
-            .ledger
-            .reverse(reverse(&sent.reference, "rev-5"))
-            .await
-            .expect_err("funds gone");
+        let err = t.ledger.reverse(reverse(&sent.reference, "rev-5")).await.expect_err("funds gone");
         assert_eq!(err.code(), "reversal_funds_gone");
         assert_eq!(before, (t.balance(amina).await, t.balance(baraka).await));
         t.assert_verified().await;
@@ -383,31 +223,13 @@ async fn verify_catches_a_tampered_balance_and_a_lost_posting() {
         tamper("UPDATE accounts SET balance_minor = balance_minor + 1 WHERE kind = 'agent'");
         let report = t.ledger.verify().await.expect("verify");
         assert!(!report.ok());
-        assert!(
-            report.problems.iter().any(|p| p.contains("sum to 1 minor")),
-            "{:?}",
-            report.problems
-        );
-        assert!(
-            report
-                .problems
-                .iter()
-                .any(|p| p.contains("postings sum to")),
-            "{:?}",
-            report.problems
-        );
+        assert!(report.problems.iter().any(|p| p.contains("sum to 1 minor")), "{:?}", report.problems);
+        assert!(report.problems.iter().any(|p| p.contains("postings sum to")), "{:?}", report.problems);
         tamper("UPDATE accounts SET balance_minor = balance_minor - 1 WHERE kind = 'agent'");
         t.assert_verified().await;
         tamper("DELETE FROM postings WHERE id = (SELECT MAX(id) FROM postings)");
         let report = t.ledger.verify().await.expect("verify");
-        assert!(
-            report
-                .problems
-                .iter()
-                .any(|p| p.contains("does not balance")),
-            "{:?}",
-            report.problems
-        );
+        assert!(report.problems.iter().any(|p| p.contains("does not balance")), "{:?}", report.problems);
     }
 }
 

@@ -1,0 +1,1 @@
+DROP TABLE msisdn_preferences; DROP TABLE ussd_sessions;

@@ -1,0 +1,278 @@
+//! What a menu step changes, applied inside the hop's write transaction so
+//! the session, the PIN counter and the money move together or not at all.
+
+use super::menu::{Flow, Party, Reply, Screen};
+use super::render;
+use crate::auth::lockout;
+use crate::db::DbConn;
+use crate::domain::{now_ms, Money};
+use crate::i18n::Catalog;
+use crate::ledger::{
+    account, statement, transfer, AccountId, Language, LedgerError, NewAccount, Settings, TransferRequest,
+};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    SetLanguage(Language),
+    Register {
+        name: String,
+        id_number: String,
+        pin_hash: String,
+    },
+    Transfer {
+        flow: Flow,
+        to: Party,
+        amount_minor: i64,
+    },
+    PinFailed,
+    Balance,
+    Statement,
+    /// The old PIN was right: clear the failure count and ask for a new one.
+    PinOkThenNewPin,
+    ChangePin {
+        pin_hash: String,
+    },
+}
+
+/// Everything an effect needs, owned so it can run on the writer thread.
+#[derive(Clone)]
+pub struct Env {
+    pub settings: Arc<Settings>,
+    pub catalog: Arc<Catalog>,
+    pub max_attempts: u32,
+    pub service_code: String,
+    pub msisdn: String,
+    pub account: Option<AccountId>,
+    pub is_agent: bool,
+    pub lang: Language,
+    /// One transfer per session, whatever arrives later.
+    pub idempotency_key: String,
+    pub pin_length: usize,
+}
+
+impl Env {
+    fn t(&self, key: &str, args: &[(&str, &str)]) -> String {
+        self.catalog.text(self.lang, key, args)
+    }
+
+    fn money(&self, minor: i64) -> String {
+        let shown = Money::from_minor(minor.abs()).unwrap_or_default().display(&self.settings.currency);
+        if minor < 0 {
+            format!("-{shown}")
+        } else {
+            shown
+        }
+    }
+
+    fn end(&self, key: &str, args: &[(&str, &str)]) -> (Screen, Reply, Option<Language>) {
+        (Screen::Start, Reply::End(self.t(key, args)), None)
+    }
+}
+
+/// Applies the effect; refusals become replies, only database failures are errors.
+/// Returns the next screen, the reply and, for a language change, the new language.
+pub fn apply(conn: &mut DbConn, env: &Env, effect: &Effect) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
+    if let Effect::SetLanguage(lang) = effect {
+        match env.account {
+            Some(id) => lockout::set_language(conn, id, lang.as_str())?,
+            None => super::session::set_preferred_language(conn, &env.msisdn, lang.as_str(), now_ms())?,
+        }
+        let reply = env.catalog.text(*lang, "lang_set", &[]);
+        return Ok((Screen::Start, Reply::End(reply), Some(*lang)));
+    }
+    if let Effect::Register { name, id_number, pin_hash } = effect {
+        let new = NewAccount {
+            kind: "customer".into(),
+            msisdn: Some(env.msisdn.clone()),
+            till: None,
+            contact_msisdn: None,
+            name: name.clone(),
+            id_number: Some(id_number.clone()),
+            // Self-registered: the ID is not yet verified.
+            tier: "basic".into(),
+            language: env.lang.as_str().into(),
+            pin_hash: Some(pin_hash.clone()),
+            created_at_ms: now_ms(),
+        };
+        return Ok(match nested(conn, |c| account::insert(c, &new)) {
+            Ok(_) => env.end("reg_done", &[("name", name), ("code", &env.service_code)]),
+            Err(LedgerError::DuplicateAccount(_)) => env.end("err_already_registered", &[]),
+            Err(e) => return Err(e),
+        });
+    }
+    let Some(me) = env.account else {
+        return Ok(env.end("err_unavailable", &[]));
+    };
+    if let Effect::PinFailed = effect {
+        let (failures, locked) = lockout::record_failure(conn, me, env.max_attempts)?;
+        if locked {
+            return Ok(env.end("err_locked", &[]));
+        }
+        let left = env.max_attempts.saturating_sub(failures).to_string();
+        return Ok(env.end("err_wrong_pin", &[("left", &left)]));
+    }
+    // Every other effect follows a right PIN.
+    lockout::reset_failures(conn, me)?;
+    match effect {
+        Effect::PinOkThenNewPin => {
+            let len = env.pin_length.to_string();
+            let text = format!("{}\n{}", env.t("pin_new", &[("len", &len)]), env.t("back", &[]));
+            Ok((Screen::PinNew, Reply::Con(text), None))
+        }
+        Effect::ChangePin { pin_hash } => {
+            lockout::set_pin_hash(conn, me, pin_hash)?;
+            Ok(env.end("pin_changed", &[]))
+        }
+        Effect::Balance => {
+            let balance = account::find_by_id(conn, me)?.map_or(0, |a| a.balance_minor);
+            let key = if env.is_agent { "float_balance" } else { "balance" };
+            Ok(env.end(key, &[("balance", &env.money(balance))]))
+        }
+        Effect::Statement => statement_reply(conn, env, me),
+        Effect::Transfer { flow, to, amount_minor } => transfer_reply(conn, env, me, *flow, to, *amount_minor),
+        Effect::SetLanguage(_) | Effect::Register { .. } | Effect::PinFailed => Ok(env.end("err_unavailable", &[])),
+    }
+}
+
+/// Runs `f` in a savepoint of its own, so a refused transfer undoes only itself.
+fn nested<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+    conn.begin_nested()?;
+    match f(conn) {
+        Ok(v) => {
+            conn.commit()?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.rollback()?;
+            Err(e)
+        }
+    }
+}
+
+fn transfer_reply(
+    conn: &mut DbConn,
+    env: &Env,
+    me: AccountId,
+    flow: Flow,
+    to: &Party,
+    amount_minor: i64,
+) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
+    let amount = Money::from_minor(amount_minor).map_err(|e| LedgerError::InvalidInput(e.to_string()))?;
+    let req = TransferRequest {
+        idempotency_key: env.idempotency_key.clone(),
+        kind: flow.kind(),
+        from: me,
+        to: AccountId(to.id),
+        amount,
+    };
+    let result = nested(conn, |c| transfer::apply(c, &env.settings, &req));
+    let receipt = match result {
+        Ok(r) => r,
+        Err(LedgerError::Db(e)) => return Err(LedgerError::Db(e)),
+        Err(refusal) => return Ok(refusal_reply(conn, env, me, to, &refusal)),
+    };
+    let balance = match receipt.from.balance_after_minor {
+        Some(b) => b,
+        None => account::find_by_id(conn, me)?.map_or(0, |a| a.balance_minor),
+    };
+    Ok(env.end(
+        flow.done(),
+        &[
+            ("amount", &env.money(receipt.amount_minor)),
+            ("name", &to.name),
+            ("ref", &receipt.reference),
+            ("fee", &env.money(receipt.fee_minor)),
+            ("balance", &env.money(balance)),
+        ],
+    ))
+}
+
+fn refusal_reply(
+    conn: &mut DbConn,
+    env: &Env,
+    me: AccountId,
+    to: &Party,
+    e: &LedgerError,
+) -> (Screen, Reply, Option<Language>) {
+    match e {
+        LedgerError::InsufficientFunds { .. } => {
+            let balance = account::find_by_id(conn, me).ok().flatten().map_or(0, |a| a.balance_minor);
+            env.end("err_insufficient", &[("balance", &env.money(balance))])
+        }
+        LedgerError::OverTransferLimit { max_minor, .. } => {
+            env.end("err_over_transfer_limit", &[("max", &env.money(*max_minor))])
+        }
+        LedgerError::OverDailyLimit { remaining_minor, .. } => {
+            env.end("err_over_daily_limit", &[("remaining", &env.money(*remaining_minor))])
+        }
+        LedgerError::ReceiverOverBalanceLimit { .. } => env.end("err_receiver_limit", &[("name", &to.name)]),
+        LedgerError::AmountOutsideTariff { max_minor } => {
+            env.end("err_amount_too_large", &[("max", &env.money(*max_minor))])
+        }
+        LedgerError::AccountNotActive { who, .. } if *who == env.msisdn => env.end("err_not_active", &[]),
+        LedgerError::AccountNotActive { .. } => env.end("err_counterparty_inactive", &[("name", &to.name)]),
+        LedgerError::SelfTransfer => env.end("err_self", &[]),
+        _ => env.end("err_unavailable", &[]),
+    }
+}
+
+fn statement_reply(
+    conn: &mut DbConn,
+    env: &Env,
+    me: AccountId,
+) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
+    let lines = statement::statement(conn, me, 10)?;
+    if lines.is_empty() {
+        return Ok(env.end("statement_empty", &[]));
+    }
+    let mut text = env.t("statement_title", &[]);
+    for line in lines {
+        let key = if line.net_minor >= 0 { "stmt_in" } else { "stmt_out" };
+        let date = day_month(line.created_at_ms, env.settings.day_utc_offset_minutes);
+        text.push('\n');
+        text.push_str(&env.t(
+            key,
+            &[
+                ("date", &date),
+                ("ref", &line.reference),
+                ("amount", &env.money(line.net_minor.abs())),
+                ("name", &line.counterparty),
+            ],
+        ));
+    }
+    let more = env.t("more", &[]);
+    let pages = render::paginate("CON ", &text, &more, "END ");
+    if pages.len() == 1 {
+        return Ok((Screen::Start, Reply::End(text), None));
+    }
+    let first = pages[0].clone();
+    Ok((Screen::Paged { pages, index: 0, then: None }, Reply::Con(first), None))
+}
+
+/// `24/11` in the operator's zone.
+fn day_month(at_ms: i64, offset_minutes: i64) -> String {
+    let days = (at_ms + offset_minutes * 60_000).div_euclid(86_400_000);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    format!("{day:02}/{month:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn day_month_in_east_africa_time() {
+        // 2026-11-24 22:30 UTC is already 25/11 in Nairobi (UTC+3).
+        let at = 1_795_559_400_000;
+        assert_eq!(super::day_month(at, 0), "24/11");
+        assert_eq!(super::day_month(at, 180), "25/11");
+        assert_eq!(super::day_month(0, 0), "01/01");
+    }
+}

@@ -1,0 +1,274 @@
+//! The USSD channel: sessions, the menu state machine, paging, and the
+//! exactly-once commit of each hop.
+//!
+//! A hop is read (session, caller), worked out (menu step, PIN check off the
+//! executor), then committed in one group-commit job that records the hop
+//! only if no other request recorded it first, together with its effect. A
+//! repeated hop (same session, same text) gets the stored reply.
+
+pub mod effects;
+pub mod menu;
+pub mod render;
+pub mod session;
+
+use crate::auth::PinHasher;
+use crate::config::Config;
+use crate::domain::msisdn::mask_digits as mask;
+use crate::domain::{now_ms, Msisdn};
+use crate::i18n::Catalog;
+use crate::ledger::{AccountKey, AccountKind, Language, Ledger, LedgerError};
+use menu::{Caller, Ctx, Outcome, Reply, Screen};
+use session::{HopRecord, SessionKey, TextMac};
+use std::sync::Arc;
+
+/// One hop, whatever aggregator it came from.
+#[derive(Debug, Clone)]
+pub struct UssdRequest {
+    pub aggregator: &'static str,
+    pub session_id: String,
+    pub service_code: String,
+    pub msisdn: Msisdn,
+    /// Every input so far joined by `*`. Carries PINs: never log or store it.
+    pub text: String,
+}
+
+/// What handlers need, shared across requests.
+pub struct Shared {
+    pub ledger: Ledger,
+    pub pins: PinHasher,
+    pub catalog: Arc<Catalog>,
+    pub config: Arc<Config>,
+    pub mac: TextMac,
+}
+
+#[derive(Clone)]
+pub struct Ussd {
+    shared: Arc<Shared>,
+}
+
+/// Attempts when another request for the same session commits first.
+const HOP_ATTEMPTS: usize = 3;
+/// Inputs longer than this are not menu input: refuse before any work.
+const INPUT_CHARS_MAX: usize = 64;
+
+impl Ussd {
+    pub fn new(ledger: Ledger, pins: PinHasher, catalog: Arc<Catalog>, config: Arc<Config>) -> Ussd {
+        let mac = TextMac::new(config.pin.pepper.expose());
+        Ussd { shared: Arc::new(Shared { ledger, pins, catalog, config, mac }) }
+    }
+
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The response body for a hop: `CON …` or `END …`, never an error.
+    pub async fn handle(&self, req: UssdRequest) -> String {
+        match self.try_handle(&req).await {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, session = %req.session_id, "ussd hop failed");
+                format!("END {}", self.shared.catalog.text(Language::En, "err_unavailable", &[]))
+            }
+        }
+    }
+
+    async fn try_handle(&self, req: &UssdRequest) -> Result<String, LedgerError> {
+        let shared = &self.shared;
+        let config = &shared.config;
+        if req.service_code.trim() != config.service_code {
+            let text = shared.catalog.text(Language::En, "err_service_code", &[("code", &config.service_code)]);
+            return Ok(format!("END {text}"));
+        }
+        let key = SessionKey { aggregator: req.aggregator.to_string(), session_id: req.session_id.clone() };
+        let mac = shared.mac.of(&req.text);
+        let inputs: Vec<&str> = if req.text.is_empty() { Vec::new() } else { req.text.split('*').collect() };
+        for _ in 0..HOP_ATTEMPTS {
+            let (read_key, msisdn) = (key.clone(), req.msisdn.clone());
+            let (session, account, preferred) = shared
+                .ledger
+                .read(move |conn| {
+                    let session = session::load(conn, &read_key)?;
+                    let account = crate::ledger::account::find(conn, &AccountKey::Msisdn(msisdn.clone()))?;
+                    let preferred = match (&account, &session) {
+                        (None, None) => session::preferred_language(conn, msisdn.as_str())?,
+                        _ => None,
+                    };
+                    Ok((session, account, preferred))
+                })
+                .await?;
+            if let Some(s) = &session {
+                if s.last_mac == mac {
+                    return Ok(s.last_reply.clone());
+                }
+                let idle_ms = now_ms() - s.updated_at_ms;
+                let timeout_ms = i64::try_from(config.ussd.session_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+                if s.ended == 1 || idle_ms > timeout_ms || s.msisdn != req.msisdn.as_str() {
+                    let text = shared.catalog.text(Language::En, "err_session", &[("code", &config.service_code)]);
+                    return Ok(format!("END {text}"));
+                }
+            }
+            let caller = match account {
+                Some(a) if a.kind == AccountKind::Agent => Caller::Agent(a),
+                Some(a) if a.kind == AccountKind::Customer => Caller::Customer(a),
+                _ => Caller::Unregistered(req.msisdn.clone()),
+            };
+            let lang = caller
+                .account()
+                .map(|a| a.language)
+                .or_else(|| session.as_ref().and_then(|s| Language::parse(&s.language)))
+                .or_else(|| preferred.as_deref().and_then(Language::parse))
+                .unwrap_or(Language::En);
+            let ctx = Ctx { shared, caller: &caller, lang };
+            let outcome = match &session {
+                None => first_hop(&ctx, &inputs).await?,
+                Some(s) => {
+                    let input = session::latest_input(
+                        &req.text,
+                        usize::try_from(s.inputs_seen).unwrap_or(0),
+                        &s.last_mac,
+                        &shared.mac,
+                    );
+                    if input.chars().count() > INPUT_CHARS_MAX {
+                        Outcome {
+                            next: s.screen(),
+                            reply: Reply::Con(format!("{}\n{}", ctx.t("invalid_choice", &[]), ctx.prompt(&s.screen()))),
+                            effect: None,
+                        }
+                    } else {
+                        menu::advance(&ctx, &s.screen(), &input).await?
+                    }
+                }
+            };
+            let env = effects::Env {
+                settings: Arc::new(shared.ledger.settings().clone()),
+                catalog: shared.catalog.clone(),
+                max_attempts: config.pin.max_attempts,
+                service_code: config.service_code.clone(),
+                msisdn: req.msisdn.to_string(),
+                account: caller.account().map(|a| a.id),
+                is_agent: matches!(caller, Caller::Agent(_)),
+                lang,
+                idempotency_key: format!("ussd:{}:{}", key.aggregator, key.session_id),
+                pin_length: config.pin.length,
+            };
+            let hop = HopRecord {
+                msisdn: req.msisdn.to_string(),
+                language: lang.as_str().to_string(),
+                screen: outcome.next.clone(),
+                inputs_seen: i32::try_from(inputs.len()).unwrap_or(i32::MAX),
+                mac: mac.clone(),
+                reply: String::new(),
+                ended: false,
+                now_ms: now_ms(),
+            };
+            let prev_hops = session.as_ref().map(|s| s.hop_count);
+            let (job_key, catalog) = (key.clone(), shared.catalog.clone());
+            let saved = shared
+                .ledger
+                .write(move |conn| commit_hop(conn, &job_key, prev_hops, &hop, &outcome, &env, &catalog))
+                .await?;
+            if let Some(body) = saved {
+                return Ok(body);
+            }
+            // Another request for this session committed first: look again.
+        }
+        Err(LedgerError::InvalidInput("session kept changing under this hop".into()))
+    }
+}
+
+/// The first hop shows the home screen. If the aggregator's text already
+/// holds inputs (a hop we never saw), they are applied in order.
+async fn first_hop(ctx: &Ctx<'_>, inputs: &[&str]) -> Result<Outcome, LedgerError> {
+    let mut outcome = ctx.home();
+    for input in inputs {
+        if outcome.effect.is_some() || matches!(outcome.reply, Reply::End(_)) {
+            break;
+        }
+        outcome = menu::advance(ctx, &outcome.next, input).await?;
+    }
+    Ok(outcome)
+}
+
+/// Records the hop and applies its effect in the same transaction. `None`
+/// when another request recorded this hop first (nothing is changed then).
+fn commit_hop(
+    conn: &mut crate::db::DbConn,
+    key: &SessionKey,
+    prev_hops: Option<i32>,
+    hop: &HopRecord,
+    outcome: &Outcome,
+    env: &effects::Env,
+    catalog: &Catalog,
+) -> Result<Option<String>, LedgerError> {
+    let mut hop = hop.clone();
+    let Some(effect) = &outcome.effect else {
+        // Most hops: one conditional write.
+        let more = catalog.text(env.lang, "more", &[]);
+        (hop.screen, hop.reply, hop.ended) = finish(outcome.next.clone(), outcome.reply.clone(), &more);
+        return Ok(session::save(conn, key, prev_hops, &hop)?.then_some(hop.reply));
+    };
+    // Claim the hop before the effect, so the effect runs at most once.
+    if !session::save(conn, key, prev_hops, &hop)? {
+        return Ok(None);
+    }
+    let (next, reply, new_lang) = effects::apply(conn, env, effect)?;
+    let lang = new_lang.unwrap_or(env.lang);
+    hop.language = lang.as_str().to_string();
+    let more = catalog.text(lang, "more", &[]);
+    (hop.screen, hop.reply, hop.ended) = finish(next, reply, &more);
+    session::update_reply(conn, key, &hop)?;
+    Ok(Some(hop.reply))
+}
+
+/// Fits a reply to the screen budget: long content becomes pages.
+fn finish(next: Screen, reply: Reply, more: &str) -> (Screen, String, bool) {
+    match reply {
+        Reply::Con(text) => {
+            let pages = render::paginate("CON ", &text, more, "CON ");
+            if pages.len() == 1 {
+                return (next, format!("CON {}", render::clamp("CON ", &text)), false);
+            }
+            let first = pages[0].clone();
+            (Screen::Paged { pages, index: 0, then: Some(Box::new(next)) }, format!("CON {first}"), false)
+        }
+        Reply::End(text) => {
+            let pages = render::paginate("CON ", &text, more, "END ");
+            if pages.len() == 1 {
+                return (next, format!("END {}", render::clamp("END ", &text)), true);
+            }
+            let first = pages[0].clone();
+            (Screen::Paged { pages, index: 0, then: None }, format!("CON {first}"), false)
+        }
+    }
+}
+
+/// The aggregator's text with every digit run of 4 or more masked: PINs,
+/// amounts and phone numbers never reach a log line.
+pub fn redact_text(text: &str) -> String {
+    text.split('*')
+        .map(|part| {
+            if part.len() >= 4 && part.bytes().any(|b| b.is_ascii_digit()) {
+                if part.len() >= 9 {
+                    mask(part)
+                } else {
+                    "****".to_string()
+                }
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("*")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_pins_and_numbers() {
+        assert_eq!(redact_text("1*0712345678*100*1357"), "1*0712**5678*100*****");
+        assert_eq!(redact_text(""), "");
+        assert!(!redact_text("4*2*2468").contains("2468"));
+    }
+}
