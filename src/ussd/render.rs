@@ -122,7 +122,8 @@ mod tests {
             for p in paginate("CON ", &text, "98. More", "END ") {
                 prop_assert!(fits(&format!("CON {p}")), "{p:?}");
             }
-            prop_assert!(fits(&format!("END {}", clamp("END ", &text))));
+            let closing = format!("END {}", clamp("END ", &text));
+            prop_assert!(fits(&closing), "{closing:?}");
         }
     }
 }

@@ -201,16 +201,72 @@ impl TestLedger {
     }
 }
 
-/// The application, started on a free port.
+/// The application, started on a free port, with its ledger for set-up.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    pub t: TestLedger,
 }
 
-pub async fn spawn_app(db: &TestDb) -> TestApp {
+pub async fn spawn_app(db: TestDb) -> TestApp {
     let config = db.config();
-    let app = Application::build(config).await.expect("build app");
+    spawn_app_with(db, config).await
+}
+
+pub async fn spawn_app_with(db: TestDb, config: Config) -> TestApp {
+    let app = Application::build(config.clone()).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let ledger = app.state().ledger.clone();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::new() }
+    TestApp { address, client: reqwest::Client::new(), t: TestLedger { db, config, ledger } }
+}
+
+impl TestApp {
+    pub fn backend(&self) -> &'static str {
+        self.t.db.backend
+    }
+
+    /// One USSD hop exactly as Africa's Talking sends it: (status, body).
+    pub async fn hop(&self, session: &str, phone: &str, text: &str) -> (u16, String) {
+        self.hop_with(session, phone, text, "*384#", TOKEN).await
+    }
+
+    pub async fn hop_with(&self, session: &str, phone: &str, text: &str, code: &str, token: &str) -> (u16, String) {
+        let form = [
+            ("sessionId", session),
+            ("serviceCode", code),
+            ("phoneNumber", phone),
+            ("networkCode", "63902"),
+            ("text", text),
+        ];
+        let resp = self
+            .client
+            .post(format!("{}/webhooks/africastalking/ussd?token={token}", self.address))
+            .form(&form)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("body"))
+    }
+
+    /// Dials and sends each input in turn; returns every screen.
+    pub async fn dial(&self, phone: &str, inputs: &[&str]) -> Vec<String> {
+        let session = format!("ATUid_{}", random_suffix());
+        let mut screens = Vec::new();
+        let (status, body) = self.hop(&session, phone, "").await;
+        assert_eq!(status, 200, "{body}");
+        screens.push(body);
+        for i in 0..inputs.len() {
+            let (status, body) = self.hop(&session, phone, &inputs[..=i].join("*")).await;
+            assert_eq!(status, 200, "{body}");
+            screens.push(body);
+        }
+        screens
+    }
+
+    /// The last screen of a session.
+    pub async fn last(&self, phone: &str, inputs: &[&str]) -> String {
+        self.dial(phone, inputs).await.pop().unwrap_or_default()
+    }
 }

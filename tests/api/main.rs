@@ -5,3 +5,5 @@ mod concurrency;
 mod health;
 mod helpers;
 mod ledger;
+mod logs;
+mod ussd;
