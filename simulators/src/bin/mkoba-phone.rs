@@ -1,4 +1,164 @@
-fn main() {
-    eprintln!("mkoba-phone: not built yet");
-    std::process::exit(2);
+//! `mkoba-phone`: a feature phone in the terminal. It dials mkoba's USSD
+//! service the way Africa's Talking relays a real phone's session, shows
+//! each screen and reads the next input from stdin (or from `--inputs`).
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use mkoba_simulators::msisdn;
+use mkoba_simulators::ussd::{new_session_id, UssdClient, UssdReply};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mkoba-phone",
+    version,
+    about = "Interactive feature-phone USSD simulator for mkoba",
+    after_help = "Exit status: 0 when the session ran (to END, or until the inputs or stdin \
+                  ran out), 1 when a hop failed or the session ended before every --inputs \
+                  item was used, 2 on bad usage."
+)]
+struct Args {
+    /// mkoba's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// mkoba's webhook token.
+    #[arg(long, env = "MKOBA_WEBHOOK_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The caller's number (0712345678, +254712345678, …).
+    #[arg(long)]
+    phone: String,
+    /// USSD service code dialled.
+    #[arg(long, default_value = "*384#")]
+    service_code: String,
+    /// Inputs for a non-interactive run, joined by `*` ("1*0712000002*100*1357");
+    /// every screen is printed.
+    #[arg(long)]
+    inputs: Option<String>,
+    /// Session id (default: a fresh ATUid_… one). Reusing one repeats hops.
+    #[arg(long)]
+    session_id: Option<String>,
+    /// networkCode sent with each hop.
+    #[arg(long, default_value = "63902")]
+    network_code: String,
+    /// Country code for national numbers.
+    #[arg(long, default_value = "254")]
+    country_code: String,
+    /// Timeout of one hop, milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+}
+
+fn show(reply: &UssdReply) {
+    let label = match reply.continues() {
+        Some(true) => "CON: session continues, reply below",
+        Some(false) => "END: session ended",
+        None => "malformed reply (neither CON nor END)",
+    };
+    println!("--- {label} ---");
+    println!("{}", reply.screen());
+    println!("{}", "-".repeat(44));
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let Some(phone) = msisdn::normalize(&args.phone, &args.country_code) else {
+        eprintln!("mkoba-phone: not a phone number: {}", args.phone);
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mkoba-phone: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let http = match reqwest::Client::builder().timeout(Duration::from_millis(args.timeout_ms.max(1))).build() {
+        Ok(http) => http,
+        Err(e) => {
+            eprintln!("mkoba-phone: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let client = match UssdClient::new(http, &args.url, &args.token, &args.service_code, &args.network_code) {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("mkoba-phone: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let session_id = args.session_id.clone().unwrap_or_else(new_session_id);
+    let mut scripted: Option<std::collections::VecDeque<String>> =
+        args.inputs.as_deref().map(|s| s.split('*').map(str::to_string).collect());
+    // `--inputs ""` means: only dial.
+    if args.inputs.as_deref() == Some("") {
+        scripted = Some(Default::default());
+    }
+    let interactive = scripted.is_none();
+    println!("Dialling {} from {} (session {session_id})", args.service_code, msisdn::plus_e164(&phone));
+
+    let stdin = std::io::stdin();
+    let mut inputs: Vec<String> = Vec::new();
+    loop {
+        let text = inputs.join("*");
+        let reply = match runtime.block_on(client.hop(&session_id, &phone, &text)) {
+            Ok(reply) => reply,
+            Err(e) => {
+                eprintln!("mkoba-phone: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        if reply.status != 200 {
+            eprintln!("mkoba-phone: HTTP {}: {}", reply.status, reply.body.trim());
+            return ExitCode::from(1);
+        }
+        show(&reply);
+        match reply.continues() {
+            Some(true) => {}
+            Some(false) => {
+                return match scripted.as_ref().map(|s| s.len()) {
+                    Some(unused) if unused > 0 => {
+                        eprintln!("mkoba-phone: the session ended with {unused} input(s) unused");
+                        ExitCode::from(1)
+                    }
+                    _ => ExitCode::SUCCESS,
+                };
+            }
+            None => return ExitCode::from(1),
+        }
+        let next = match scripted.as_mut() {
+            Some(queue) => match queue.pop_front() {
+                Some(input) => {
+                    println!("> {input}");
+                    input
+                }
+                None => {
+                    println!("(inputs used up; session left open)");
+                    return ExitCode::SUCCESS;
+                }
+            },
+            None => {
+                print!("> ");
+                let _ = std::io::stdout().flush();
+                let mut line = String::new();
+                match stdin.lock().read_line(&mut line) {
+                    Ok(0) => {
+                        println!();
+                        println!("(cancelled)");
+                        return ExitCode::SUCCESS;
+                    }
+                    Ok(_) => line.trim().to_string(),
+                    Err(e) => {
+                        eprintln!("mkoba-phone: cannot read stdin: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            }
+        };
+        if interactive && next.is_empty() {
+            println!("(empty input sent)");
+        }
+        inputs.push(next);
+    }
 }

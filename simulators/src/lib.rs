@@ -1,0 +1,16 @@
+//! Simulators for mkoba's outside world.
+//!
+//! * [`aggregator`]: an in-process (or stand-alone) HTTP server that speaks
+//!   Africa's Talking's send-SMS API, keeps every phone's inbox, injects
+//!   failures on demand and posts delivery reports back to mkoba.
+//! * [`ussd`]: a small client for mkoba's USSD webhook, speaking exactly what
+//!   Africa's Talking sends (used by `mkoba-phone` and `mkoba-load`).
+//! * [`load`]: the USSD load generator behind `mkoba-load`.
+//! * [`msisdn`]: phone-number normalisation shared by all of the above.
+
+pub mod aggregator;
+pub mod load;
+pub mod msisdn;
+pub mod ussd;
+
+pub use aggregator::{start_aggregator, AggregatorConfig, AggregatorHandle, DeliveryReport, Failure, Message};
