@@ -31,6 +31,7 @@ pub struct Config {
     pub sms: SmsConfig,
     pub smtp: SmtpConfig,
     pub alerts: AlertsConfig,
+    pub notify: NotifyConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +134,37 @@ pub struct SmtpConfig {
     pub from: String,
 }
 
+/// How the outbox workers send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Whether `mkoba serve` runs the senders (a process can leave it to others).
+    pub workers: bool,
+    pub poll_interval_ms: u64,
+    pub batch_max: u32,
+    pub send_concurrency: usize,
+    /// A claimed message is retried by anyone after this long.
+    pub lease_ms: u64,
+    pub retry_base_ms: u64,
+    pub retry_cap_ms: u64,
+    pub max_attempts: i32,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            workers: true,
+            poll_interval_ms: 250,
+            batch_max: 50,
+            send_concurrency: 8,
+            lease_ms: 60_000,
+            retry_base_ms: 2_000,
+            retry_cap_ms: 600_000,
+            max_attempts: 8,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
@@ -198,6 +230,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             smtp: SmtpConfig::default(),
             alerts: AlertsConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }

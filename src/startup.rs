@@ -7,9 +7,13 @@ use crate::db::{self, migrate};
 use crate::domain::now_ms;
 use crate::http;
 use crate::i18n::Catalog;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Observer};
 use crate::limits::Limits;
+use crate::notify::email::EmailSender;
+use crate::notify::sms::SmsSender;
+use crate::notify::{worker, Notices};
 use crate::secrets;
+use crate::sms::SmsService;
 use crate::ussd::{session, Ussd};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
@@ -23,6 +27,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub pins: PinHasher,
     pub ussd: Ussd,
+    pub sms: SmsService,
     pub limits: Limits,
 }
 
@@ -42,11 +47,30 @@ pub fn open_ledger(config: &Config) -> anyhow::Result<Ledger> {
         tracing::info!(migrations = ran, "database migrated");
     }
     drop(conn);
-    Ok(Ledger::open(config, pool)?)
+    let catalog = Arc::new(Catalog::load().map_err(anyhow::Error::msg)?);
+    let notices = Arc::new(Notices::new(config, catalog));
+    Ok(Ledger::open(config, pool, Some(Observer(notices)))?)
 }
 
 pub fn pin_hasher(config: &Config) -> anyhow::Result<PinHasher> {
     Ok(PinHasher::new(&config.pin.pepper, &config.pin.argon2, config.pin.verify_concurrency)?)
+}
+
+/// The outbox workers: SMS always, email when SMTP is configured.
+fn start_senders(state: &web::Data<AppState>) -> anyhow::Result<()> {
+    let config = &state.config;
+    let sms = SmsSender::new(&config.sms).map_err(anyhow::Error::msg)?;
+    tokio::spawn(worker::run_sms(state.ledger.clone(), sms, config.notify.clone()));
+    match EmailSender::from_config(&config.smtp).map_err(anyhow::Error::msg)? {
+        Some(email) => {
+            tokio::spawn(worker::run_email(state.ledger.clone(), email, config.notify.clone()));
+        }
+        None if !config.alerts.email_to.is_empty() => {
+            tracing::warn!("alerts.email_to is set but smtp.url is not: alert emails wait in the outbox");
+        }
+        None => {}
+    }
+    Ok(())
 }
 
 /// Every minute: drop idle USSD sessions and forget idle rate-limit keys.
@@ -88,10 +112,14 @@ impl Application {
         let port = listener.local_addr()?.port();
         let catalog = Arc::new(Catalog::load().map_err(anyhow::Error::msg)?);
         let config = Arc::new(config);
-        let ussd = Ussd::new(ledger.clone(), pins.clone(), catalog, config.clone());
+        let ussd = Ussd::new(ledger.clone(), pins.clone(), catalog.clone(), config.clone());
+        let sms = SmsService::new(ledger.clone(), pins.clone(), catalog, config.clone());
         let limits = Limits::new(&config.rate_limits);
-        let state = web::Data::new(AppState { ledger, config, pins, ussd, limits });
+        let state = web::Data::new(AppState { ledger, config, pins, ussd, sms, limits });
         tokio::spawn(housekeeping(state.clone()));
+        if state.config.notify.workers {
+            start_senders(&state)?;
+        }
         let app_state = state.clone();
         let server = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(http::routes))
             .listen(listener)?

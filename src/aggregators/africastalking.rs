@@ -50,3 +50,68 @@ pub fn parse_ussd(body: &[u8], plan: &NumberPlan) -> Result<UssdRequest, Adapter
         text: form.text,
     })
 }
+
+/// The inbound SMS webhook's form fields.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SmsForm {
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub date: String,
+    pub id: String,
+    #[serde(default)]
+    pub link_id: String,
+    #[serde(default)]
+    pub network_code: String,
+}
+
+pub fn parse_sms(body: &[u8], plan: &NumberPlan) -> Result<crate::sms::InboundSms, AdapterError> {
+    let form: SmsForm = serde_urlencoded::from_bytes(body).map_err(|e| AdapterError::Malformed(e.to_string()))?;
+    let id = form.id.trim();
+    if id.is_empty() || id.len() > 128 {
+        return Err(AdapterError::Invalid("id must be 1 to 128 characters".into()));
+    }
+    if form.text.chars().count() > TEXT_CHARS_MAX {
+        return Err(AdapterError::Invalid("text is too long".into()));
+    }
+    let from = Msisdn::parse(&form.from, plan)
+        .map_err(|_| AdapterError::Invalid("from is not a valid number for this service".into()))?;
+    Ok(crate::sms::InboundSms { aggregator: NAME, id: id.to_string(), from, text: form.text })
+}
+
+/// A delivery report's form fields.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryForm {
+    pub id: String,
+    pub status: String,
+    #[serde(default)]
+    pub phone_number: String,
+    #[serde(default)]
+    pub network_code: String,
+    #[serde(default)]
+    pub failure_reason: String,
+    #[serde(default)]
+    pub retry_count: String,
+}
+
+/// Final states: `Some(true)` delivered, `Some(false)` failed; others are on the way.
+pub fn delivery_outcome(status: &str) -> Option<bool> {
+    match status {
+        "Success" => Some(true),
+        "Failed" | "Rejected" | "Expired" | "AbsentSubscriber" => Some(false),
+        _ => None,
+    }
+}
+
+pub fn parse_delivery(body: &[u8]) -> Result<DeliveryForm, AdapterError> {
+    let form: DeliveryForm = serde_urlencoded::from_bytes(body).map_err(|e| AdapterError::Malformed(e.to_string()))?;
+    if form.id.trim().is_empty() || form.id.len() > 128 || form.status.trim().is_empty() {
+        return Err(AdapterError::Invalid("id and status are required".into()));
+    }
+    Ok(form)
+}

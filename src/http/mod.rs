@@ -1,5 +1,6 @@
 //! HTTP handlers: thin adapters from requests to the domain.
 
+pub mod sms;
 pub mod ussd;
 
 use crate::startup::AppState;
@@ -12,7 +13,9 @@ pub const BODY_BYTES_MAX: usize = 8 * 1024;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(BODY_BYTES_MAX))
         .route("/health", web::get().to(health))
-        .route("/webhooks/africastalking/ussd", web::post().to(ussd::africastalking));
+        .route("/webhooks/africastalking/ussd", web::post().to(ussd::africastalking))
+        .route("/webhooks/africastalking/sms", web::post().to(sms::inbound))
+        .route("/webhooks/africastalking/delivery", web::post().to(sms::delivery));
 }
 
 /// Compares `?token=` with the configured token in constant time.

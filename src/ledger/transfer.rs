@@ -103,6 +103,9 @@ pub struct Party {
     pub till: Option<String>,
     /// Balance right after this transfer; unknown when the result is a replay.
     pub balance_after_minor: Option<i64>,
+    pub language: super::Language,
+    /// Where this party's receipts go: its phone, or a merchant's contact.
+    pub notify_to: Option<String>,
 }
 
 impl Party {
@@ -114,6 +117,8 @@ impl Party {
             msisdn: account.msisdn.as_ref().map(|m| m.to_string()),
             till: account.till.clone(),
             balance_after_minor,
+            language: account.language,
+            notify_to: account.msisdn.as_ref().or(account.contact_msisdn.as_ref()).map(|m| m.to_string()),
         }
     }
 }
@@ -491,7 +496,7 @@ pub fn apply(conn: &mut DbConn, settings: &Settings, req: &TransferRequest) -> R
     }
     insert_postings(conn, transfer_id, &entries)?;
 
-    Ok(Receipt {
+    let receipt = Receipt {
         transfer_id,
         reference: reference.to_string(),
         kind: req.kind,
@@ -503,7 +508,11 @@ pub fn apply(conn: &mut DbConn, settings: &Settings, req: &TransferRequest) -> R
         reverses: None,
         created_at_ms: now,
         replayed: false,
-    })
+    };
+    if let Some(observer) = &settings.observer {
+        observer.0.posted(conn, &receipt)?;
+    }
+    Ok(receipt)
 }
 
 /// Why a conditional debit changed no row, read back inside the same savepoint.
@@ -610,5 +619,8 @@ pub fn apply_reversal(conn: &mut DbConn, settings: &Settings, req: &ReversalRequ
     let mut receipt = stored_receipt(conn, row)?;
     receipt.from.balance_after_minor = balances.get(&receipt.from.account_id).copied();
     receipt.to.balance_after_minor = balances.get(&receipt.to.account_id).copied();
+    if let Some(observer) = &settings.observer {
+        observer.0.posted(conn, &receipt)?;
+    }
     Ok(receipt)
 }

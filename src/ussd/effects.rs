@@ -49,6 +49,7 @@ pub struct Env {
     /// One transfer per session, whatever arrives later.
     pub idempotency_key: String,
     pub pin_length: usize,
+    pub notices: Arc<crate::notify::Notices>,
 }
 
 impl Env {
@@ -72,7 +73,24 @@ impl Env {
 
 /// Applies the effect; refusals become replies, only database failures are errors.
 /// Returns the next screen, the reply and, for a language change, the new language.
-pub fn apply(conn: &mut DbConn, env: &Env, effect: &Effect) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
+/// The fourth value says whether a transfer completed (its receipt SMS is then
+/// the answer on the SMS channel).
+pub fn apply(
+    conn: &mut DbConn,
+    env: &Env,
+    effect: &Effect,
+) -> Result<(Screen, Reply, Option<Language>, bool), LedgerError> {
+    let mut completed = false;
+    let (screen, reply, lang) = apply_effect(conn, env, effect, &mut completed)?;
+    Ok((screen, reply, lang, completed))
+}
+
+fn apply_effect(
+    conn: &mut DbConn,
+    env: &Env,
+    effect: &Effect,
+    completed: &mut bool,
+) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
     if let Effect::SetLanguage(lang) = effect {
         match env.account {
             Some(id) => lockout::set_language(conn, id, lang.as_str())?,
@@ -96,7 +114,10 @@ pub fn apply(conn: &mut DbConn, env: &Env, effect: &Effect) -> Result<(Screen, R
             created_at_ms: now_ms(),
         };
         return Ok(match nested(conn, |c| account::insert(c, &new)) {
-            Ok(_) => env.end("reg_done", &[("name", name), ("code", &env.service_code)]),
+            Ok(_) => {
+                env.notices.registered(conn, &env.msisdn, name, env.lang)?;
+                env.end("reg_done", &[("name", name), ("code", &env.service_code)])
+            }
             Err(LedgerError::DuplicateAccount(_)) => env.end("err_already_registered", &[]),
             Err(e) => return Err(e),
         });
@@ -107,6 +128,7 @@ pub fn apply(conn: &mut DbConn, env: &Env, effect: &Effect) -> Result<(Screen, R
     if let Effect::PinFailed = effect {
         let (failures, locked) = lockout::record_failure(conn, me, env.max_attempts)?;
         if locked {
+            env.notices.account_locked(conn, &env.msisdn, env.lang, failures)?;
             return Ok(env.end("err_locked", &[]));
         }
         let left = env.max_attempts.saturating_sub(failures).to_string();
@@ -130,7 +152,9 @@ pub fn apply(conn: &mut DbConn, env: &Env, effect: &Effect) -> Result<(Screen, R
             Ok(env.end(key, &[("balance", &env.money(balance))]))
         }
         Effect::Statement => statement_reply(conn, env, me),
-        Effect::Transfer { flow, to, amount_minor } => transfer_reply(conn, env, me, *flow, to, *amount_minor),
+        Effect::Transfer { flow, to, amount_minor } => {
+            transfer_reply(conn, env, me, *flow, to, *amount_minor, completed)
+        }
         Effect::SetLanguage(_) | Effect::Register { .. } | Effect::PinFailed => Ok(env.end("err_unavailable", &[])),
     }
 }
@@ -157,6 +181,7 @@ fn transfer_reply(
     flow: Flow,
     to: &Party,
     amount_minor: i64,
+    completed: &mut bool,
 ) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
     let amount = Money::from_minor(amount_minor).map_err(|e| LedgerError::InvalidInput(e.to_string()))?;
     let req = TransferRequest {
@@ -172,6 +197,7 @@ fn transfer_reply(
         Err(LedgerError::Db(e)) => return Err(LedgerError::Db(e)),
         Err(refusal) => return Ok(refusal_reply(conn, env, me, to, &refusal)),
     };
+    *completed = true;
     let balance = match receipt.from.balance_after_minor {
         Some(b) => b,
         None => account::find_by_id(conn, me)?.map_or(0, |a| a.balance_minor),
@@ -251,7 +277,7 @@ fn statement_reply(
 }
 
 /// `24/11` in the operator's zone.
-fn day_month(at_ms: i64, offset_minutes: i64) -> String {
+pub fn day_month(at_ms: i64, offset_minutes: i64) -> String {
     let days = (at_ms + offset_minutes * 60_000).div_euclid(86_400_000);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days + 719_468;

@@ -17,6 +17,7 @@ use crate::domain::msisdn::mask_digits as mask;
 use crate::domain::{now_ms, Msisdn};
 use crate::i18n::Catalog;
 use crate::ledger::{AccountKey, AccountKind, Language, Ledger, LedgerError};
+use crate::notify::Notices;
 use menu::{Caller, Ctx, Outcome, Reply, Screen};
 use session::{HopRecord, SessionKey, TextMac};
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub struct UssdRequest {
 
 /// What handlers need, shared across requests.
 pub struct Shared {
+    pub notices: Arc<Notices>,
     pub ledger: Ledger,
     pub pins: PinHasher,
     pub catalog: Arc<Catalog>,
@@ -54,7 +56,8 @@ const INPUT_CHARS_MAX: usize = 64;
 impl Ussd {
     pub fn new(ledger: Ledger, pins: PinHasher, catalog: Arc<Catalog>, config: Arc<Config>) -> Ussd {
         let mac = TextMac::new(config.pin.pepper.expose());
-        Ussd { shared: Arc::new(Shared { ledger, pins, catalog, config, mac }) }
+        let notices = Arc::new(Notices::new(&config, catalog.clone()));
+        Ussd { shared: Arc::new(Shared { notices, ledger, pins, catalog, config, mac }) }
     }
 
     pub fn shared(&self) -> &Shared {
@@ -150,6 +153,7 @@ impl Ussd {
                 lang,
                 idempotency_key: format!("ussd:{}:{}", key.aggregator, key.session_id),
                 pin_length: config.pin.length,
+                notices: shared.notices.clone(),
             };
             let hop = HopRecord {
                 msisdn: req.msisdn.to_string(),
@@ -211,7 +215,7 @@ fn commit_hop(
     if !session::save(conn, key, prev_hops, &hop)? {
         return Ok(None);
     }
-    let (next, reply, new_lang) = effects::apply(conn, env, effect)?;
+    let (next, reply, new_lang, _) = effects::apply(conn, env, effect)?;
     let lang = new_lang.unwrap_or(env.lang);
     hop.language = lang.as_str().to_string();
     let more = catalog.text(lang, "more", &[]);

@@ -62,6 +62,14 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The same database under another handle, for a second process or a
+    /// restart. Only the original cleans up.
+    pub fn clone_for_restart(&self) -> TestDb {
+        TestDb { url: self.url.clone(), backend: self.backend, _dir: None, pg_admin: None }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         use diesel::connection::SimpleConnection;

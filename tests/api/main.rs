@@ -6,4 +6,5 @@ mod health;
 mod helpers;
 mod ledger;
 mod logs;
+mod sms;
 mod ussd;

@@ -1,0 +1,63 @@
+//! `POST /webhooks/africastalking/sms` and `…/delivery`.
+
+use super::{token_ok, PlainError};
+use crate::aggregators::africastalking::{self, AdapterError};
+use crate::domain::{msisdn::mask_digits, now_ms};
+use crate::notify::outbox;
+use crate::startup::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+/// Inbound SMS: handled before answering (the reply goes out as an SMS), so
+/// an acknowledged message is never lost; a redelivered id changes nothing.
+pub async fn inbound(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    if !token_ok(&req, state.config.webhook_token.expose()) {
+        return PlainError::unauthorized();
+    }
+    let sms = match africastalking::parse_sms(&body, &state.config.number_plan()) {
+        Ok(sms) => sms,
+        Err(AdapterError::Malformed(m) | AdapterError::Invalid(m)) => return PlainError::bad_request(&m),
+    };
+    let span = tracing::info_span!("sms", id = %sms.id, msisdn = %mask_digits(sms.from.as_str()));
+    let _enter = span.enter();
+    if !state.limits.allow(sms.from.as_str()) {
+        tracing::warn!("rate limited");
+        return HttpResponse::TooManyRequests().finish();
+    }
+    match state.sms.handle(sms).await {
+        Ok(first) => {
+            tracing::debug!(first, "inbound sms");
+            HttpResponse::Ok().finish()
+        }
+        Err(e) => {
+            // Not acknowledged: the aggregator will deliver it again.
+            tracing::error!(error = %e, "inbound sms failed");
+            HttpResponse::ServiceUnavailable().finish()
+        }
+    }
+}
+
+/// Delivery reports update the message's status; unknown ids are logged.
+pub async fn delivery(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    if !token_ok(&req, state.config.webhook_token.expose()) {
+        return PlainError::unauthorized();
+    }
+    let report = match africastalking::parse_delivery(&body) {
+        Ok(r) => r,
+        Err(AdapterError::Malformed(m) | AdapterError::Invalid(m)) => return PlainError::bad_request(&m),
+    };
+    let outcome = africastalking::delivery_outcome(&report.status);
+    let (id, status, reason) = (report.id.clone(), report.status.clone(), report.failure_reason.clone());
+    let described = if reason.is_empty() { status.clone() } else { format!("{status}: {reason}") };
+    let found = state.ledger.write(move |conn| outbox::delivery_report(conn, &id, outcome, &described, now_ms())).await;
+    match found {
+        Ok(true) => HttpResponse::Ok().finish(),
+        Ok(false) => {
+            tracing::warn!(id = %report.id, status = %report.status, "delivery report for an unknown message");
+            HttpResponse::Ok().finish()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "delivery report failed");
+            HttpResponse::ServiceUnavailable().finish()
+        }
+    }
+}

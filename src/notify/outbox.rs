@@ -1,0 +1,200 @@
+//! The outbox table: enqueue inside a business transaction, claim with a
+//! lease, record the outcome. Several processes can drain it: a claim is a
+//! conditional update, and PostgreSQL skips rows another claim holds.
+
+use crate::db::DbConn;
+use crate::ledger::LedgerError;
+use crate::with_conn;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Sms,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+        }
+    }
+}
+
+/// A message to send once the transaction that wrote it commits.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub channel: Channel,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    /// Enqueueing the same key twice keeps one message.
+    pub dedupe_key: Option<String>,
+}
+
+impl NewMessage {
+    pub fn sms(to: &str, body: String, dedupe_key: Option<String>) -> NewMessage {
+        NewMessage { channel: Channel::Sms, recipient: to.to_string(), subject: String::new(), body, dedupe_key }
+    }
+
+    pub fn email(to: &str, subject: String, body: String, dedupe_key: Option<String>) -> NewMessage {
+        NewMessage { channel: Channel::Email, recipient: to.to_string(), subject, body, dedupe_key }
+    }
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct OutboxRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub channel: String,
+    #[diesel(sql_type = Text)]
+    pub recipient: String,
+    #[diesel(sql_type = Text)]
+    pub subject: String,
+    #[diesel(sql_type = Text)]
+    pub body: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub provider_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub delivery_status: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub last_error: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, channel, recipient, subject, body, status, attempts, provider_id, delivery_status, last_error";
+
+/// Writes a message in the caller's transaction. Returns false when a
+/// message with the same dedupe key already exists.
+pub fn enqueue(conn: &mut DbConn, msg: &NewMessage, now_ms: i64) -> Result<bool, LedgerError> {
+    const SQL: &str = "INSERT INTO outbox (channel, recipient, subject, body, dedupe_key, next_attempt_at_ms, \
+        created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) ON CONFLICT DO NOTHING";
+    let n = with_conn!(conn, c => diesel::sql_query(SQL)
+        .bind::<Text, _>(msg.channel.as_str())
+        .bind::<Text, _>(&msg.recipient)
+        .bind::<Text, _>(&msg.subject)
+        .bind::<Text, _>(&msg.body)
+        .bind::<Nullable<Text>, _>(msg.dedupe_key.as_deref())
+        .bind::<BigInt, _>(now_ms)
+        .execute(c))?;
+    Ok(n == 1)
+}
+
+/// Claims up to `limit` due messages of a channel for `lease_ms`: pending
+/// ones whose time has come, and sending ones whose lease ran out (their
+/// sender died).
+pub fn claim_due(
+    conn: &mut DbConn,
+    channel: Channel,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, LedgerError> {
+    let skip_locked = match conn {
+        DbConn::Pg(_) => " FOR UPDATE SKIP LOCKED",
+        DbConn::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "UPDATE outbox SET status = 'sending', lease_until_ms = $1, updated_at_ms = $2 WHERE id IN \
+         (SELECT id FROM outbox WHERE channel = $3 AND ((status = 'pending' AND next_attempt_at_ms <= $2) \
+         OR (status = 'sending' AND lease_until_ms < $2)) ORDER BY id LIMIT $4{skip_locked}) RETURNING {COLUMNS}"
+    );
+    let rows: Vec<OutboxRow> = with_conn!(conn, c => diesel::sql_query(sql.as_str())
+        .bind::<BigInt, _>(now_ms.saturating_add(lease_ms))
+        .bind::<BigInt, _>(now_ms)
+        .bind::<Text, _>(channel.as_str())
+        .bind::<BigInt, _>(limit)
+        .load(c))?;
+    Ok(rows)
+}
+
+/// What a send attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Sent {
+        provider_id: Option<String>,
+    },
+    /// Try again at `next_attempt_at_ms`.
+    Retry {
+        error: String,
+        next_attempt_at_ms: i64,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+pub fn record(conn: &mut DbConn, id: i64, attempt: &Attempt, now_ms: i64) -> Result<(), LedgerError> {
+    let (status, provider_id, error, next_at) = match attempt {
+        Attempt::Sent { provider_id } => ("sent", provider_id.as_deref(), None, now_ms),
+        Attempt::Retry { error, next_attempt_at_ms } => ("pending", None, Some(error.as_str()), *next_attempt_at_ms),
+        Attempt::Failed { error } => ("failed", None, Some(error.as_str()), now_ms),
+    };
+    // Only the holder of the claim records: a message is never marked twice.
+    const SQL: &str = "UPDATE outbox SET status = $1, provider_id = COALESCE($2, provider_id), last_error = COALESCE($3, last_error), \
+        attempts = attempts + 1, next_attempt_at_ms = $4, lease_until_ms = 0, updated_at_ms = $5 \
+        WHERE id = $6 AND status = 'sending'";
+    with_conn!(conn, c => diesel::sql_query(SQL)
+        .bind::<Text, _>(status)
+        .bind::<Nullable<Text>, _>(provider_id)
+        .bind::<Nullable<Text>, _>(error)
+        .bind::<BigInt, _>(next_at)
+        .bind::<BigInt, _>(now_ms)
+        .bind::<BigInt, _>(id)
+        .execute(c))?;
+    Ok(())
+}
+
+/// Applies an aggregator's delivery report: `Some(true)` delivered,
+/// `Some(false)` failed, `None` still on its way. False when the id is unknown.
+pub fn delivery_report(
+    conn: &mut DbConn,
+    provider_id: &str,
+    delivered: Option<bool>,
+    report: &str,
+    now_ms: i64,
+) -> Result<bool, LedgerError> {
+    let status = match delivered {
+        Some(true) => "delivered",
+        Some(false) => "failed",
+        None => "sent",
+    };
+    const SQL: &str = "UPDATE outbox SET status = $1, delivery_status = $2, updated_at_ms = $3 \
+        WHERE provider_id = $4 AND channel = 'sms' AND status IN ('sent', 'delivered', 'failed')";
+    let n = with_conn!(conn, c => diesel::sql_query(SQL)
+        .bind::<Text, _>(status)
+        .bind::<Text, _>(report)
+        .bind::<BigInt, _>(now_ms)
+        .bind::<Text, _>(provider_id)
+        .execute(c))?;
+    Ok(n > 0)
+}
+
+/// Messages to one recipient, oldest first (for operators and tests).
+pub fn for_recipient(conn: &mut DbConn, recipient: &str) -> Result<Vec<OutboxRow>, LedgerError> {
+    let sql = format!("SELECT {COLUMNS} FROM outbox WHERE recipient = $1 ORDER BY id");
+    Ok(with_conn!(conn, c => diesel::sql_query(sql.as_str()).bind::<Text, _>(recipient).load(c))?)
+}
+
+/// Backoff before attempt `attempts + 1`: base × 2^attempts, capped.
+pub fn backoff_ms(base_ms: u64, attempts: i32, cap_ms: u64) -> i64 {
+    let factor = 1u64 << u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+    i64::try_from(base_ms.saturating_mul(factor).min(cap_ms)).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(super::backoff_ms(1_000, 0, 60_000), 1_000);
+        assert_eq!(super::backoff_ms(1_000, 3, 60_000), 8_000);
+        assert_eq!(super::backoff_ms(1_000, 10, 60_000), 60_000);
+    }
+}

@@ -1,0 +1,91 @@
+//! Background senders that drain the outbox: claim due messages with a
+//! lease, send them, record what happened. Runs in every `mkoba serve`.
+
+use super::email::EmailSender;
+use super::outbox::{self, Attempt, Channel, OutboxRow};
+use super::sms::{RetryPolicy, SmsSender};
+use crate::config::NotifyConfig;
+use crate::domain::now_ms;
+use crate::ledger::{Ledger, LedgerError};
+use futures_util::stream::{self, StreamExt};
+use std::time::Duration;
+
+/// Claims and sends one batch; returns how many messages it handled.
+pub async fn drain<F, Fut>(
+    ledger: &Ledger,
+    channel: Channel,
+    config: &NotifyConfig,
+    send: F,
+) -> Result<usize, LedgerError>
+where
+    F: Fn(OutboxRow) -> Fut,
+    Fut: std::future::Future<Output = (i64, Attempt)>,
+{
+    let (lease_ms, batch) = (i64::try_from(config.lease_ms).unwrap_or(30_000), i64::from(config.batch_max));
+    let now = now_ms();
+    let rows = ledger.write(move |conn| outbox::claim_due(conn, channel, now, lease_ms, batch)).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let n = rows.len();
+    let results: Vec<(i64, Attempt)> =
+        stream::iter(rows).map(&send).buffer_unordered(config.send_concurrency.max(1)).collect().await;
+    for (id, attempt) in &results {
+        match attempt {
+            Attempt::Sent { .. } => tracing::debug!(id, channel = channel.as_str(), "message sent"),
+            Attempt::Retry { error, .. } => {
+                tracing::warn!(id, channel = channel.as_str(), %error, "send failed; will retry")
+            }
+            Attempt::Failed { error } => {
+                tracing::error!(id, channel = channel.as_str(), %error, "send failed for good")
+            }
+        }
+    }
+    ledger
+        .write(move |conn| {
+            let now = now_ms();
+            for (id, attempt) in &results {
+                outbox::record(conn, *id, attempt, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(n)
+}
+
+/// Sends SMS until the process stops.
+pub async fn run_sms(ledger: Ledger, sender: SmsSender, config: NotifyConfig) {
+    let policy =
+        RetryPolicy { base_ms: config.retry_base_ms, cap_ms: config.retry_cap_ms, max_attempts: config.max_attempts };
+    run(ledger, Channel::Sms, config, move |row| {
+        let sender = sender.clone();
+        async move { (row.id, sender.send(&row, now_ms(), &policy).await) }
+    })
+    .await;
+}
+
+/// Sends email until the process stops.
+pub async fn run_email(ledger: Ledger, sender: EmailSender, config: NotifyConfig) {
+    let (base, max) = (config.retry_base_ms, config.max_attempts);
+    run(ledger, Channel::Email, config, move |row| {
+        let sender = sender.clone();
+        async move { (row.id, sender.send(&row, now_ms(), base, max).await) }
+    })
+    .await;
+}
+
+async fn run<F, Fut>(ledger: Ledger, channel: Channel, config: NotifyConfig, send: F)
+where
+    F: Fn(OutboxRow) -> Fut,
+    Fut: std::future::Future<Output = (i64, Attempt)>,
+{
+    let idle = Duration::from_millis(config.poll_interval_ms.max(10));
+    loop {
+        match drain(&ledger, channel, &config, &send).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, channel = channel.as_str(), "outbox worker"),
+        }
+        tokio::time::sleep(idle).await;
+    }
+}

@@ -1,0 +1,270 @@
+//! The SMS channel: inbound commands answered by outbound SMS. Each inbound
+//! id is handled once: the id is recorded in the same transaction as the
+//! command's effect and its reply.
+
+pub mod command;
+
+use crate::auth::PinHasher;
+use crate::config::Config;
+use crate::domain::{now_ms, Money, Msisdn, Pin, PinError};
+use crate::i18n::Catalog;
+use crate::ledger::account::parse_till;
+use crate::ledger::{statement, Account, AccountKey, AccountKind, AccountStatus, Language, Ledger, LedgerError};
+use crate::notify::outbox::{self, NewMessage};
+use crate::notify::Notices;
+use crate::ussd::effects::{self, Effect};
+use crate::ussd::menu::{Flow, Party, Reply};
+use crate::with_conn;
+use command::Command;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct InboundSms {
+    pub aggregator: &'static str,
+    pub id: String,
+    pub from: Msisdn,
+    /// Carries PINs: never logged or stored.
+    pub text: String,
+}
+
+#[derive(Clone)]
+pub struct SmsService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ledger: Ledger,
+    pins: PinHasher,
+    catalog: Arc<Catalog>,
+    config: Arc<Config>,
+    notices: Arc<Notices>,
+}
+
+/// What to do once the inbound id is claimed.
+enum Action {
+    Reply(String),
+    Effect(Effect),
+    Statement,
+}
+
+impl SmsService {
+    pub fn new(ledger: Ledger, pins: PinHasher, catalog: Arc<Catalog>, config: Arc<Config>) -> SmsService {
+        let notices = Arc::new(Notices::new(&config, catalog.clone()));
+        SmsService { inner: Arc::new(Inner { ledger, pins, catalog, config, notices }) }
+    }
+
+    /// Handles an inbound SMS; `false` when this id was handled before.
+    pub async fn handle(&self, sms: InboundSms) -> Result<bool, LedgerError> {
+        let inner = &self.inner;
+        let (agg, id, from) = (sms.aggregator, sms.id.clone(), sms.from.clone());
+        let (seen, account) = inner
+            .ledger
+            .read(move |conn| {
+                Ok((already_seen(conn, agg, &id)?, crate::ledger::account::find(conn, &AccountKey::Msisdn(from))?))
+            })
+            .await?;
+        if seen {
+            return Ok(false);
+        }
+        let lang = account.as_ref().map_or(Language::En, |a| a.language);
+        let command = command::parse(&sms.text);
+        let action = self.decide(&command, account.as_ref(), lang).await?;
+        let env = effects::Env {
+            settings: Arc::new(inner.ledger.settings().clone()),
+            catalog: inner.catalog.clone(),
+            max_attempts: inner.config.pin.max_attempts,
+            service_code: inner.config.service_code.clone(),
+            msisdn: sms.from.to_string(),
+            account: account.as_ref().map(|a| a.id),
+            is_agent: account.as_ref().is_some_and(|a| a.kind == AccountKind::Agent),
+            lang,
+            idempotency_key: format!("sms:{}:{}", sms.aggregator, sms.id),
+            pin_length: inner.config.pin.length,
+            notices: inner.notices.clone(),
+        };
+        let (aggregator, id, to) = (sms.aggregator, sms.id.clone(), sms.from.to_string());
+        inner
+            .ledger
+            .write(move |conn| {
+                let now = now_ms();
+                if !claim(conn, aggregator, &id, &to, now)? {
+                    return Ok(false);
+                }
+                let reply = match &action {
+                    Action::Reply(text) => Some(text.clone()),
+                    Action::Statement => Some(statement_text(conn, &env)?),
+                    Action::Effect(effect) => {
+                        let (_, reply, new_lang, receipt_sent) = effects::apply(conn, &env, effect)?;
+                        let _ = new_lang;
+                        // A completed transfer's receipt is the answer: no second SMS.
+                        match reply {
+                            _ if receipt_sent => None,
+                            Reply::End(text) | Reply::Con(text) => Some(text),
+                        }
+                    }
+                };
+                if let Some(body) = reply.filter(|b| !b.is_empty()) {
+                    outbox::enqueue(
+                        conn,
+                        &NewMessage::sms(&to, body, Some(format!("sms-reply:{aggregator}:{id}"))),
+                        now,
+                    )?;
+                }
+                Ok(true)
+            })
+            .await
+    }
+
+    /// Checks and lookups before the write: format, registration, PIN.
+    async fn decide(
+        &self,
+        command: &Command,
+        account: Option<&Account>,
+        lang: Language,
+    ) -> Result<Action, LedgerError> {
+        let inner = &self.inner;
+        let config = &inner.config;
+        let t = |key: &str, args: &[(&str, &str)]| inner.catalog.text(lang, key, args);
+        let code = config.service_code.as_str();
+        match command {
+            Command::Help => return Ok(Action::Reply(t("sms_help", &[("code", code)]))),
+            Command::Lang(new) => return Ok(Action::Effect(Effect::SetLanguage(*new))),
+            _ => {}
+        }
+        let Some(account) = account.filter(|a| matches!(a.kind, AccountKind::Customer | AccountKind::Agent)) else {
+            return Ok(Action::Reply(t("sms_register_first", &[("code", code)])));
+        };
+        match account.status {
+            AccountStatus::Locked => return Ok(Action::Reply(t("err_locked", &[]))),
+            AccountStatus::Suspended => return Ok(Action::Reply(t("err_not_active", &[]))),
+            AccountStatus::Active => {}
+        }
+        let pin_text = match command {
+            Command::Balance { pin }
+            | Command::Statement { pin }
+            | Command::Send { pin, .. }
+            | Command::Pay { pin, .. } => pin,
+            Command::ChangePin { old, .. } => old,
+            Command::Lang(_) | Command::Help => return Ok(Action::Reply(t("sms_help", &[("code", code)]))),
+        };
+        // Check what can be checked without the PIN first: a typo costs no attempt.
+        let effect = match command {
+            Command::Send { amount, phone, .. } => {
+                let Ok(amount) = Money::parse(amount, config.currency.minor_digits) else {
+                    return Ok(Action::Reply(t("invalid_amount", &[])));
+                };
+                let Ok(msisdn) = Msisdn::parse(phone, &config.number_plan()) else {
+                    return Ok(Action::Reply(t("invalid_phone", &[])));
+                };
+                if account.msisdn.as_ref() == Some(&msisdn) {
+                    return Ok(Action::Reply(t("err_self", &[])));
+                }
+                match inner.ledger.find_account(AccountKey::Msisdn(msisdn.clone())).await? {
+                    Some(to) if to.kind == AccountKind::Customer => Effect::Transfer {
+                        flow: Flow::Send,
+                        to: Party { id: to.id.0, name: to.name, handle: msisdn.to_string() },
+                        amount_minor: amount.minor(),
+                    },
+                    _ => return Ok(Action::Reply(t("err_unknown_recipient", &[("phone", phone)]))),
+                }
+            }
+            Command::Pay { till, amount, .. } => {
+                let Ok(amount) = Money::parse(amount, config.currency.minor_digits) else {
+                    return Ok(Action::Reply(t("invalid_amount", &[])));
+                };
+                let Ok(till) = parse_till(till) else {
+                    return Ok(Action::Reply(t("invalid_till", &[])));
+                };
+                match inner.ledger.find_account(AccountKey::Till(till.clone())).await? {
+                    Some(m) if m.kind == AccountKind::Merchant => Effect::Transfer {
+                        flow: Flow::Pay,
+                        to: Party { id: m.id.0, name: m.name, handle: till },
+                        amount_minor: amount.minor(),
+                    },
+                    _ => return Ok(Action::Reply(t("err_unknown_till", &[("till", &till)]))),
+                }
+            }
+            Command::ChangePin { new, .. } => match Pin::parse_new(new, config.pin.length) {
+                Ok(pin) => {
+                    let hash =
+                        inner.pins.hash_async(pin).await.map_err(|e| LedgerError::InvalidInput(e.to_string()))?;
+                    Effect::ChangePin { pin_hash: hash }
+                }
+                Err(PinError::TooWeak) => return Ok(Action::Reply(t("weak_pin", &[]))),
+                Err(PinError::WrongShape(n)) => return Ok(Action::Reply(t("invalid_pin", &[("len", &n.to_string())]))),
+            },
+            Command::Balance { .. } => Effect::Balance,
+            Command::Statement { .. } => Effect::Statement,
+            Command::Lang(_) | Command::Help => Effect::Balance,
+        };
+        // A malformed PIN is still a wrong PIN here: SMS has no retry prompt.
+        let right = match Pin::parse(pin_text, config.pin.length) {
+            Ok(pin) => inner.pins.verify_async(pin, account.pin_hash.clone()).await,
+            Err(_) => false,
+        };
+        Ok(match (right, effect) {
+            (false, _) => Action::Effect(Effect::PinFailed),
+            (true, Effect::Statement) => Action::Statement,
+            (true, effect) => Action::Effect(effect),
+        })
+    }
+}
+
+fn already_seen(conn: &mut crate::db::DbConn, aggregator: &str, id: &str) -> Result<bool, LedgerError> {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    const SQL: &str = "SELECT COUNT(*) AS n FROM inbound_sms WHERE aggregator = $1 AND message_id = $2";
+    let rows: Vec<N> =
+        with_conn!(conn, c => diesel::sql_query(SQL).bind::<Text, _>(aggregator).bind::<Text, _>(id).load(c))?;
+    Ok(rows.first().is_some_and(|r| r.n > 0))
+}
+
+/// Records the inbound id; false if it was recorded already.
+fn claim(
+    conn: &mut crate::db::DbConn,
+    aggregator: &str,
+    id: &str,
+    msisdn: &str,
+    now: i64,
+) -> Result<bool, LedgerError> {
+    const SQL: &str =
+        "INSERT INTO inbound_sms (aggregator, message_id, msisdn, received_at_ms) VALUES ($1, $2, $3, $4) \
+        ON CONFLICT DO NOTHING";
+    let n = with_conn!(conn, c => diesel::sql_query(SQL)
+        .bind::<Text, _>(aggregator)
+        .bind::<Text, _>(id)
+        .bind::<Text, _>(msisdn)
+        .bind::<BigInt, _>(now)
+        .execute(c))?;
+    Ok(n == 1)
+}
+
+/// The PIN was right: reset the count and list the last five transfers.
+fn statement_text(conn: &mut crate::db::DbConn, env: &effects::Env) -> Result<String, LedgerError> {
+    let Some(me) = env.account else {
+        return Ok(String::new());
+    };
+    crate::auth::lockout::reset_failures(conn, me)?;
+    let lines = statement::statement(conn, me, 5)?;
+    if lines.is_empty() {
+        return Ok(env.catalog.text(env.lang, "statement_empty", &[]));
+    }
+    let money = |m: i64| Money::from_minor(m.abs()).unwrap_or_default().display(&env.settings.currency);
+    let mut text = env.catalog.text(env.lang, "statement_title", &[]);
+    for l in lines {
+        let key = if l.net_minor >= 0 { "stmt_in" } else { "stmt_out" };
+        let date = effects::day_month(l.created_at_ms, env.settings.day_utc_offset_minutes);
+        text.push_str("; ");
+        text.push_str(&env.catalog.text(
+            env.lang,
+            key,
+            &[("date", &date), ("ref", &l.reference), ("amount", &money(l.net_minor)), ("name", &l.counterparty)],
+        ));
+    }
+    Ok(text)
+}

@@ -1,0 +1,278 @@
+//! SMS commands, receipts through the outbox, delivery reports and retries,
+//! with the aggregator simulator as the real peer on the other side.
+
+use crate::helpers::{kes, random_suffix, spawn_app_with, TestApp, TestDb, TOKEN};
+use mkoba::config::Config;
+use mkoba::notify::outbox::{self, OutboxRow};
+use mkoba_simulators::{start_aggregator, AggregatorConfig, AggregatorHandle, Failure};
+use std::time::Duration;
+
+const AMINA: &str = "254712000001";
+const BARAKA: &str = "254712000002";
+const AGENT: &str = "254722000001";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The simulator, then mkoba pointed at it, then the simulator's delivery
+/// reports pointed back at mkoba.
+async fn with_aggregator(db: TestDb, workers: bool) -> (TestApp, AggregatorHandle) {
+    let sim =
+        start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+    let config = sms_config(&db, &sim, workers);
+    let app = spawn_app_with(db, config).await;
+    sim.set_delivery_callback(Some(format!("{}/webhooks/africastalking/delivery?token={TOKEN}", app.address)));
+    (app, sim)
+}
+
+fn sms_config(db: &TestDb, sim: &AggregatorHandle, workers: bool) -> Config {
+    let mut config = db.config();
+    config.sms.base_url = sim.base_url().to_string();
+    config.sms.api_key = mkoba::config::Secret::new("sim-key");
+    config.notify.workers = workers;
+    config.notify.poll_interval_ms = 20;
+    config.notify.retry_base_ms = 20;
+    config
+}
+
+async fn world(app: &TestApp) {
+    let t = &app.t;
+    let agent = t.agent(AGENT, "Duka Moja").await;
+    t.float(agent, kes(10_000)).await;
+    t.funded_customer(agent, AMINA, "Amina Juma", 1_000).await;
+    t.customer(BARAKA, "Baraka Otieno").await;
+    t.merchant("55123", "Mama Mboga").await;
+}
+
+impl TestApp {
+    /// An inbound SMS as Africa's Talking posts it; returns the status.
+    async fn sms(&self, id: &str, from: &str, text: &str) -> u16 {
+        let form = [
+            ("from", format!("+{from}")),
+            ("to", "20880".to_string()),
+            ("text", text.to_string()),
+            ("date", "2026-11-24 12:00:00".to_string()),
+            ("id", id.to_string()),
+            ("linkId", String::new()),
+            ("networkCode", "63902".to_string()),
+        ];
+        let url = format!("{}/webhooks/africastalking/sms?token={TOKEN}", self.address);
+        self.client.post(url).form(&form).send().await.expect("post").status().as_u16()
+    }
+
+    async fn outbox_for(&self, recipient: &str) -> Vec<OutboxRow> {
+        let r = recipient.to_string();
+        self.t.ledger.read(move |c| outbox::for_recipient(c, &r)).await.expect("outbox")
+    }
+}
+
+async fn text_to(sim: &AggregatorHandle, phone: &str, needle: &str) -> String {
+    let n = needle.to_string();
+    sim.wait_for_message(phone, move |m| m.message.contains(&n), WAIT)
+        .await
+        .map(|m| m.message)
+        .unwrap_or_else(|| panic!("no SMS to {phone} containing {needle:?}; inbox: {:?}", sim.inbox(phone)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transfer_sends_receipts_to_both_parties() {
+    for db in TestDb::all() {
+        let (app, sim) = with_aggregator(db, true).await;
+        world(&app).await;
+        let done = app.last(AMINA, &["1", "0712000002", "600", "1357"]).await;
+        let reference = done.split("Ref ").nth(1).and_then(|r| r.get(..10)).expect("reference").to_string();
+        let sent = text_to(&sim, AMINA, &reference).await;
+        for part in ["You sent KES 600.00 to Baraka Otieno", "Fee KES 5.00", "New balance KES 395.00"] {
+            assert!(sent.contains(part), "[{}] {sent}", app.backend());
+        }
+        let received = text_to(&sim, BARAKA, &reference).await;
+        assert!(received.contains("You received KES 600.00 from Amina Juma"), "{received}");
+        assert!(received.contains("New balance KES 600.00"), "{received}");
+        // The agent got a receipt for the float and for Amina's deposit.
+        text_to(&sim, AGENT, "float issued to you").await;
+        text_to(&sim, AGENT, "You deposited KES 1,000.00 to Amina Juma").await;
+        // Delivery reports come back and mark the messages delivered.
+        let delivered = wait_until(|| async {
+            app.outbox_for(AMINA).await.iter().any(|m| m.body.contains(&reference) && m.status == "delivered")
+        })
+        .await;
+        assert!(delivered, "[{}] {:?}", app.backend(), app.outbox_for(AMINA).await);
+    }
+}
+
+async fn wait_until<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_commands_end_to_end() {
+    for db in TestDb::all() {
+        let (app, sim) = with_aggregator(db, true).await;
+        let b = app.backend();
+        world(&app).await;
+        let id = || format!("ATXid_{}", random_suffix());
+        assert_eq!(app.sms(&id(), AMINA, "BAL 1357").await, 200);
+        text_to(&sim, AMINA, "Your balance is KES 1,000.00").await;
+
+        app.sms(&id(), AMINA, "send 100 0712 000 002 1357").await;
+        let r = text_to(&sim, AMINA, "You sent KES 100.00 to Baraka Otieno").await;
+        assert!(!r.contains("1357"), "[{b}] a reply never echoes the PIN: {r}");
+        text_to(&sim, BARAKA, "You received KES 100.00 from Amina Juma").await;
+
+        app.sms(&id(), AMINA, "LIPA 55123 50 1357").await;
+        text_to(&sim, AMINA, "You paid KES 50.00 to Mama Mboga").await;
+
+        app.sms(&id(), AMINA, "STMT 1357").await;
+        text_to(&sim, AMINA, "Mini statement").await;
+
+        app.sms(&id(), AMINA, "PIN 1357 2580").await;
+        text_to(&sim, AMINA, "Your PIN has been changed").await;
+        app.sms(&id(), AMINA, "BAL 2580").await;
+        text_to(&sim, AMINA, "KES 850.00").await;
+
+        app.sms(&id(), AMINA, "LANG SW").await;
+        text_to(&sim, AMINA, "Kiswahili").await;
+        app.sms(&id(), AMINA, "salio 2580").await;
+        text_to(&sim, AMINA, "Salio lako ni").await;
+        app.sms(&id(), AMINA, "what is this").await;
+        text_to(&sim, AMINA, "SALIO pin").await;
+
+        app.sms(&id(), "254712000055", "BAL 1357").await;
+        text_to(&sim, "254712000055", "not registered").await;
+        app.sms(&id(), BARAKA, "SEND 1,000 0712000001 1357").await;
+        text_to(&sim, BARAKA, "Insufficient funds").await;
+        app.sms(&id(), BARAKA, "SEND 10 0712999999 1357").await;
+        text_to(&sim, BARAKA, "is not registered").await;
+        app.t.assert_verified().await;
+        let all: Vec<String> = sim.messages().into_iter().map(|m| m.message).collect();
+        assert!(all.iter().all(|m| !m.contains("2580") && !m.contains("1357")), "[{b}] {all:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_inbound_id_is_processed_once() {
+    for db in TestDb::all() {
+        let (app, sim) = with_aggregator(db, true).await;
+        world(&app).await;
+        let id = format!("ATXid_{}", random_suffix());
+        for _ in 0..3 {
+            assert_eq!(app.sms(&id, AMINA, "SEND 100 0712000002 1357").await, 200);
+        }
+        text_to(&sim, BARAKA, "You received KES 100.00").await;
+        assert_eq!(app.t.find(BARAKA).await.expect("baraka").balance_minor, 10_000, "[{}]", app.backend());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let receipts = sim.inbox(BARAKA).into_iter().filter(|m| m.message.contains("You received")).count();
+        assert_eq!(receipts, 1, "[{}]", app.backend());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pins_by_sms_lock_the_account_like_ussd() {
+    for db in TestDb::all() {
+        let (app, sim) = with_aggregator(db, true).await;
+        world(&app).await;
+        let b = app.backend();
+        app.sms(&format!("ATXid_{}", random_suffix()), AMINA, "BAL 9999").await;
+        text_to(&sim, AMINA, "Wrong PIN. 2 attempt(s) left").await;
+        // USSD and SMS count toward the same lockout.
+        assert!(app.last(AMINA, &["4", "1", "9998"]).await.contains("1 attempt(s) left"), "[{b}]");
+        app.sms(&format!("ATXid_{}", random_suffix()), AMINA, "SEND 100 0712000002 9997").await;
+        text_to(&sim, AMINA, "locked after 3 wrong PINs").await;
+        assert_eq!(app.t.find(AMINA).await.expect("amina").status.as_str(), "locked", "[{b}]");
+        app.sms(&format!("ATXid_{}", random_suffix()), AMINA, "BAL 1357").await;
+        text_to(&sim, AMINA, "Your account is locked").await;
+        assert_eq!(app.t.find(BARAKA).await.expect("baraka").balance_minor, 0, "[{b}]");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_written_before_a_crash_goes_out_once_after_restart() {
+    for db in TestDb::all() {
+        let sim =
+            start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+        // The first process commits transfers but its sender never runs (as if
+        // it died between commit and send).
+        let first = spawn_app_with(db.clone_for_restart(), sms_config(&db, &sim, false)).await;
+        world(&first).await;
+        let done = first.last(AMINA, &["1", "0712000002", "100", "1357"]).await;
+        let reference = done.split("Ref ").nth(1).and_then(|r| r.get(..10)).expect("reference").to_string();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(sim.sent_count(), 0, "nothing sent yet");
+        assert!(first.outbox_for(AMINA).await.iter().any(|m| m.body.contains(&reference) && m.status == "pending"));
+
+        let second = spawn_app_with(db.clone_for_restart(), sms_config(&db, &sim, true)).await;
+        text_to(&sim, AMINA, &reference).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let copies = sim.inbox(AMINA).into_iter().filter(|m| m.message.contains(&reference)).count();
+        assert_eq!(copies, 1, "[{}] delivered exactly once", second.backend());
+        drop((first, second));
+        drop(db);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregator_outage_is_retried_without_loss_or_duplicates() {
+    for db in TestDb::all() {
+        let (app, sim) = with_aggregator(db, true).await;
+        world(&app).await;
+        text_to(&sim, AMINA, "cash deposit").await;
+        let before = sim.sent_count();
+        sim.set_failure(Failure::http_500(4));
+        let done = app.last(AMINA, &["1", "0712000002", "100", "1357"]).await;
+        let reference = done.split("Ref ").nth(1).and_then(|r| r.get(..10)).expect("reference").to_string();
+        text_to(&sim, AMINA, &reference).await;
+        text_to(&sim, BARAKA, &reference).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(sim.sent_count(), before + 2, "[{}] two receipts, no duplicates", app.backend());
+        let rows = app.outbox_for(AMINA).await;
+        let row = rows.iter().find(|m| m.body.contains(&reference)).expect("row");
+        assert!(row.attempts >= 2, "[{}] it was retried: {row:?}", app.backend());
+        assert!(row.last_error.as_deref().is_some_and(|e| e.contains("500")), "{row:?}");
+
+        // A number the aggregator rejects fails for good, without endless retries.
+        sim.set_failure(Failure::recipient_failure(1));
+        app.sms(&format!("ATXid_{}", random_suffix()), BARAKA, "HELP").await;
+        let failed = wait_until(|| async { app.outbox_for(BARAKA).await.iter().any(|m| m.status == "failed") }).await;
+        assert!(failed, "[{}] {:?}", app.backend(), app.outbox_for(BARAKA).await);
+    }
+}
+
+#[tokio::test]
+async fn webhooks_refuse_bad_requests_and_accept_unknown_delivery_ids() {
+    for db in TestDb::all() {
+        let (app, _sim) = with_aggregator(db, true).await;
+        let b = app.backend();
+        let sms_url = format!("{}/webhooks/africastalking/sms", app.address);
+        let dlr_url = format!("{}/webhooks/africastalking/delivery", app.address);
+        let post = |url: String, body: &'static str| {
+            app.client.post(url).header("content-type", "application/x-www-form-urlencoded").body(body).send()
+        };
+        let code = |r: reqwest::Response| r.status().as_u16();
+        assert_eq!(
+            code(post(sms_url.clone(), "from=%2B254712000001&id=X1&text=BAL").await.expect("post")),
+            401,
+            "[{b}]"
+        );
+        assert_eq!(code(post(format!("{sms_url}?token=nope"), "from=%2B254712000001&id=X1").await.expect("post")), 401);
+        assert_eq!(code(post(format!("{sms_url}?token={TOKEN}"), "text=BAL+1357").await.expect("post")), 400, "[{b}]");
+        assert_eq!(
+            code(post(format!("{sms_url}?token={TOKEN}"), "from=abc&id=X2&text=HELP").await.expect("post")),
+            400
+        );
+        assert_eq!(code(post(format!("{dlr_url}?token={TOKEN}"), "status=Success").await.expect("post")), 400, "[{b}]");
+        assert_eq!(code(post(dlr_url.clone(), "id=ATXid_1&status=Success").await.expect("post")), 401, "[{b}]");
+        let unknown =
+            post(format!("{dlr_url}?token={TOKEN}"), "id=ATXid_unknown&status=Success&phoneNumber=%2B254712000001");
+        assert_eq!(code(unknown.await.expect("post")), 200, "[{b}]");
+        assert!(app.outbox_for(AMINA).await.is_empty(), "[{b}] nothing stored");
+    }
+}
