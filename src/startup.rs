@@ -11,7 +11,7 @@ use crate::ledger::{Ledger, Observer};
 use crate::limits::Limits;
 use crate::notify::email::EmailSender;
 use crate::notify::sms::SmsSender;
-use crate::notify::{worker, Notices};
+use crate::notify::{summary, worker, Notices};
 use crate::secrets;
 use crate::sms::SmsService;
 use crate::ussd::{session, Ussd};
@@ -29,6 +29,7 @@ pub struct AppState {
     pub ussd: Ussd,
     pub sms: SmsService,
     pub limits: Limits,
+    pub notices: Arc<Notices>,
 }
 
 /// Opens the pool, applies pending migrations and starts the ledger writer.
@@ -73,9 +74,11 @@ fn start_senders(state: &web::Data<AppState>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every minute: drop idle USSD sessions and forget idle rate-limit keys.
+/// Every minute: drop idle USSD sessions, forget idle rate-limit keys, and
+/// once a day queue the ledger summary for the operator.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut summarised_day = None;
     loop {
         tick.tick().await;
         let idle_ms = i64::try_from(state.config.ussd.session_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -86,6 +89,18 @@ async fn housekeeping(state: web::Data<AppState>) {
             Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
         }
         state.limits.forget_idle();
+        if !state.config.alerts.email_to.is_empty() {
+            let offset = state.config.ledger.day_utc_offset_minutes;
+            let yesterday = crate::domain::time::day_number(now_ms(), offset) - 1;
+            if summarised_day != Some(yesterday) {
+                let notices = state.notices.clone();
+                // The dedupe key makes this once per day across every process.
+                match state.ledger.write(move |c| summary::enqueue_daily(c, &notices, yesterday, offset)).await {
+                    Ok(()) => summarised_day = Some(yesterday),
+                    Err(e) => tracing::warn!(error = %e, "daily summary failed"),
+                }
+            }
+        }
     }
 }
 
@@ -113,9 +128,11 @@ impl Application {
         let catalog = Arc::new(Catalog::load().map_err(anyhow::Error::msg)?);
         let config = Arc::new(config);
         let ussd = Ussd::new(ledger.clone(), pins.clone(), catalog.clone(), config.clone());
+        let catalog_for_notices = catalog.clone();
         let sms = SmsService::new(ledger.clone(), pins.clone(), catalog, config.clone());
         let limits = Limits::new(&config.rate_limits);
-        let state = web::Data::new(AppState { ledger, config, pins, ussd, sms, limits });
+        let notices = Arc::new(Notices::new(&config, catalog_for_notices));
+        let state = web::Data::new(AppState { ledger, config, pins, ussd, sms, limits, notices });
         tokio::spawn(housekeeping(state.clone()));
         if state.config.notify.workers {
             start_senders(&state)?;

@@ -4,6 +4,7 @@ pub mod money;
 pub mod msisdn;
 pub mod pin;
 pub mod reference;
+pub mod time;
 
 pub use money::{Currency, Money, MoneyError};
 pub use msisdn::{Msisdn, MsisdnError, NumberPlan};

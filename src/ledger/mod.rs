@@ -73,7 +73,7 @@ impl Settings {
 
     /// The day number (since the epoch) in the operator's zone, for daily limits.
     pub fn day_number(&self, now_ms: i64) -> i64 {
-        (now_ms + self.day_utc_offset_minutes * 60_000).div_euclid(86_400_000)
+        crate::domain::time::day_number(now_ms, self.day_utc_offset_minutes)
     }
 }
 

@@ -53,6 +53,11 @@ fn mismatches(conn: &mut DbConn, sql: &str) -> Result<Vec<Mismatch>, LedgerError
     Ok(with_conn!(conn, c => diesel::sql_query(sql).load(c))?)
 }
 
+/// The checks inside a transaction the caller already holds.
+pub fn checks_in_transaction(conn: &mut DbConn) -> Result<VerifyReport, LedgerError> {
+    checks(conn)
+}
+
 /// Runs every check in one read transaction, so the figures agree with each other.
 pub fn verify(conn: &mut DbConn) -> Result<VerifyReport, LedgerError> {
     // One snapshot for every check (SQLite: a read transaction in WAL mode).

@@ -5,6 +5,7 @@
 pub mod email;
 pub mod outbox;
 pub mod sms;
+pub mod summary;
 pub mod worker;
 
 use crate::config::Config;
@@ -101,7 +102,7 @@ impl Notices {
     }
 
     fn date(&self, at_ms: i64) -> String {
-        crate::ussd::effects::day_month(at_ms, self.day_offset_minutes)
+        crate::domain::time::day_month(at_ms, self.day_offset_minutes)
     }
 }
 

@@ -276,29 +276,4 @@ fn statement_reply(
     Ok((Screen::Paged { pages, index: 0, then: None }, Reply::Con(first), None))
 }
 
-/// `24/11` in the operator's zone.
-pub fn day_month(at_ms: i64, offset_minutes: i64) -> String {
-    let days = (at_ms + offset_minutes * 60_000).div_euclid(86_400_000);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{day:02}/{month:02}")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn day_month_in_east_africa_time() {
-        // 2026-11-24 22:30 UTC is already 25/11 in Nairobi (UTC+3).
-        let at = 1_795_559_400_000;
-        assert_eq!(super::day_month(at, 0), "24/11");
-        assert_eq!(super::day_month(at, 180), "25/11");
-        assert_eq!(super::day_month(0, 0), "01/01");
-    }
-}
+pub use crate::domain::time::day_month;

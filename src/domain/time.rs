@@ -1,0 +1,48 @@
+//! Dates for people: days in the operator's zone, as a fixed UTC offset.
+
+/// Days since 1970-01-01 in a zone `offset_minutes` east of UTC.
+pub fn day_number(at_ms: i64, offset_minutes: i64) -> i64 {
+    (at_ms + offset_minutes * 60_000).div_euclid(86_400_000)
+}
+
+/// (year, month, day) of a day number (Howard Hinnant's civil-from-days).
+pub fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// `24/11`, as receipts and statements show it.
+pub fn day_month(at_ms: i64, offset_minutes: i64) -> String {
+    let (_, m, d) = civil(day_number(at_ms, offset_minutes));
+    format!("{d:02}/{m:02}")
+}
+
+/// `2026-11-24`.
+pub fn iso_date(day: i64) -> String {
+    let (y, m, d) = civil(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_east_africa_time() {
+        // 2026-11-24 22:30 UTC is already 25/11 in Nairobi (UTC+3).
+        let at = 1_795_559_400_000;
+        assert_eq!(day_month(at, 0), "24/11");
+        assert_eq!(day_month(at, 180), "25/11");
+        assert_eq!(iso_date(day_number(at, 0)), "2026-11-24");
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(iso_date(day_number(951_782_400_000, 0)), "2000-02-29");
+    }
+}
