@@ -34,7 +34,7 @@ cd "$WORK"
 
 echo "== set-up: 1 agent, $CUSTOMERS customers (mkoba-load's numbers 254710000000…)"
 echo 2468 | "$BIN/mkoba" agent create --msisdn 0799000001 --name "Bench Agent" >/dev/null
-"$BIN/mkoba" float issue --agent 0799000001 --amount 10,000,000 >/dev/null
+"$BIN/mkoba" float issue --agent 0799000001 --amount 4,000,000 >/dev/null
 for i in $(seq 0 $((CUSTOMERS - 1))); do
     printf '1357\n' | "$BIN/mkoba" customer register --msisdn "$(printf '2547%08d' $((10000000 + i)))" --name "Customer $i" --tier standard >/dev/null
 done
@@ -44,7 +44,7 @@ for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2
 # Fund every customer with an agent deposit over USSD.
 for i in $(seq 0 $((CUSTOMERS - 1))); do
     phone=$(printf '07%08d' $((10000000 + i)))
-    "$BIN/mkoba-phone" --url "http://127.0.0.1:$PORT" --token bench-token --phone 0799000001 --inputs "1*$phone*50000*2468" >/dev/null
+    "$BIN/mkoba-phone" --url "http://127.0.0.1:$PORT" --token bench-token --phone 0799000001 --inputs "1*$phone*30000*2468" >/dev/null
 done
 "$BIN/mkoba" account show 0710000000 | grep balance
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod concurrency;
+mod email;
 mod health;
 mod helpers;
 mod ledger;
