@@ -89,6 +89,10 @@ async fn housekeeping(state: web::Data<AppState>) {
             Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
         }
         state.limits.forget_idle();
+        let week_ago = now_ms().saturating_sub(7 * 86_400_000);
+        if let Err(e) = state.ledger.write(move |conn| crate::sms::forget_inbound_before(conn, week_ago)).await {
+            tracing::warn!(error = %e, "inbound SMS cleanup failed");
+        }
         if !state.config.alerts.email_to.is_empty() {
             let offset = state.config.ledger.day_utc_offset_minutes;
             let yesterday = crate::domain::time::day_number(now_ms(), offset) - 1;

@@ -87,6 +87,23 @@ pub fn enqueue(conn: &mut DbConn, msg: &NewMessage, now_ms: i64) -> Result<bool,
     Ok(n == 1)
 }
 
+/// Whether anything of a channel may be due: a cheap read that spares idle
+/// workers a write transaction per poll.
+pub fn any_due(conn: &mut DbConn, channel: Channel, now_ms: i64) -> Result<bool, LedgerError> {
+    #[derive(QueryableByName)]
+    struct One {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    const SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT id FROM outbox WHERE channel = $1 AND \
+        ((status = 'pending' AND next_attempt_at_ms <= $2) OR (status = 'sending' AND lease_until_ms < $2)) LIMIT 1) due";
+    let rows: Vec<One> = with_conn!(conn, c => diesel::sql_query(SQL)
+        .bind::<Text, _>(channel.as_str())
+        .bind::<BigInt, _>(now_ms)
+        .load(c))?;
+    Ok(rows.first().is_some_and(|r| r.n > 0))
+}
+
 /// Claims up to `limit` due messages of a channel for `lease_ms`: pending
 /// ones whose time has come, and sending ones whose lease ran out (their
 /// sender died).

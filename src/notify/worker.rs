@@ -23,6 +23,9 @@ where
 {
     let (lease_ms, batch) = (i64::try_from(config.lease_ms).unwrap_or(30_000), i64::from(config.batch_max));
     let now = now_ms();
+    if !ledger.read(move |conn| outbox::any_due(conn, channel, now)).await? {
+        return Ok(0);
+    }
     let rows = ledger.write(move |conn| outbox::claim_due(conn, channel, now, lease_ms, batch)).await?;
     if rows.is_empty() {
         return Ok(0);

@@ -224,6 +224,13 @@ fn already_seen(conn: &mut crate::db::DbConn, aggregator: &str, id: &str) -> Res
     Ok(rows.first().is_some_and(|r| r.n > 0))
 }
 
+/// Forgets inbound ids older than `cutoff_ms` (aggregators redeliver within
+/// hours, not weeks).
+pub fn forget_inbound_before(conn: &mut crate::db::DbConn, cutoff_ms: i64) -> Result<usize, LedgerError> {
+    const SQL: &str = "DELETE FROM inbound_sms WHERE received_at_ms < $1";
+    Ok(with_conn!(conn, c => diesel::sql_query(SQL).bind::<BigInt, _>(cutoff_ms).execute(c))?)
+}
+
 /// Records the inbound id; false if it was recorded already.
 fn claim(
     conn: &mut crate::db::DbConn,
