@@ -6,6 +6,7 @@
 # the script uses a schema of its own and drops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+REPO=$PWD
 BACKEND=${1:-sqlite}; DURATION=${2:-10}; CONC=${3:-64}
 CUSTOMERS=${CUSTOMERS:-100}
 cargo build --release -q -p mkoba -p mkoba-simulators
@@ -51,7 +52,16 @@ done
 echo "== non-PIN hops ($BACKEND, concurrency $CONC, ${DURATION}s)"
 "$BIN/mkoba-load" --url "http://127.0.0.1:$PORT" --token bench-token --scenario menu \
     --concurrency "$CONC" --duration-s "$DURATION" --phone-prefix 25471 --phones "$CUSTOMERS"
+if command -v wrk >/dev/null 2>&1; then
+    echo "== non-PIN hops with wrk ($BACKEND, 2 threads, $CONC connections, ${DURATION}s)"
+    if [[ ${PERF:-} == 1 ]]; then perf record -F 999 -g -p "$SERVER" -o /tmp/mkoba-perf.data -- sleep 5 >/dev/null 2>&1 & fi
+    PHONES=$CUSTOMERS TOKEN=bench-token wrk -t2 -c"$CONC" -d"${DURATION}s" --latency -s "$REPO/benches/ussd_menu.lua" "http://127.0.0.1:$PORT" | tail -1
+fi
 echo "== PIN-confirmed transfers ($BACKEND, concurrency $CONC, ${DURATION}s)"
-"$BIN/mkoba-load" --url "http://127.0.0.1:$PORT" --token bench-token --scenario transfer \
+cpu() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+SERVER_CPU_BEFORE=$(cpu)
+if [[ ${PERF:-} == 2 ]]; then perf record -F 999 -g -p "$SERVER" -o /tmp/mkoba-perf2.data -- sleep 5 >/dev/null 2>&1 & fi
+time "$BIN/mkoba-load" --url "http://127.0.0.1:$PORT" --token bench-token --scenario transfer \
     --concurrency "$CONC" --duration-s "$DURATION" --phone-prefix 25471 --phones "$CUSTOMERS" --pin 1357 --amount 10
+echo "server CPU during the transfer run: $(( ($(cpu) - SERVER_CPU_BEFORE) / $(getconf CLK_TCK) )) s"
 "$BIN/mkoba" ledger verify

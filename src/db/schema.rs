@@ -53,3 +53,20 @@ diesel::table! {
 diesel::joinable!(postings -> transfers (transfer_id));
 diesel::joinable!(postings -> accounts (account_id));
 diesel::allow_tables_to_appear_in_same_query!(accounts, transfers, postings);
+
+diesel::table! {
+    ussd_sessions (aggregator, session_id) {
+        aggregator -> Text,
+        session_id -> Text,
+        msisdn -> Text,
+        language -> Text,
+        screen -> Text,
+        inputs_seen -> Integer,
+        hop_count -> Integer,
+        last_mac -> Text,
+        last_reply -> Text,
+        ended -> Integer,
+        created_at_ms -> BigInt,
+        updated_at_ms -> BigInt,
+    }
+}

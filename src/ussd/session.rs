@@ -59,13 +59,25 @@ pub struct HopRecord {
 }
 
 pub fn load(conn: &mut DbConn, key: &SessionKey) -> Result<Option<SessionRow>, LedgerError> {
-    const SQL: &str = "SELECT msisdn, language, screen, inputs_seen, hop_count, last_mac, last_reply, ended, \
-        updated_at_ms FROM ussd_sessions WHERE aggregator = $1 AND session_id = $2";
-    let rows: Vec<SessionRow> = with_conn!(conn, c => diesel::sql_query(SQL)
-        .bind::<Text, _>(&key.aggregator)
-        .bind::<Text, _>(&key.session_id)
-        .load(c))?;
-    Ok(rows.into_iter().next())
+    use crate::db::schema::ussd_sessions::dsl as s;
+    // Built with the DSL so the prepared statement is cached: this runs every hop.
+    let row = with_conn!(conn, c => s::ussd_sessions
+        .filter(s::aggregator.eq(&key.aggregator))
+        .filter(s::session_id.eq(&key.session_id))
+        .select((s::msisdn, s::language, s::screen, s::inputs_seen, s::hop_count, s::last_mac, s::last_reply, s::ended, s::updated_at_ms))
+        .first::<(String, String, String, i32, i32, String, String, i32, i64)>(c)
+        .optional())?;
+    Ok(row.map(|(msisdn, language, screen, inputs_seen, hop_count, last_mac, last_reply, ended, updated_at_ms)| SessionRow {
+        msisdn,
+        language,
+        screen,
+        inputs_seen,
+        hop_count,
+        last_mac,
+        last_reply,
+        ended,
+        updated_at_ms,
+    }))
 }
 
 /// Records a hop if nobody else recorded hop `prev_hops + 1` first: an
@@ -73,42 +85,42 @@ pub fn load(conn: &mut DbConn, key: &SessionKey) -> Result<Option<SessionRow>, L
 /// another request for this session won the race.
 pub fn save(conn: &mut DbConn, key: &SessionKey, prev_hops: Option<i32>, hop: &HopRecord) -> Result<bool, LedgerError> {
     let screen = serde_json::to_string(&hop.screen).map_err(|e| LedgerError::InvalidInput(e.to_string()))?;
+    use crate::db::schema::ussd_sessions::dsl as s;
     let changed = match prev_hops {
-        None => {
-            const SQL: &str =
-                "INSERT INTO ussd_sessions (aggregator, session_id, msisdn, language, screen, inputs_seen, \
-                hop_count, last_mac, last_reply, ended, created_at_ms, updated_at_ms) \
-                VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $10) ON CONFLICT DO NOTHING";
-            with_conn!(conn, c => diesel::sql_query(SQL)
-                .bind::<Text, _>(&key.aggregator)
-                .bind::<Text, _>(&key.session_id)
-                .bind::<Text, _>(&hop.msisdn)
-                .bind::<Text, _>(&hop.language)
-                .bind::<Text, _>(&screen)
-                .bind::<Integer, _>(hop.inputs_seen)
-                .bind::<Text, _>(&hop.mac)
-                .bind::<Text, _>(&hop.reply)
-                .bind::<Integer, _>(i32::from(hop.ended))
-                .bind::<BigInt, _>(hop.now_ms)
-                .execute(c))?
-        }
-        Some(prev) => {
-            const SQL: &str = "UPDATE ussd_sessions SET language = $1, screen = $2, inputs_seen = $3, \
-                hop_count = hop_count + 1, last_mac = $4, last_reply = $5, ended = $6, updated_at_ms = $7 \
-                WHERE aggregator = $8 AND session_id = $9 AND hop_count = $10";
-            with_conn!(conn, c => diesel::sql_query(SQL)
-                .bind::<Text, _>(&hop.language)
-                .bind::<Text, _>(&screen)
-                .bind::<Integer, _>(hop.inputs_seen)
-                .bind::<Text, _>(&hop.mac)
-                .bind::<Text, _>(&hop.reply)
-                .bind::<Integer, _>(i32::from(hop.ended))
-                .bind::<BigInt, _>(hop.now_ms)
-                .bind::<Text, _>(&key.aggregator)
-                .bind::<Text, _>(&key.session_id)
-                .bind::<Integer, _>(prev)
-                .execute(c))?
-        }
+        None => with_conn!(conn, c => diesel::insert_into(s::ussd_sessions)
+            .values((
+                s::aggregator.eq(&key.aggregator),
+                s::session_id.eq(&key.session_id),
+                s::msisdn.eq(&hop.msisdn),
+                s::language.eq(&hop.language),
+                s::screen.eq(&screen),
+                s::inputs_seen.eq(hop.inputs_seen),
+                s::hop_count.eq(1),
+                s::last_mac.eq(&hop.mac),
+                s::last_reply.eq(&hop.reply),
+                s::ended.eq(i32::from(hop.ended)),
+                s::created_at_ms.eq(hop.now_ms),
+                s::updated_at_ms.eq(hop.now_ms),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c))?,
+        Some(prev) => with_conn!(conn, c => diesel::update(
+            s::ussd_sessions
+                .filter(s::aggregator.eq(&key.aggregator))
+                .filter(s::session_id.eq(&key.session_id))
+                .filter(s::hop_count.eq(prev)),
+        )
+        .set((
+            s::language.eq(&hop.language),
+            s::screen.eq(&screen),
+            s::inputs_seen.eq(hop.inputs_seen),
+            s::hop_count.eq(prev + 1),
+            s::last_mac.eq(&hop.mac),
+            s::last_reply.eq(&hop.reply),
+            s::ended.eq(i32::from(hop.ended)),
+            s::updated_at_ms.eq(hop.now_ms),
+        ))
+        .execute(c))?,
     };
     Ok(changed == 1)
 }
