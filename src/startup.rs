@@ -121,7 +121,7 @@ impl Application {
         if !generated.is_empty() {
             tracing::info!(generated = ?generated, file = %secrets::path_for(&config).display(), "generated secrets");
             if config.is_postgres() && generated.contains(&"pin.pepper") {
-                tracing::warn!("pin.pepper was generated locally: every mkoba process sharing this PostgreSQL must be given the same MKOBA_PIN__PEPPER");
+                tracing::warn!("the PIN pepper was generated locally: every mkoba process sharing this PostgreSQL must be given the same MKOBA_PIN__PEPPER");
             }
         }
         let for_open = config.clone();

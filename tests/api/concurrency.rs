@@ -1,7 +1,7 @@
 //! Many submitters at once, from plain threads as a busy server would have,
 //! and two writers on one database as two `mkoba serve` processes would.
 
-use crate::helpers::{kes, key, TestDb, TestLedger};
+use crate::helpers::{kes, key, TestDb, TestLedger, World};
 use mkoba::domain::Money;
 use mkoba::ledger::{AccountId, Ledger, TransferKind, TransferRequest};
 use rand::Rng;
@@ -88,10 +88,7 @@ async fn the_same_request_replayed_concurrently_moves_money_once() {
     for db in TestDb::all() {
         let backend = db.backend;
         let t = TestLedger::open(db);
-        let agent = t.agent("0722000001", "Duka Moja").await;
-        t.float(agent, kes(10_000)).await;
-        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 1_000).await;
-        let baraka = t.customer("0712000002", "Baraka Otieno").await;
+        let World { amina, baraka, .. } = t.world(1_000).await;
         let req = TransferRequest {
             idempotency_key: key(),
             kind: TransferKind::P2p,

@@ -1,7 +1,7 @@
 //! Alert emails to a real SMTP server (an in-process sink speaking SMTP on
 //! a loopback port): account locked, agent float low, daily ledger summary.
 
-use crate::helpers::{kes, spawn_app_with, TestApp, TestDb};
+use crate::helpers::{kes, spawn_app_with, TestApp, TestDb, World};
 use mkoba::config::Secret;
 use mkoba::notify::email::test_sink::{self, SmtpSink};
 use mkoba_simulators::{start_aggregator, AggregatorConfig, AggregatorHandle};
@@ -41,10 +41,8 @@ async fn mail(sink: &SmtpSink, needle: &str) -> String {
 async fn locked_account_and_low_float_alert_the_operator() {
     for db in TestDb::all() {
         let (app, sink, _sim) = with_smtp(db).await;
-        let agent = app.t.agent("254722000001", "Duka Moja").await;
-        app.t.float(agent, kes(10_000)).await;
         // 10,000 - 1,500 + 20 commission: below the 9,000 line, once.
-        let amina = app.t.funded_customer(agent, "254712000001", "Amina Juma", 1_500).await;
+        let World { agent, amina, .. } = app.t.world(1_500).await;
         let low = mail(&sink, "float low").await;
         assert!(low.contains("Duka Moja"), "{low}");
         app.t.transfer(mkoba::ledger::TransferKind::CashIn, agent, amina, kes(10)).await.expect("deposit");
@@ -65,10 +63,7 @@ async fn locked_account_and_low_float_alert_the_operator() {
 async fn the_daily_summary_totals_each_kind_and_reports_verify() {
     for db in TestDb::all() {
         let (app, sink, _sim) = with_smtp(db).await;
-        let agent = app.t.agent("254722000001", "Duka Moja").await;
-        app.t.float(agent, kes(10_000)).await;
-        let amina = app.t.funded_customer(agent, "254712000001", "Amina Juma", 1_000).await;
-        let baraka = app.t.customer("254712000002", "Baraka Otieno").await;
+        let World { amina, baraka, .. } = app.t.world(1_000).await;
         for _ in 0..3 {
             app.t.transfer(mkoba::ledger::TransferKind::P2p, amina, baraka, kes(200)).await.expect("p2p");
         }

@@ -87,6 +87,15 @@ pub fn random_suffix() -> String {
     format!("{n:016x}")
 }
 
+/// The accounts of [`TestLedger::world`].
+#[derive(Debug, Clone, Copy)]
+pub struct World {
+    pub agent: AccountId,
+    pub amina: AccountId,
+    pub baraka: AccountId,
+    pub shop: AccountId,
+}
+
 /// A ledger on its own database, with helpers to set up accounts.
 pub struct TestLedger {
     pub db: TestDb,
@@ -187,6 +196,18 @@ impl TestLedger {
         let c = self.customer(phone, name).await;
         self.transfer(TransferKind::CashIn, agent, c, kes(major)).await.expect("deposit");
         c
+    }
+
+    /// The cast most tests start from: Duka Moja (agent, KES 10,000 of float),
+    /// Amina Juma (deposited `amina_major` at Duka Moja), Baraka Otieno (empty)
+    /// and Mama Mboga (till 55123).
+    pub async fn world(&self, amina_major: i64) -> World {
+        let agent = self.agent("254722000001", "Duka Moja").await;
+        self.float(agent, kes(10_000)).await;
+        let amina = self.funded_customer(agent, "254712000001", "Amina Juma", amina_major).await;
+        let baraka = self.customer("254712000002", "Baraka Otieno").await;
+        let shop = self.merchant("55123", "Mama Mboga").await;
+        World { agent, amina, baraka, shop }
     }
 
     pub async fn balance(&self, id: AccountId) -> i64 {

@@ -1,7 +1,7 @@
 //! The ledger's behaviour on each backend: what moves, what is refused, and
 //! that nothing is ever moved twice.
 
-use crate::helpers::{kes, key, TestDb, TestLedger};
+use crate::helpers::{kes, key, TestDb, TestLedger, World};
 use mkoba::domain::{Money, Reference};
 use mkoba::ledger::{LedgerError, ReversalRequest, TransferKind, TransferRequest};
 
@@ -9,10 +9,7 @@ use mkoba::ledger::{LedgerError, ReversalRequest, TransferKind, TransferRequest}
 async fn p2p_moves_amount_and_fee_and_both_parties_see_the_same_reference() {
     for db in TestDb::all() {
         let t = TestLedger::open(db);
-        let agent = t.agent("0722000001", "Duka Moja").await;
-        t.float(agent, kes(10_000)).await;
-        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 2_000).await;
-        let baraka = t.customer("0712000002", "Baraka Otieno").await;
+        let World { amina, baraka, .. } = t.world(2_000).await;
 
         let r = t.transfer(TransferKind::P2p, amina, baraka, kes(1_000)).await.expect("p2p");
         assert_eq!(r.reference.len(), 10);
@@ -32,12 +29,9 @@ async fn p2p_moves_amount_and_fee_and_both_parties_see_the_same_reference() {
 async fn small_payments_are_free_and_cash_out_pays_the_agent_commission() {
     for db in TestDb::all() {
         let t = TestLedger::open(db);
-        let agent = t.agent("0722000001", "Duka Moja").await;
-        t.float(agent, kes(10_000)).await;
-        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 1_000).await;
+        let World { agent, amina, baraka, .. } = t.world(1_000).await;
         let after_deposit = t.balance(agent).await;
         assert_eq!(after_deposit, 1_000_000 - 100_000 + 500, "cash-in of KES 1,000 earns KES 5 commission");
-        let baraka = t.customer("0712000002", "Baraka Otieno").await;
 
         let r = t.transfer(TransferKind::P2p, amina, baraka, kes(50)).await.expect("p2p");
         assert_eq!(r.fee_minor, 0, "KES 50 p2p is free");
@@ -54,10 +48,7 @@ async fn small_payments_are_free_and_cash_out_pays_the_agent_commission() {
 async fn merchant_payment_reaches_the_till() {
     for db in TestDb::all() {
         let t = TestLedger::open(db);
-        let agent = t.agent("0722000001", "Duka Moja").await;
-        t.float(agent, kes(10_000)).await;
-        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 1_000).await;
-        let shop = t.merchant("55123", "Mama Mboga").await;
+        let World { amina, shop, .. } = t.world(1_000).await;
         let r = t.transfer(TransferKind::MerchantPayment, amina, shop, kes(250)).await.expect("pay");
         assert_eq!(r.to.till.as_deref(), Some("55123"));
         assert_eq!(t.balance(shop).await, 25_000);
@@ -70,11 +61,7 @@ async fn refusals_move_nothing() {
     for db in TestDb::all() {
         let backend = db.backend;
         let t = TestLedger::open(db);
-        let agent = t.agent("0722000001", "Duka Moja").await;
-        t.float(agent, kes(10_000)).await;
-        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 100).await;
-        let baraka = t.customer("0712000002", "Baraka Otieno").await;
-        let shop = t.merchant("55123", "Mama Mboga").await;
+        let World { agent, amina, baraka, shop } = t.world(100).await;
         let before = (t.balance(amina).await, t.balance(baraka).await, t.balance(agent).await);
 
         let cases: Vec<(&str, TransferKind, _, _, Money)> = vec![
@@ -135,10 +122,7 @@ async fn tier_limits_cap_balance_and_daily_outgoing() {
 async fn a_repeated_key_returns_the_first_result_and_a_changed_request_is_refused() {
     for db in TestDb::all() {
         let t = TestLedger::open(db);
-        let agent = t.agent("0722000001", "Duka Moja").await;
-        t.float(agent, kes(10_000)).await;
-        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 1_000).await;
-        let baraka = t.customer("0712000002", "Baraka Otieno").await;
+        let World { agent, amina, baraka, .. } = t.world(1_000).await;
         let req = TransferRequest {
             idempotency_key: key(),
             kind: TransferKind::P2p,
@@ -171,10 +155,7 @@ async fn a_repeated_key_returns_the_first_result_and_a_changed_request_is_refuse
 async fn reversal_undoes_every_leg_once_and_only_while_funds_remain() {
     for db in TestDb::all() {
         let t = TestLedger::open(db);
-        let agent = t.agent("0722000001", "Duka Moja").await;
-        t.float(agent, kes(10_000)).await;
-        let amina = t.funded_customer(agent, "0712000001", "Amina Juma", 2_000).await;
-        let baraka = t.customer("0712000002", "Baraka Otieno").await;
+        let World { agent, amina, baraka, .. } = t.world(2_000).await;
         let fee_revenue = t.ledger.settings().system.fee_revenue;
         let before = (t.balance(amina).await, t.balance(baraka).await, t.balance(fee_revenue).await);
 

@@ -1,7 +1,7 @@
 //! SMS commands, receipts through the outbox, delivery reports and retries,
 //! with the aggregator simulator as the real peer on the other side.
 
-use crate::helpers::{kes, random_suffix, spawn_app_with, TestApp, TestDb, TOKEN};
+use crate::helpers::{random_suffix, spawn_app_with, TestApp, TestDb, TOKEN};
 use mkoba::config::Config;
 use mkoba::notify::outbox::{self, OutboxRow};
 use mkoba_simulators::{start_aggregator, AggregatorConfig, AggregatorHandle, Failure};
@@ -35,11 +35,7 @@ fn sms_config(db: &TestDb, sim: &AggregatorHandle, workers: bool) -> Config {
 
 async fn world(app: &TestApp) {
     let t = &app.t;
-    let agent = t.agent(AGENT, "Duka Moja").await;
-    t.float(agent, kes(10_000)).await;
-    t.funded_customer(agent, AMINA, "Amina Juma", 1_000).await;
-    t.customer(BARAKA, "Baraka Otieno").await;
-    t.merchant("55123", "Mama Mboga").await;
+    t.world(1_000).await;
 }
 
 impl TestApp {

@@ -12,11 +12,7 @@ const AGENT: &str = "254722000001";
 async fn world(db: TestDb) -> TestApp {
     let app = spawn_app(db).await;
     let t = &app.t;
-    let agent = t.agent(AGENT, "Duka Moja").await;
-    t.float(agent, kes(10_000)).await;
-    t.funded_customer(agent, AMINA, "Amina Juma", 1_000).await;
-    t.customer(BARAKA, "Baraka Otieno").await;
-    t.merchant("55123", "Mama Mboga").await;
+    t.world(1_000).await;
     app
 }
 
