@@ -67,16 +67,8 @@ pub fn load(conn: &mut DbConn, key: &SessionKey) -> Result<Option<SessionRow>, L
         .select((s::msisdn, s::language, s::screen, s::inputs_seen, s::hop_count, s::last_mac, s::last_reply, s::ended, s::updated_at_ms))
         .first::<(String, String, String, i32, i32, String, String, i32, i64)>(c)
         .optional())?;
-    Ok(row.map(|(msisdn, language, screen, inputs_seen, hop_count, last_mac, last_reply, ended, updated_at_ms)| SessionRow {
-        msisdn,
-        language,
-        screen,
-        inputs_seen,
-        hop_count,
-        last_mac,
-        last_reply,
-        ended,
-        updated_at_ms,
+    Ok(row.map(|(msisdn, language, screen, inputs_seen, hop_count, last_mac, last_reply, ended, updated_at_ms)| {
+        SessionRow { msisdn, language, screen, inputs_seen, hop_count, last_mac, last_reply, ended, updated_at_ms }
     }))
 }
 
