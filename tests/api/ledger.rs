@@ -235,3 +235,61 @@ async fn duplicate_accounts_are_refused() {
         assert_eq!(err.code(), "duplicate_account");
     }
 }
+
+#[test]
+fn tier_limits_hold_for_any_sequence_of_transfers() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let config = ProptestConfig { cases: 12, ..ProptestConfig::default() };
+    proptest!(config, |(amounts in proptest::collection::vec(1i64..=600, 1..25))| {
+        rt.block_on(async {
+            let db = TestDb::sqlite();
+            let mut config = db.config();
+            let basic = config.tiers.get_mut("basic").expect("basic tier");
+            basic.max_balance_minor = kes(2_000).minor();
+            basic.max_transfer_minor = kes(500).minor();
+            basic.max_daily_out_minor = kes(1_500).minor();
+            let t = TestLedger::open_with(db, config);
+            let agent = t.agent("0722000001", "Duka Moja").await;
+            t.float(agent, kes(100_000)).await;
+            let amina = t.account("customer", "0712000001", "Amina Juma", "standard").await;
+            t.transfer(TransferKind::CashIn, agent, amina, kes(50_000)).await.expect("fund");
+            let baraka = t.account("customer", "0712000002", "Baraka Otieno", "basic").await;
+            let zawadi = t.account("customer", "0712000003", "Zawadi Mwangi", "basic").await;
+            let (mut received, mut sent) = (0i64, 0i64);
+            for (i, major) in amounts.iter().enumerate() {
+                // Alternate: Amina fills Baraka (balance cap), Baraka spends to Zawadi (per-transfer and daily caps).
+                let (from, to) = if i % 2 == 0 { (amina, baraka) } else { (baraka, zawadi) };
+                match t.transfer(TransferKind::P2p, from, to, kes(*major)).await {
+                    Ok(r) if from == amina => received += r.amount_minor,
+                    Ok(r) => sent += r.amount_minor,
+                    Err(e) => assert!(
+                        ["receiver_over_balance_limit", "over_transfer_limit", "over_daily_limit", "insufficient_funds"].contains(&e.code()),
+                        "unexpected refusal {e}"
+                    ),
+                }
+                assert!(t.balance(baraka).await <= kes(2_000).minor(), "balance cap");
+                assert!(sent <= kes(1_500).minor(), "daily cap: sent {sent}");
+            }
+            assert_eq!(t.balance(baraka).await, received - sent - fees_paid(&t, baraka).await);
+            t.assert_verified().await;
+        });
+    });
+}
+
+/// Fees an account has paid, from its postings.
+async fn fees_paid(t: &TestLedger, id: mkoba::ledger::AccountId) -> i64 {
+    t.ledger
+        .read(move |conn| {
+            use diesel::prelude::*;
+            use mkoba::db::schema::postings::dsl as p;
+            let fees: Vec<i64> = mkoba::with_conn!(conn, c => p::postings
+                .filter(p::account_id.eq(id.0))
+                .filter(p::code.eq("fee"))
+                .select(p::amount_minor)
+                .load(c))?;
+            Ok(-fees.iter().sum::<i64>())
+        })
+        .await
+        .expect("fees")
+}

@@ -272,3 +272,33 @@ async fn webhooks_refuse_bad_requests_and_accept_unknown_delivery_ids() {
         assert!(app.outbox_for(AMINA).await.is_empty(), "[{b}] nothing stored");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sending_from_one_outbox_send_each_message_once() {
+    for db in TestDb::all() {
+        let sim =
+            start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+        let one = spawn_app_with(db.clone_for_restart(), sms_config(&db, &sim, true)).await;
+        let two = spawn_app_with(db.clone_for_restart(), sms_config(&db, &sim, true)).await;
+        let w = one.t.world(5_000).await;
+        for i in 0..10 {
+            let app = if i % 2 == 0 { &one } else { &two };
+            app.t
+                .transfer(mkoba::ledger::TransferKind::P2p, w.amina, w.baraka, crate::helpers::kes(10))
+                .await
+                .expect("p2p");
+        }
+        // Receipts: float, deposit (2), 10 transfers (2 each).
+        let expected = 1 + 2 + 20;
+        let all_sent = wait_until(|| async { sim.sent_count() >= expected }).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(all_sent, "[{}] {} of {expected}", one.backend(), sim.sent_count());
+        let mut bodies: Vec<String> = sim.messages().into_iter().map(|m| format!("{}:{}", m.to, m.message)).collect();
+        let total = bodies.len();
+        bodies.sort();
+        bodies.dedup();
+        assert_eq!((total, bodies.len()), (expected, expected), "[{}] no message twice", one.backend());
+        drop((one, two));
+        drop(db);
+    }
+}
