@@ -116,6 +116,11 @@ impl Ledger {
         &self.inner.settings
     }
 
+    /// The settings, shared (for work that outlives a borrow, like a write job).
+    pub fn settings_arc(&self) -> Arc<Settings> {
+        self.inner.settings.clone()
+    }
+
     pub fn pool(&self) -> &Pool {
         &self.inner.pool
     }

@@ -31,10 +31,10 @@ where
         return Ok(0);
     }
     let n = rows.len();
-    let results: Vec<(i64, Attempt)> =
-        stream::iter(rows).map(&send).buffer_unordered(config.send_concurrency.max(1)).collect().await;
-    for (id, attempt) in &results {
-        match attempt {
+    // Each outcome is recorded as soon as its send returns, so the provider
+    // id is stored before the aggregator's delivery report can arrive.
+    let record = |(id, attempt): (i64, Attempt)| async move {
+        match &attempt {
             Attempt::Sent { .. } => tracing::debug!(id, channel = channel.as_str(), "message sent"),
             Attempt::Retry { error, .. } => {
                 tracing::warn!(id, channel = channel.as_str(), %error, "send failed; will retry")
@@ -43,16 +43,11 @@ where
                 tracing::error!(id, channel = channel.as_str(), %error, "send failed for good")
             }
         }
-    }
-    ledger
-        .write(move |conn| {
-            let now = now_ms();
-            for (id, attempt) in &results {
-                outbox::record(conn, *id, attempt, now)?;
-            }
-            Ok(())
-        })
-        .await?;
+        ledger.write(move |conn| outbox::record(conn, id, &attempt, now_ms())).await
+    };
+    let results: Vec<Result<(), LedgerError>> =
+        stream::iter(rows).map(&send).buffer_unordered(config.send_concurrency.max(1)).then(record).collect().await;
+    results.into_iter().collect::<Result<Vec<()>, LedgerError>>()?;
     Ok(n)
 }
 

@@ -72,7 +72,7 @@ impl SmsService {
         let command = command::parse(&sms.text);
         let action = self.decide(&command, account.as_ref(), lang).await?;
         let env = effects::Env {
-            settings: Arc::new(inner.ledger.settings().clone()),
+            settings: inner.ledger.settings_arc(),
             catalog: inner.catalog.clone(),
             max_attempts: inner.config.pin.max_attempts,
             service_code: inner.config.service_code.clone(),

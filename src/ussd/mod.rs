@@ -143,7 +143,7 @@ impl Ussd {
                 }
             };
             let env = effects::Env {
-                settings: Arc::new(shared.ledger.settings().clone()),
+                settings: shared.ledger.settings_arc(),
                 catalog: shared.catalog.clone(),
                 max_attempts: config.pin.max_attempts,
                 service_code: config.service_code.clone(),
