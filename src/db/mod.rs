@@ -7,6 +7,7 @@
 //! (`RETURNING`, `ON CONFLICT`) without a lowest-common-denominator layer.
 
 pub mod migrate;
+pub mod prepared;
 pub mod schema;
 pub mod writer;
 

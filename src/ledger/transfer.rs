@@ -7,6 +7,7 @@
 
 use super::account::{self, Account, AccountId, AccountKind, AccountStatus};
 use super::{LedgerError, Settings};
+use crate::db::prepared::Prepared;
 use crate::db::schema::{postings, transfers};
 use crate::db::DbConn;
 use crate::domain::{now_ms, Money, Reference};
@@ -197,11 +198,11 @@ struct NewTransfer<'a> {
 fn insert_transfer(conn: &mut DbConn, t: &NewTransfer<'_>) -> Result<Option<i64>, LedgerError> {
     const SQL: &str = "INSERT INTO transfers (reference, idempotency_key, fingerprint, kind, debit_account_id, \
         credit_account_id, amount_minor, fee_minor, commission_minor, reverses_transfer_id, created_at_ms) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING id";
-    let rows: Vec<IdRow> = with_conn!(conn, c => diesel::sql_query(SQL)
-        .bind::<Text, _>(t.reference)
-        .bind::<Text, _>(t.key)
-        .bind::<Text, _>(t.fingerprint)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id";
+    let rows: Vec<IdRow> = with_conn!(conn, c => Prepared::new(SQL)
+        .bind::<Text, _>(t.reference.to_string())
+        .bind::<Text, _>(t.key.to_string())
+        .bind::<Text, _>(t.fingerprint.to_string())
         .bind::<Text, _>(t.kind.as_str())
         .bind::<BigInt, _>(t.debit.0)
         .bind::<BigInt, _>(t.credit.0)
@@ -230,20 +231,25 @@ fn debit(
     // The allow_negative branch also stops issuance accounts short of i64
     // underflow (SQLite would silently turn it into a float).
     const SQL: &str = "UPDATE accounts SET \
-        balance_minor = balance_minor - $1, \
-        out_day_minor = (CASE WHEN out_day = $2 THEN out_day_minor ELSE 0 END) + $3, \
-        out_day = $2 \
-        WHERE id = $4 AND ($5 = 1 OR status = 'active') \
-        AND ((allow_negative = 1 AND balance_minor >= $1 - 9223372036854775807) OR balance_minor >= $1) \
-        AND (CASE WHEN out_day = $2 THEN out_day_minor ELSE 0 END) <= $6 - $3 \
+        balance_minor = balance_minor - ?, \
+        out_day_minor = (CASE WHEN out_day = ? THEN out_day_minor ELSE 0 END) + ?, \
+        out_day = ? \
+        WHERE id = ? AND (? = 1 OR status = 'active') \
+        AND ((allow_negative = 1 AND balance_minor >= ? - 9223372036854775807) OR balance_minor >= ?) \
+        AND (CASE WHEN out_day = ? THEN out_day_minor ELSE 0 END) <= ? - ? \
         RETURNING balance_minor";
-    let rows: Vec<BalanceRow> = with_conn!(conn, c => diesel::sql_query(SQL)
+    let rows: Vec<BalanceRow> = with_conn!(conn, c => Prepared::new(SQL)
         .bind::<BigInt, _>(amount_minor)
         .bind::<BigInt, _>(day)
         .bind::<BigInt, _>(counted_minor)
+        .bind::<BigInt, _>(day)
         .bind::<BigInt, _>(id.0)
         .bind::<Integer, _>(i32::from(any_status))
+        .bind::<BigInt, _>(amount_minor)
+        .bind::<BigInt, _>(amount_minor)
+        .bind::<BigInt, _>(day)
         .bind::<BigInt, _>(daily_cap_minor)
+        .bind::<BigInt, _>(counted_minor)
         .load(c))?;
     Ok(rows.first().map(|r| r.balance_minor))
 }
@@ -257,14 +263,15 @@ fn credit(
     cap_minor: i64,
     any_status: bool,
 ) -> Result<Option<i64>, LedgerError> {
-    const SQL: &str = "UPDATE accounts SET balance_minor = balance_minor + $1 \
-        WHERE id = $2 AND ($3 = 1 OR status <> 'suspended') AND balance_minor <= $4 - $1 \
+    const SQL: &str = "UPDATE accounts SET balance_minor = balance_minor + ? \
+        WHERE id = ? AND (? = 1 OR status <> 'suspended') AND balance_minor <= ? - ? \
         RETURNING balance_minor";
-    let rows: Vec<BalanceRow> = with_conn!(conn, c => diesel::sql_query(SQL)
+    let rows: Vec<BalanceRow> = with_conn!(conn, c => Prepared::new(SQL)
         .bind::<BigInt, _>(amount_minor)
         .bind::<BigInt, _>(id.0)
         .bind::<Integer, _>(i32::from(any_status))
         .bind::<BigInt, _>(cap_minor)
+        .bind::<BigInt, _>(amount_minor)
         .load(c))?;
     Ok(rows.first().map(|r| r.balance_minor))
 }
@@ -278,16 +285,10 @@ fn entries_of(legs: &[Leg]) -> Vec<Entry> {
 
 /// All postings of a transfer in one multi-row statement.
 fn insert_postings(conn: &mut DbConn, transfer_id: i64, entries: &[Entry]) -> Result<(), LedgerError> {
-    let mut sql = String::from("INSERT INTO postings (transfer_id, account_id, code, amount_minor) VALUES ");
-    for i in 0..entries.len() {
-        let n = i * 4;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
-    }
+    let rows = vec!["(?, ?, ?, ?)"; entries.len()].join(", ");
+    let sql = format!("INSERT INTO postings (transfer_id, account_id, code, amount_minor) VALUES {rows}");
     with_conn!(conn, c => {
-        let mut q = diesel::sql_query(sql.as_str()).into_boxed();
+        let mut q = Prepared::new(sql.clone());
         for &(account, code, amount_minor) in entries {
             q = q
                 .bind::<BigInt, _>(transfer_id)

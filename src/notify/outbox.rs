@@ -2,6 +2,7 @@
 //! lease, record the outcome. Several processes can drain it: a claim is a
 //! conditional update, and PostgreSQL skips rows another claim holds.
 
+use crate::db::prepared::Prepared;
 use crate::db::DbConn;
 use crate::ledger::LedgerError;
 use crate::with_conn;
@@ -75,13 +76,15 @@ const COLUMNS: &str =
 /// message with the same dedupe key already exists.
 pub fn enqueue(conn: &mut DbConn, msg: &NewMessage, now_ms: i64) -> Result<bool, LedgerError> {
     const SQL: &str = "INSERT INTO outbox (channel, recipient, subject, body, dedupe_key, next_attempt_at_ms, \
-        created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) ON CONFLICT DO NOTHING";
-    let n = with_conn!(conn, c => diesel::sql_query(SQL)
+        created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+    let n = with_conn!(conn, c => Prepared::new(SQL)
         .bind::<Text, _>(msg.channel.as_str())
-        .bind::<Text, _>(&msg.recipient)
-        .bind::<Text, _>(&msg.subject)
-        .bind::<Text, _>(&msg.body)
-        .bind::<Nullable<Text>, _>(msg.dedupe_key.as_deref())
+        .bind::<Text, _>(msg.recipient.clone())
+        .bind::<Text, _>(msg.subject.clone())
+        .bind::<Text, _>(msg.body.clone())
+        .bind::<Nullable<Text>, _>(msg.dedupe_key.clone())
+        .bind::<BigInt, _>(now_ms)
+        .bind::<BigInt, _>(now_ms)
         .bind::<BigInt, _>(now_ms)
         .execute(c))?;
     Ok(n == 1)
