@@ -136,8 +136,11 @@ impl Manager {
             Backend::Sqlite { path } => {
                 let mut c = SqliteConnection::establish(&path.to_string_lossy())?;
                 // synchronous=FULL: an acknowledged transfer survives power loss.
+                // temp_store=MEMORY: RETURNING buffers its rows in a temporary
+                // table; on disk that cost the write path ~30%.
                 c.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
                     self.busy_timeout_ms
                 ))?;
                 Ok(DbConn::Sqlite(c))

@@ -394,7 +394,7 @@ pub fn apply(conn: &mut DbConn, settings: &Settings, req: &TransferRequest) -> R
     let fingerprint = req.fingerprint();
     let now = now_ms();
     // Accounts are never deleted, so an unknown one cannot belong to a replay.
-    let parties = account::find_many(conn, &[req.from, req.to])?;
+    let parties = account::find_pair(conn, req.from, req.to)?;
     let find =
         |id: AccountId| parties.iter().find(|a| a.id == id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()));
     let (from, to) = (find(req.from)?, find(req.to)?);
