@@ -32,11 +32,7 @@ impl Catalog {
             Language::Sw => &self.sw,
         };
         let template = table.get(key).or_else(|| self.en.get(key)).map_or(key, String::as_str);
-        let mut out = template.to_string();
-        for (name, value) in args {
-            out = out.replace(&format!("{{{name}}}"), value);
-        }
-        out
+        fill(template, args)
     }
 
     pub fn keys(&self, lang: Language) -> Vec<&str> {
@@ -48,6 +44,35 @@ impl Catalog {
         keys.sort_unstable();
         keys
     }
+}
+
+/// `{name}` replaced by its value, in one pass; unknown names stay as written.
+fn fill(template: &str, args: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}').map(|close| (&after[..close], close)) {
+            Some((name, close)) => {
+                match args.iter().find(|(n, _)| *n == name) {
+                    Some((_, value)) => out.push_str(value),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -77,5 +102,13 @@ mod tests {
         assert_eq!(c.text(Language::En, "err_self", &[]), "You cannot send money to yourself.");
         assert_eq!(c.text(Language::Sw, "invalid_pin", &[("len", "4")]), "PIN ina tarakimu 4.");
         assert_eq!(c.text(Language::En, "no_such_key", &[]), "no_such_key");
+    }
+
+    #[test]
+    fn fill_replaces_known_names_once_and_keeps_the_rest() {
+        assert_eq!(fill("{a} and {b}", &[("a", "1"), ("b", "{a}")]), "1 and {a}");
+        assert_eq!(fill("{x} {a", &[("a", "1")]), "{x} {a");
+        assert_eq!(fill("no braces", &[("a", "1")]), "no braces");
+        assert_eq!(fill("{a}{a}", &[("a", "ü")]), "üü");
     }
 }
