@@ -48,7 +48,11 @@ where
     F: FnMut(&mut DbConn) -> Result<T, E> + Send + 'static,
 {
     fn run(&mut self, conn: &mut DbConn) -> Outcome {
-        let result = (self.f)(conn);
+        // A panicking job must not take the writer (and every later write)
+        // down with it: it is refused alone and its savepoint rolled back.
+        let f = &mut self.f;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+            .unwrap_or_else(|_| Err(E::from(DbError::Commit("the write job panicked".into()))));
         let outcome = match &result {
             Ok(_) => Outcome::Keep,
             Err(e) if e.retryable() => Outcome::AbortBatch,
@@ -198,4 +202,20 @@ fn retry_marker() -> DbError {
         diesel::result::DatabaseErrorKind::SerializationFailure,
         Box::new("a job hit a transient conflict".to_string()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_is_refused_alone_and_the_writer_lives_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend = super::super::Backend::Sqlite { path: dir.path().join("w.db") };
+        let queue = WriteQueue::start(Manager::new(backend, 1_000), 16, 16, "test-writer").expect("writer");
+        let boom = queue.run_blocking(|_conn| -> Result<(), DbError> { panic!("bug in a job") });
+        assert!(matches!(boom, Err(DbError::Commit(_))), "{boom:?}");
+        let fine = queue.run_blocking(|conn| conn.batch_execute("CREATE TABLE t (x INTEGER)"));
+        assert!(fine.is_ok(), "{fine:?}");
+    }
 }
