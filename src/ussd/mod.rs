@@ -106,7 +106,8 @@ impl Ussd {
                 let idle_ms = now_ms() - s.updated_at_ms;
                 let timeout_ms = i64::try_from(config.ussd.session_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
                 if s.ended == 1 || idle_ms > timeout_ms || s.msisdn != req.msisdn.as_str() {
-                    let text = shared.catalog.text(Language::En, "err_session", &[("code", &config.service_code)]);
+                    let lang = Language::parse(&s.language).unwrap_or(Language::En);
+                    let text = shared.catalog.text(lang, "err_session", &[("code", &config.service_code)]);
                     return Ok(format!("END {text}"));
                 }
             }
