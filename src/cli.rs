@@ -3,11 +3,14 @@
 
 use crate::config::Config;
 use crate::domain::{now_ms, Money, Msisdn, Pin, Reference};
+use crate::i18n::Catalog;
 use crate::ledger::account::{clean_name, parse_till};
+use crate::ledger::Language;
 use crate::ledger::{
     Account, AccountKey, AccountKind, AccountStatus, Ledger, LedgerError, NewAccount, Receipt, ReversalRequest,
     TransferKind, TransferRequest,
 };
+use crate::notify::Notices;
 use crate::startup::{self, Application};
 use crate::{secrets, telemetry};
 use clap::{Args, Parser, Subcommand};
@@ -16,6 +19,7 @@ use serde_json::json;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(name = "mkoba", version, about = "Mobile money gateway: USSD and SMS payments on a double-entry ledger")]
@@ -262,7 +266,7 @@ async fn run(command: Command, mut config: Config) -> Outcome {
                 pin_hash: Some(pin_hash),
                 created_at_ms: now_ms(),
             };
-            created(&ledger, new, AccountKey::Msisdn(msisdn), &out).await
+            created(&ledger, &config, new, AccountKey::Msisdn(msisdn), &out).await
         }
         Command::Agent(AgentCmd::Create { msisdn, name, out }) => {
             let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
@@ -283,7 +287,7 @@ async fn run(command: Command, mut config: Config) -> Outcome {
                 pin_hash: Some(pin_hash),
                 created_at_ms: now_ms(),
             };
-            created(&ledger, new, AccountKey::Msisdn(msisdn), &out).await
+            created(&ledger, &config, new, AccountKey::Msisdn(msisdn), &out).await
         }
         Command::Merchant(MerchantCmd::Create { till, name, msisdn, out }) => {
             let till = parse_till(&till)?;
@@ -302,7 +306,7 @@ async fn run(command: Command, mut config: Config) -> Outcome {
                 pin_hash: None,
                 created_at_ms: now_ms(),
             };
-            created(&ledger, new, AccountKey::Till(till), &out).await
+            created(&ledger, &config, new, AccountKey::Till(till), &out).await
         }
         Command::Float(FloatCmd::Issue { agent, amount, idempotency_key, out }) => {
             let msisdn = Msisdn::parse(&agent, &config.number_plan())?;
@@ -425,8 +429,22 @@ async fn existing(ledger: &Ledger, key: AccountKey) -> Result<Account, Failure> 
     ledger.find_account(key).await?.ok_or_else(|| Failure::Refused(format!("no account {shown}")))
 }
 
-async fn created(ledger: &Ledger, new: NewAccount, key: AccountKey, out: &Output) -> Outcome {
-    ledger.create_account(new).await.map_err(|e| refused(ledger, e))?;
+/// Creates the account and, in the same transaction, its welcome SMS.
+async fn created(ledger: &Ledger, config: &Config, new: NewAccount, key: AccountKey, out: &Output) -> Outcome {
+    let catalog = Arc::new(Catalog::load().map_err(Failure::Refused)?);
+    let notices = Notices::new(config, catalog);
+    ledger
+        .write(move |conn| {
+            let id = crate::ledger::account::insert(conn, &new)?;
+            // Customers and agents; a merchant's till is no account its contact dials.
+            if let Some(msisdn) = new.msisdn.as_deref() {
+                let lang = Language::parse(&new.language).unwrap_or(Language::En);
+                notices.registered(conn, msisdn, &new.name, lang)?;
+            }
+            Ok(id)
+        })
+        .await
+        .map_err(|e| refused(ledger, e))?;
     let account = existing(ledger, key).await?;
     print_account(ledger, &account, out);
     Ok(())

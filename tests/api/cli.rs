@@ -85,6 +85,14 @@ fn operator_flow_register_agent_float_show_reverse_verify() {
         let err = cli.refused(&["transfer", "reverse", &reference], "");
         assert!(err.contains("already reversed"), "{err}");
 
+        // Registration wrote a welcome SMS in the same transaction.
+        let ledger = mkoba::startup::open_ledger(&db.config()).expect("ledger");
+        let welcome = tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(ledger.read(|c| mkoba::notify::outbox::for_recipient(c, "254712000001")))
+            .expect("outbox");
+        assert!(welcome.iter().any(|m| m.body.starts_with("Welcome to mkoba, Amina Juma")), "{welcome:?}");
+
         let verified = cli.ok(&["ledger", "verify"], "");
         assert!(verified.contains("ledger ok"), "{verified}");
         assert_eq!(cli.json(&["ledger", "verify", "--json"])["ok"], true);

@@ -82,6 +82,15 @@ async fn every_transfer_sends_receipts_to_both_parties() {
         let received = text_to(&sim, BARAKA, &reference).await;
         assert!(received.contains("You received KES 600.00 from Amina Juma"), "{received}");
         assert!(received.contains("New balance KES 600.00"), "{received}");
+        // A reversal tells both parties too.
+        let reversal = mkoba::ledger::ReversalRequest {
+            idempotency_key: format!("reverse:{reference}"),
+            reference: mkoba::domain::Reference::parse(&reference).expect("reference"),
+        };
+        let rev = app.t.ledger.reverse(reversal).await.expect("reversal");
+        let back = text_to(&sim, AMINA, &format!("Reversal of {reference}")).await;
+        assert!(back.contains("KES 600.00 returned to you") && back.contains(&rev.reference), "{back}");
+        text_to(&sim, BARAKA, &format!("Reversal of {reference}")).await;
         // The agent got a receipt for the float and for Amina's deposit.
         text_to(&sim, AGENT, "float issued to you").await;
         text_to(&sim, AGENT, "You deposited KES 1,000.00 to Amina Juma").await;
