@@ -106,13 +106,6 @@ impl DbError {
             _ => false,
         }
     }
-
-    pub fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
-            DbError::Query(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
-        )
-    }
 }
 
 pub type Pool = r2d2::Pool<Manager>;
@@ -176,27 +169,6 @@ impl DbConn {
 
     pub fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
         with_conn!(self, c => c.batch_execute(sql)).map_err(DbError::from)
-    }
-
-    /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite so the
-    /// write lock is taken up front (no upgrade deadlocks), `BEGIN` on
-    /// PostgreSQL. Rolls back on error.
-    pub fn write_tx<T, E: From<DbError>>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E> {
-        self.begin_write()?;
-        match f(self) {
-            Ok(v) => match self.commit() {
-                Ok(()) => Ok(v),
-                Err(e) => {
-                    let _ = self.rollback();
-                    Err(E::from(e))
-                }
-            },
-            Err(e) => {
-                // A failed rollback leaves nothing to do: the transaction is gone.
-                let _ = self.rollback();
-                Err(e)
-            }
-        }
     }
 
     /// Begins the outer write transaction. Transactions go through diesel's

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::domain::{now_ms, Money, Msisdn, Pin, PinError};
 use crate::i18n::Catalog;
 use crate::ledger::account::parse_till;
-use crate::ledger::{statement, Account, AccountKey, AccountKind, AccountStatus, Language, Ledger, LedgerError};
+use crate::ledger::{Account, AccountKey, AccountKind, AccountStatus, Language, Ledger, LedgerError};
 use crate::notify::outbox::{self, NewMessage};
 use crate::notify::Notices;
 use crate::ussd::effects::{self, Effect};
@@ -257,21 +257,6 @@ fn statement_text(conn: &mut crate::db::DbConn, env: &effects::Env) -> Result<St
         return Ok(String::new());
     };
     crate::auth::lockout::reset_failures(conn, me)?;
-    let lines = statement::statement(conn, me, 5)?;
-    if lines.is_empty() {
-        return Ok(env.catalog.text(env.lang, "statement_empty", &[]));
-    }
-    let money = |m: i64| Money::from_minor(m.abs()).unwrap_or_default().display(&env.settings.currency);
-    let mut text = env.catalog.text(env.lang, "statement_title", &[]);
-    for l in lines {
-        let key = if l.net_minor >= 0 { "stmt_in" } else { "stmt_out" };
-        let date = effects::day_month(l.created_at_ms, env.settings.day_utc_offset_minutes);
-        text.push_str("; ");
-        text.push_str(&env.catalog.text(
-            env.lang,
-            key,
-            &[("date", &date), ("ref", &l.reference), ("amount", &money(l.net_minor)), ("name", &l.counterparty)],
-        ));
-    }
-    Ok(text)
+    let text = effects::statement_text(conn, env, me, 5, "; ")?;
+    Ok(text.unwrap_or_else(|| env.catalog.text(env.lang, "statement_empty", &[])))
 }

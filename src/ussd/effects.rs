@@ -243,20 +243,24 @@ fn refusal_reply(
     }
 }
 
-fn statement_reply(
+/// A mini statement: the title, then one line per transfer joined by `separator`
+/// (a line break on a USSD screen, `; ` in an SMS). `None` when there is none.
+pub fn statement_text(
     conn: &mut DbConn,
     env: &Env,
     me: AccountId,
-) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
-    let lines = statement::statement(conn, me, 10)?;
+    limit: i64,
+    separator: &str,
+) -> Result<Option<String>, LedgerError> {
+    let lines = statement::statement(conn, me, limit)?;
     if lines.is_empty() {
-        return Ok(env.end("statement_empty", &[]));
+        return Ok(None);
     }
     let mut text = env.t("statement_title", &[]);
     for line in lines {
         let key = if line.net_minor >= 0 { "stmt_in" } else { "stmt_out" };
-        let date = day_month(line.created_at_ms, env.settings.day_utc_offset_minutes);
-        text.push('\n');
+        let date = crate::domain::time::day_month(line.created_at_ms, env.settings.day_utc_offset_minutes);
+        text.push_str(separator);
         text.push_str(&env.t(
             key,
             &[
@@ -267,6 +271,17 @@ fn statement_reply(
             ],
         ));
     }
+    Ok(Some(text))
+}
+
+fn statement_reply(
+    conn: &mut DbConn,
+    env: &Env,
+    me: AccountId,
+) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
+    let Some(text) = statement_text(conn, env, me, 10, "\n")? else {
+        return Ok(env.end("statement_empty", &[]));
+    };
     let more = env.t("more", &[]);
     let pages = render::paginate("CON ", &text, &more, "END ");
     if pages.len() == 1 {
@@ -275,5 +290,3 @@ fn statement_reply(
     let first = pages[0].clone();
     Ok((Screen::Paged { pages, index: 0, then: None }, Reply::Con(first), None))
 }
-
-pub use crate::domain::time::day_month;

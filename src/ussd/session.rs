@@ -17,25 +17,17 @@ pub struct SessionKey {
     pub session_id: String,
 }
 
-#[derive(Debug, Clone, QueryableByName)]
+/// A session as stored.
+#[derive(Debug, Clone)]
 pub struct SessionRow {
-    #[diesel(sql_type = Text)]
     pub msisdn: String,
-    #[diesel(sql_type = Text)]
     pub language: String,
-    #[diesel(sql_type = Text)]
     pub screen: String,
-    #[diesel(sql_type = Integer)]
     pub inputs_seen: i32,
-    #[diesel(sql_type = Integer)]
     pub hop_count: i32,
-    #[diesel(sql_type = Text)]
     pub last_mac: String,
-    #[diesel(sql_type = Text)]
     pub last_reply: String,
-    #[diesel(sql_type = Integer)]
     pub ended: i32,
-    #[diesel(sql_type = BigInt)]
     pub updated_at_ms: i64,
 }
 

@@ -328,12 +328,14 @@ async fn bad_input_gets_a_clear_screen_and_moves_nothing() {
 async fn an_idle_session_expires() {
     let db = TestDb::sqlite();
     let mut config = db.config();
-    config.ussd.session_timeout_s = 0;
+    // 1 s, not 0: the cleanup task's first tick (at start) must not delete
+    // the session before its second hop arrives.
+    config.ussd.session_timeout_s = 1;
     let app = spawn_app_with(db, config).await;
     app.t.customer(AMINA, "Amina Juma").await;
     let sid = format!("ATUid_{}", random_suffix());
     app.hop(&sid, AMINA, "").await;
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     let (_, body) = app.hop(&sid, AMINA, "1").await;
     assert!(body.starts_with("END Your session has ended"), "{body}");
 }
