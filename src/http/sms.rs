@@ -36,6 +36,9 @@ pub async fn inbound(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
     }
 }
 
+/// Looks for a delivery report's message id this many times, 100 ms apart.
+const UNKNOWN_ID_ATTEMPTS: u32 = 5;
+
 /// Delivery reports update the message's status; unknown ids are logged.
 pub async fn delivery(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     if !token_ok(&req, state.config.webhook_token.expose()) {
@@ -48,7 +51,19 @@ pub async fn delivery(req: HttpRequest, body: web::Bytes, state: web::Data<AppSt
     let outcome = africastalking::delivery_outcome(&report.status);
     let (id, status, reason) = (report.id.clone(), report.status.clone(), report.failure_reason.clone());
     let described = if reason.is_empty() { status.clone() } else { format!("{status}: {reason}") };
-    let found = state.ledger.write(move |conn| outbox::delivery_report(conn, &id, outcome, &described, now_ms())).await;
+    // A fast report can arrive before the sender has stored the message id
+    // it answers: look again a few times before calling the id unknown.
+    let mut found = Ok(false);
+    for attempt in 0..UNKNOWN_ID_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let (id, described) = (id.clone(), described.clone());
+        found = state.ledger.write(move |conn| outbox::delivery_report(conn, &id, outcome, &described, now_ms())).await;
+        if !matches!(found, Ok(false)) {
+            break;
+        }
+    }
     match found {
         Ok(true) => HttpResponse::Ok().finish(),
         Ok(false) => {
