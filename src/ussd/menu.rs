@@ -280,12 +280,60 @@ impl Ctx<'_> {
 
 /// Applies one input to a screen.
 pub async fn advance(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Result<Outcome, LedgerError> {
-    let input = input.trim();
-    if *screen == Screen::Start {
-        return Ok(ctx.home());
+    if let Some(outcome) = advance_sync(ctx, screen, input) {
+        return Ok(outcome);
     }
-    if input == "00" {
-        return Ok(ctx.home());
+    let input = input.trim();
+    let outcome = match screen {
+        Screen::Paged { then: Some(inner), .. } => return Box::pin(advance(ctx, inner, input)).await,
+        Screen::RegPin { name, id_number } => match new_pin(ctx, screen, input).await? {
+            Ok(pin_hash) => {
+                ctx.show(Screen::RegPinConfirm { name: name.clone(), id_number: id_number.clone(), pin_hash })
+            }
+            Err(outcome) => outcome,
+        },
+        Screen::RegPinConfirm { name, id_number, pin_hash } => {
+            if same_pin(ctx, input, pin_hash).await {
+                let effect =
+                    Effect::Register { name: name.clone(), id_number: id_number.clone(), pin_hash: pin_hash.clone() };
+                ctx.effect(Screen::Start, effect)
+            } else {
+                ctx.end("reg_pin_mismatch", &[("code", &ctx.shared.config.service_code)])
+            }
+        }
+        Screen::Recipient { flow } => recipient(ctx, screen, *flow, input).await?,
+        Screen::Confirm { flow, to, amount_minor, .. } => {
+            let effect = Effect::Transfer { flow: *flow, to: to.clone(), amount_minor: *amount_minor };
+            pin_step(ctx, screen, input, effect).await
+        }
+        Screen::BalancePin | Screen::FloatPin => pin_step(ctx, screen, input, Effect::Balance).await,
+        Screen::StatementPin => pin_step(ctx, screen, input, Effect::Statement).await,
+        Screen::PinOld => pin_step(ctx, screen, input, Effect::PinOkThenNewPin).await,
+        Screen::PinNew => match new_pin(ctx, screen, input).await? {
+            Ok(pin_hash) => ctx.show(Screen::PinNewConfirm { pin_hash }),
+            Err(outcome) => outcome,
+        },
+        Screen::PinNewConfirm { pin_hash } => {
+            if same_pin(ctx, input, pin_hash).await {
+                ctx.effect(Screen::Start, Effect::ChangePin { pin_hash: pin_hash.clone() })
+            } else {
+                ctx.end("pin_mismatch", &[])
+            }
+        }
+        // Every other screen is answered by `advance_sync`.
+        _ => ctx.home(),
+    };
+    Ok(outcome)
+}
+
+/// The steps that need no lookup, PIN check or hashing: navigation, menu
+/// choices, names, ID numbers, amounts. `None` for the others, which
+/// [`advance`] handles. Being synchronous, these can run inside the hop's
+/// database transaction.
+pub fn advance_sync(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Option<Outcome> {
+    let input = input.trim();
+    if *screen == Screen::Start || input == "00" {
+        return Some(ctx.home());
     }
     if let Screen::Paged { pages, index, then } = screen {
         if input == "98" && index + 1 < pages.len() {
@@ -293,27 +341,26 @@ pub async fn advance(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Result<Outc
             let text = pages[index + 1].clone();
             let closing = then.is_none() && index + 2 == pages.len();
             let reply = if closing { Reply::End(text) } else { Reply::Con(text) };
-            return Ok(Outcome { next, reply, effect: None });
+            return Some(Outcome { next, reply, effect: None });
         }
         if input == "0" && *index > 0 {
             let next = Screen::Paged { pages: pages.clone(), index: index - 1, then: then.clone() };
-            return Ok(Outcome { reply: Reply::Con(pages[index - 1].clone()), next, effect: None });
+            return Some(Outcome { reply: Reply::Con(pages[index - 1].clone()), next, effect: None });
         }
         return match then {
-            Some(inner) => Box::pin(advance(ctx, inner, input)).await,
-            None => Ok(ctx.retry(screen, "invalid_choice", &[])),
+            Some(inner) => advance_sync(ctx, inner, input),
+            None => Some(ctx.retry(screen, "invalid_choice", &[])),
         };
     }
     if input == "0" {
         let back = ctx.back(screen);
-        return Ok(ctx.show(back));
+        return Some(ctx.show(back));
     }
     let choice = |options: &[(&str, Screen)]| match options.iter().find(|(k, _)| *k == input) {
         Some((_, next)) => ctx.show(next.clone()),
         None => ctx.retry(screen, "invalid_choice", &[]),
     };
     let outcome = match screen {
-        Screen::Start | Screen::Paged { .. } => ctx.home(),
         Screen::UnregMain => choice(&[("1", Screen::RegName), ("2", Screen::LanguageMenu { registered: false })]),
         Screen::Main => choice(&[
             ("1", Screen::Recipient { flow: Flow::Send }),
@@ -351,43 +398,10 @@ pub async fn advance(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Result<Outc
                 ctx.retry(screen, "invalid_id", &[])
             }
         }
-        Screen::RegPin { name, id_number } => match new_pin(ctx, screen, input).await? {
-            Ok(pin_hash) => {
-                ctx.show(Screen::RegPinConfirm { name: name.clone(), id_number: id_number.clone(), pin_hash })
-            }
-            Err(outcome) => outcome,
-        },
-        Screen::RegPinConfirm { name, id_number, pin_hash } => {
-            if same_pin(ctx, input, pin_hash).await {
-                let effect =
-                    Effect::Register { name: name.clone(), id_number: id_number.clone(), pin_hash: pin_hash.clone() };
-                ctx.effect(Screen::Start, effect)
-            } else {
-                ctx.end("reg_pin_mismatch", &[("code", &ctx.shared.config.service_code)])
-            }
-        }
-        Screen::Recipient { flow } => recipient(ctx, screen, *flow, input).await?,
         Screen::Amount { flow, to } => amount(ctx, screen, *flow, to, input),
-        Screen::Confirm { flow, to, amount_minor, .. } => {
-            let effect = Effect::Transfer { flow: *flow, to: to.clone(), amount_minor: *amount_minor };
-            pin_step(ctx, screen, input, effect).await
-        }
-        Screen::BalancePin | Screen::FloatPin => pin_step(ctx, screen, input, Effect::Balance).await,
-        Screen::StatementPin => pin_step(ctx, screen, input, Effect::Statement).await,
-        Screen::PinOld => pin_step(ctx, screen, input, Effect::PinOkThenNewPin).await,
-        Screen::PinNew => match new_pin(ctx, screen, input).await? {
-            Ok(pin_hash) => ctx.show(Screen::PinNewConfirm { pin_hash }),
-            Err(outcome) => outcome,
-        },
-        Screen::PinNewConfirm { pin_hash } => {
-            if same_pin(ctx, input, pin_hash).await {
-                ctx.effect(Screen::Start, Effect::ChangePin { pin_hash: pin_hash.clone() })
-            } else {
-                ctx.end("pin_mismatch", &[])
-            }
-        }
+        _ => return None,
     };
-    Ok(outcome)
+    Some(outcome)
 }
 
 /// A new PIN: shape and strength checked, then hashed (off the executor).

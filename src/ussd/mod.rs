@@ -84,89 +84,25 @@ impl Ussd {
         }
         let key = SessionKey { aggregator: req.aggregator.to_string(), session_id: req.session_id.clone() };
         let mac = shared.mac.of(&req.text);
-        let inputs: Vec<&str> = if req.text.is_empty() { Vec::new() } else { req.text.split('*').collect() };
         for _ in 0..HOP_ATTEMPTS {
-            let (read_key, msisdn) = (key.clone(), req.msisdn.clone());
-            let (session, account, preferred) = shared
-                .ledger
-                .read(move |conn| {
-                    let session = session::load(conn, &read_key)?;
-                    let account = crate::ledger::account::find(conn, &AccountKey::Msisdn(msisdn.clone()))?;
-                    let preferred = match (&account, &session) {
-                        (None, None) => session::preferred_language(conn, msisdn.as_str())?,
-                        _ => None,
-                    };
-                    Ok((session, account, preferred))
-                })
-                .await?;
-            if let Some(s) = &session {
-                if s.last_mac == mac {
-                    return Ok(s.last_reply.clone());
-                }
-                let idle_ms = now_ms() - s.updated_at_ms;
-                let timeout_ms = i64::try_from(config.ussd.session_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
-                if s.ended == 1 || idle_ms > timeout_ms || s.msisdn != req.msisdn.as_str() {
-                    let lang = Language::parse(&s.language).unwrap_or(Language::En);
-                    let text = shared.catalog.text(lang, "err_session", &[("code", &config.service_code)]);
-                    return Ok(format!("END {text}"));
-                }
-            }
-            let caller = match account {
-                Some(a) if a.kind == AccountKind::Agent => Caller::Agent(a),
-                Some(a) if a.kind == AccountKind::Customer => Caller::Customer(a),
-                _ => Caller::Unregistered(req.msisdn.clone()),
+            // One trip to the writer: read the session and the caller and, when
+            // the step needs no lookup or PIN, work it out and commit it there.
+            let (job_shared, job_key, job_req, job_mac) = (self.shared.clone(), key.clone(), req.clone(), mac.clone());
+            let first =
+                shared.ledger.write(move |conn| quick_hop(conn, &job_shared, &job_key, &job_req, &job_mac)).await?;
+            let look = match first {
+                Quick::Done(body) => return Ok(body),
+                Quick::Conflict => continue,
+                Quick::Slow(look) => look,
             };
-            let lang = caller
-                .account()
-                .map(|a| a.language)
-                .or_else(|| session.as_ref().and_then(|s| Language::parse(&s.language)))
-                .or_else(|| preferred.as_deref().and_then(Language::parse))
-                .unwrap_or(Language::En);
-            let ctx = Ctx { shared, caller: &caller, lang };
-            let outcome = match &session {
-                None => first_hop(&ctx, &inputs).await?,
-                Some(s) => {
-                    let input = session::latest_input(
-                        &req.text,
-                        usize::try_from(s.inputs_seen).unwrap_or(0),
-                        &s.last_mac,
-                        &shared.mac,
-                    );
-                    if input.chars().count() > INPUT_CHARS_MAX {
-                        Outcome {
-                            next: s.screen(),
-                            reply: Reply::Con(format!("{}\n{}", ctx.t("invalid_choice", &[]), ctx.prompt(&s.screen()))),
-                            effect: None,
-                        }
-                    } else {
-                        menu::advance(&ctx, &s.screen(), &input).await?
-                    }
-                }
+            // A lookup, a PIN check or a hash: done here, off the writer.
+            let ctx = Ctx { shared, caller: &look.caller, lang: look.lang };
+            let outcome = match &look.session {
+                None => first_hop(&ctx, &split_inputs(&req.text)).await?,
+                Some(s) => menu::advance(&ctx, &s.screen(), &look.input).await?,
             };
-            let env = effects::Env {
-                settings: shared.ledger.settings_arc(),
-                catalog: shared.catalog.clone(),
-                max_attempts: config.pin.max_attempts,
-                service_code: config.service_code.clone(),
-                msisdn: req.msisdn.to_string(),
-                account: caller.account().map(|a| a.id),
-                is_agent: matches!(caller, Caller::Agent(_)),
-                lang,
-                idempotency_key: format!("ussd:{}:{}", key.aggregator, key.session_id),
-                pin_length: config.pin.length,
-                notices: shared.notices.clone(),
-            };
-            let hop = HopRecord {
-                msisdn: req.msisdn.to_string(),
-                language: lang.as_str().to_string(),
-                screen: outcome.next.clone(),
-                inputs_seen: i32::try_from(inputs.len()).unwrap_or(i32::MAX),
-                mac: mac.clone(),
-                reply: String::new(),
-                ended: false,
-                now_ms: now_ms(),
-            };
-            let prev_hops = session.as_ref().map(|s| s.hop_count);
+            let (env, hop) = hop_parts(shared, &key, req, &look, &outcome, &mac);
+            let prev_hops = look.session.as_ref().map(|s| s.hop_count);
             let (job_key, catalog) = (key.clone(), shared.catalog.clone());
             let saved = shared
                 .ledger
@@ -179,6 +115,147 @@ impl Ussd {
         }
         Err(LedgerError::InvalidInput("session kept changing under this hop".into()))
     }
+}
+
+/// What a hop found: its session, its caller, and the newest input.
+struct Look {
+    session: Option<session::SessionRow>,
+    caller: Caller,
+    lang: Language,
+    input: String,
+}
+
+enum Quick {
+    /// The reply, committed (or a stored one for a repeated hop).
+    Done(String),
+    /// Another request recorded this hop first.
+    Conflict,
+    /// The step needs async work; here is what was read.
+    Slow(Look),
+}
+
+fn split_inputs(text: &str) -> Vec<&str> {
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        text.split('*').collect()
+    }
+}
+
+/// Runs inside a writer job: reads the hop's state, answers repeated and
+/// expired hops, and commits synchronous steps (menu choices, navigation,
+/// names, amounts) in the same transaction.
+fn quick_hop(
+    conn: &mut crate::db::DbConn,
+    shared: &Shared,
+    key: &SessionKey,
+    req: &UssdRequest,
+    mac: &str,
+) -> Result<Quick, LedgerError> {
+    let config = &shared.config;
+    let session = session::load(conn, key)?;
+    if let Some(s) = &session {
+        if s.last_mac == mac {
+            return Ok(Quick::Done(s.last_reply.clone()));
+        }
+        let idle_ms = now_ms() - s.updated_at_ms;
+        let timeout_ms = i64::try_from(config.ussd.session_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        if s.ended == 1 || idle_ms > timeout_ms || s.msisdn != req.msisdn.as_str() {
+            let lang = Language::parse(&s.language).unwrap_or(Language::En);
+            let text = shared.catalog.text(lang, "err_session", &[("code", &config.service_code)]);
+            return Ok(Quick::Done(format!("END {text}")));
+        }
+    }
+    let account = crate::ledger::account::find(conn, &AccountKey::Msisdn(req.msisdn.clone()))?;
+    let preferred = match (&account, &session) {
+        (None, None) => session::preferred_language(conn, req.msisdn.as_str())?,
+        _ => None,
+    };
+    let caller = match account {
+        Some(a) if a.kind == AccountKind::Agent => Caller::Agent(a),
+        Some(a) if a.kind == AccountKind::Customer => Caller::Customer(a),
+        _ => Caller::Unregistered(req.msisdn.clone()),
+    };
+    let lang = caller
+        .account()
+        .map(|a| a.language)
+        .or_else(|| session.as_ref().and_then(|s| Language::parse(&s.language)))
+        .or_else(|| preferred.as_deref().and_then(Language::parse))
+        .unwrap_or(Language::En);
+    let input = match &session {
+        Some(s) => {
+            session::latest_input(&req.text, usize::try_from(s.inputs_seen).unwrap_or(0), &s.last_mac, &shared.mac)
+        }
+        None => String::new(),
+    };
+    let look = Look { session, caller, lang, input };
+    let ctx = Ctx { shared, caller: &look.caller, lang };
+    let quick = match &look.session {
+        None => first_hop_sync(&ctx, &split_inputs(&req.text)),
+        Some(s) if look.input.chars().count() > INPUT_CHARS_MAX => Some(Outcome {
+            next: s.screen(),
+            reply: Reply::Con(format!("{}\n{}", ctx.t("invalid_choice", &[]), ctx.prompt(&s.screen()))),
+            effect: None,
+        }),
+        Some(s) => menu::advance_sync(&ctx, &s.screen(), &look.input),
+    };
+    let Some(outcome) = quick else {
+        return Ok(Quick::Slow(look));
+    };
+    let (env, hop) = hop_parts(shared, key, req, &look, &outcome, mac);
+    let prev_hops = look.session.as_ref().map(|s| s.hop_count);
+    Ok(match commit_hop(conn, key, prev_hops, &hop, &outcome, &env, &shared.catalog)? {
+        Some(body) => Quick::Done(body),
+        None => Quick::Conflict,
+    })
+}
+
+/// What committing a hop needs besides its outcome.
+fn hop_parts(
+    shared: &Shared,
+    key: &SessionKey,
+    req: &UssdRequest,
+    look: &Look,
+    outcome: &Outcome,
+    mac: &str,
+) -> (effects::Env, HopRecord) {
+    let config = &shared.config;
+    let env = effects::Env {
+        settings: shared.ledger.settings_arc(),
+        catalog: shared.catalog.clone(),
+        max_attempts: config.pin.max_attempts,
+        service_code: config.service_code.clone(),
+        msisdn: req.msisdn.to_string(),
+        account: look.caller.account().map(|a| a.id),
+        is_agent: matches!(look.caller, Caller::Agent(_)),
+        lang: look.lang,
+        idempotency_key: format!("ussd:{}:{}", key.aggregator, key.session_id),
+        pin_length: config.pin.length,
+        notices: shared.notices.clone(),
+    };
+    let hop = HopRecord {
+        msisdn: req.msisdn.to_string(),
+        language: look.lang.as_str().to_string(),
+        screen: outcome.next.clone(),
+        inputs_seen: i32::try_from(split_inputs(&req.text).len()).unwrap_or(i32::MAX),
+        mac: mac.to_string(),
+        reply: String::new(),
+        ended: false,
+        now_ms: now_ms(),
+    };
+    (env, hop)
+}
+
+/// [`first_hop`] when every input is a synchronous step.
+fn first_hop_sync(ctx: &Ctx<'_>, inputs: &[&str]) -> Option<Outcome> {
+    let mut outcome = ctx.home();
+    for input in inputs {
+        if outcome.effect.is_some() || matches!(outcome.reply, Reply::End(_)) {
+            break;
+        }
+        outcome = menu::advance_sync(ctx, &outcome.next, input)?;
+    }
+    Some(outcome)
 }
 
 /// The first hop shows the home screen. If the aggregator's text already
