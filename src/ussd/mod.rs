@@ -131,7 +131,7 @@ enum Quick {
     /// Another request recorded this hop first.
     Conflict,
     /// The step needs async work; here is what was read.
-    Slow(Look),
+    Slow(Box<Look>),
 }
 
 fn split_inputs(text: &str) -> Vec<&str> {
@@ -200,7 +200,7 @@ fn quick_hop(
         Some(s) => menu::advance_sync(&ctx, &s.screen(), &look.input),
     };
     let Some(outcome) = quick else {
-        return Ok(Quick::Slow(look));
+        return Ok(Quick::Slow(Box::new(look)));
     };
     let (env, hop) = hop_parts(shared, key, req, &look, &outcome, mac);
     let prev_hops = look.session.as_ref().map(|s| s.hop_count);
