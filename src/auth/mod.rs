@@ -8,7 +8,8 @@ use crate::domain::Pin;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::sync::{mpsc, Mutex};
+use tokio::sync::oneshot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -21,9 +22,21 @@ pub enum AuthError {
 }
 
 /// Hashes and checks PINs. Cloning is cheap.
+///
+/// The async methods run on a fixed pool of `pin.verify_concurrency`
+/// threads fed by a queue: a finished check starts the next at once on the
+/// same thread, with no hand-off through the async runtime in between (each
+/// check holds `pin.argon2.memory_kib`, so the pool also bounds memory).
 #[derive(Clone)]
 pub struct PinHasher {
     inner: Arc<HasherInner>,
+    queue: mpsc::Sender<Work>,
+}
+
+/// A check or a hash waiting for a PIN thread.
+enum Work {
+    Verify { pin: Pin, stored: Option<String>, reply: oneshot::Sender<bool> },
+    Hash { pin: Pin, reply: oneshot::Sender<Result<String, AuthError>> },
 }
 
 struct HasherInner {
@@ -32,7 +45,6 @@ struct HasherInner {
     /// Checked against when the account does not exist, so that an unknown
     /// number costs as much time as a real one.
     dummy_hash: String,
-    permits: Semaphore,
 }
 
 impl PinHasher {
@@ -42,14 +54,38 @@ impl PinHasher {
         }
         let params = Params::new(argon.memory_kib, argon.iterations, argon.parallelism, None)
             .map_err(|e| AuthError::Params(e.to_string()))?;
-        let mut inner = HasherInner {
-            pepper: pepper.expose().as_bytes().to_vec(),
-            params,
-            dummy_hash: String::new(),
-            permits: Semaphore::new(concurrency.max(1)),
-        };
+        let mut inner = HasherInner { pepper: pepper.expose().as_bytes().to_vec(), params, dummy_hash: String::new() };
         inner.dummy_hash = inner.hash_bytes(b"not-a-pin")?;
-        Ok(PinHasher { inner: Arc::new(inner) })
+        let inner = Arc::new(inner);
+        let (queue, rx) = mpsc::channel::<Work>();
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..concurrency.max(1) {
+            let (inner, rx) = (inner.clone(), rx.clone());
+            std::thread::Builder::new()
+                .name(format!("mkoba-pin-{n}"))
+                .spawn(move || {
+                    // The thread holds only the receiver: when every PinHasher is
+                    // dropped, the queue closes and the thread ends.
+                    let hasher = PinHasher::detached(inner);
+                    loop {
+                        let next = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match next {
+                            Ok(Work::Verify { pin, stored, reply }) => {
+                                let _ = reply.send(hasher.verify(&pin, stored.as_deref()));
+                            }
+                            Ok(Work::Hash { pin, reply }) => {
+                                let _ = reply.send(hasher.hash(&pin));
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| AuthError::Hash(format!("cannot start a PIN thread: {e}")))?;
+        }
+        Ok(PinHasher { inner, queue })
     }
 
     /// A PHC string (`$argon2id$v=19$m=…`) with a fresh salt. Blocking: ≈15 ms.
@@ -73,19 +109,27 @@ impl PinHasher {
         argon.verify_password(pin.expose().as_bytes(), &parsed).is_ok() && real
     }
 
-    /// Verifies on the blocking pool, at most `pin.verify_concurrency` at once
-    /// (each holds `pin.argon2.memory_kib` of memory).
+    /// A hasher for the PIN threads themselves: its queue leads nowhere, so
+    /// holding it does not keep the pool alive.
+    fn detached(inner: Arc<HasherInner>) -> PinHasher {
+        PinHasher { inner, queue: mpsc::channel().0 }
+    }
+
+    /// Verifies on the PIN threads, at most `pin.verify_concurrency` at once.
     pub async fn verify_async(&self, pin: Pin, stored: Option<String>) -> bool {
-        let Ok(_permit) = self.inner.permits.acquire().await else {
+        let (reply, answer) = oneshot::channel();
+        if self.queue.send(Work::Verify { pin, stored, reply }).is_err() {
             return false;
-        };
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.verify(&pin, stored.as_deref())).await.unwrap_or(false)
+        }
+        answer.await.unwrap_or(false)
     }
 
     pub async fn hash_async(&self, pin: Pin) -> Result<String, AuthError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.hash(&pin)).await.map_err(|e| AuthError::Hash(e.to_string()))?
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Work::Hash { pin, reply })
+            .map_err(|_| AuthError::Hash("the PIN threads have stopped".into()))?;
+        answer.await.map_err(|_| AuthError::Hash("the PIN threads have stopped".into()))?
     }
 }
 
@@ -128,5 +172,29 @@ mod tests {
     #[test]
     fn needs_a_pepper() {
         assert!(matches!(PinHasher::new(&Secret::default(), &cheap(), 1), Err(AuthError::NoPepper)));
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_pin_threads_answer_and_end_with_their_hasher() {
+        let cheap = Argon2Config { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        let h = PinHasher::new(&Secret::new("pepper"), &cheap, 2).expect("hasher");
+        let pin = Pin::parse("1357", 4).expect("pin");
+        let stored = h.hash_async(pin.clone()).await.expect("hash");
+        let answers = futures_util::future::join_all((0..6).map(|i| {
+            let (h, stored) = (h.clone(), stored.clone());
+            let pin = Pin::parse(if i % 2 == 0 { "1357" } else { "1358" }, 4).expect("pin");
+            async move { h.verify_async(pin, Some(stored)).await }
+        }))
+        .await;
+        assert_eq!(answers, vec![true, false, true, false, true, false]);
+        let queue = h.queue.clone();
+        drop(h);
+        // Only the test's own sender is left; dropping it closes the queue.
+        drop(queue);
     }
 }

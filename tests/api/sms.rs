@@ -229,7 +229,9 @@ async fn an_aggregator_outage_is_retried_without_loss_or_duplicates() {
     for db in TestDb::all() {
         let (app, sim) = with_aggregator(db, true).await;
         world(&app).await;
-        text_to(&sim, AMINA, "cash deposit").await;
+        // The set-up's three receipts (float, deposit to agent and customer)
+        // must be out before the outage, or they would absorb its failures.
+        assert!(wait_until(|| async { sim.sent_count() >= 3 }).await, "set-up receipts");
         sim.set_failure(Failure::http_500(4));
         let done = app.last(AMINA, &["1", "0712000002", "100", "1357"]).await;
         let reference = done.split("Ref ").nth(1).and_then(|r| r.get(..10)).expect("reference").to_string();
