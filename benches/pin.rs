@@ -21,9 +21,11 @@ fn main() {
                 .map(|_| {
                     let (hasher, pin, stored) = (hasher.clone(), pin.clone(), stored.clone());
                     s.spawn(move || {
+                        // One working buffer per thread, as mkoba's PIN threads keep.
+                        let mut blocks = Vec::new();
                         let mut count = 0u64;
                         while started.elapsed() < run_for {
-                            assert!(hasher.verify(&pin, Some(&stored)));
+                            assert!(hasher.verify_in(&pin, Some(&stored), &mut blocks));
                             count += 1;
                         }
                         count

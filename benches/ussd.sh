@@ -10,6 +10,7 @@ REPO=$PWD
 BACKEND=${1:-sqlite}; DURATION=${2:-10}; CONC=${3:-64}
 CUSTOMERS=${CUSTOMERS:-100}
 cargo build --release -q -p mkoba -p mkoba-simulators
+cargo bench -q --bench pin --no-run 2>/dev/null
 BIN=$PWD/target/release
 WORK=$(mktemp -d -t mkoba-bench.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -65,3 +66,6 @@ time "$BIN/mkoba-load" --url "http://127.0.0.1:$PORT" --token bench-token --scen
     --concurrency "$CONC" --duration-s "$DURATION" --phone-prefix 25471 --phones "$CUSTOMERS" --pin 1357 --amount 10
 echo "server CPU during the transfer run: $(( ($(cpu) - SERVER_CPU_BEFORE) / $(getconf CLK_TCK) )) s"
 "$BIN/mkoba" ledger verify
+kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null || true; SERVER=
+echo "== argon2 alone, same sitting (cargo bench --bench pin)"
+(cd "$REPO" && cargo bench -q --bench pin 2>/dev/null | tail -2)

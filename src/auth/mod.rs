@@ -5,10 +5,12 @@ pub mod lockout;
 
 use crate::config::{Argon2Config, Secret};
 use crate::domain::Pin;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::PasswordHasher;
 use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
+use argon2::{Block, ARGON2ID_IDENT};
 use std::sync::Arc;
 use std::sync::{mpsc, Mutex};
+use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,7 @@ impl PinHasher {
                     // The thread holds only the receiver: when every PinHasher is
                     // dropped, the queue closes and the thread ends.
                     let hasher = PinHasher::detached(inner);
+                    let mut blocks = Vec::new();
                     loop {
                         let next = match rx.lock() {
                             Ok(rx) => rx.recv(),
@@ -74,7 +77,7 @@ impl PinHasher {
                         };
                         match next {
                             Ok(Work::Verify { pin, stored, reply }) => {
-                                let _ = reply.send(hasher.verify(&pin, stored.as_deref()));
+                                let _ = reply.send(hasher.verify_in(&pin, stored.as_deref(), &mut blocks));
                             }
                             Ok(Work::Hash { pin, reply }) => {
                                 let _ = reply.send(hasher.hash(&pin));
@@ -96,6 +99,13 @@ impl PinHasher {
     /// Whether `pin` matches `stored`; with no stored hash it spends the same
     /// time and says no. Blocking.
     pub fn verify(&self, pin: &Pin, stored: Option<&str>) -> bool {
+        self.verify_in(pin, stored, &mut Vec::new())
+    }
+
+    /// [`verify`](Self::verify) with argon2's working memory supplied by the
+    /// caller: a PIN thread keeps one buffer (`memory_kib`) for all its
+    /// checks instead of mapping and faulting in a fresh one each time.
+    pub fn verify_in(&self, pin: &Pin, stored: Option<&str>, blocks: &mut Vec<Block>) -> bool {
         let (hash, real) = match stored {
             Some(h) => (h, true),
             None => (self.inner.dummy_hash.as_str(), false),
@@ -103,10 +113,30 @@ impl PinHasher {
         let Ok(parsed) = PasswordHash::new(hash) else {
             return false;
         };
-        let Ok(argon) = self.inner.argon2() else {
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
             return false;
         };
-        argon.verify_password(pin.expose().as_bytes(), &parsed).is_ok() && real
+        // Only what mkoba writes: argon2id, version 0x13.
+        if parsed.algorithm != ARGON2ID_IDENT || parsed.version != Some(0x13) {
+            return false;
+        }
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        let Ok(argon) =
+            Argon2::new_with_secret(&self.inner.pepper, Algorithm::Argon2id, Version::V0x13, params.clone())
+        else {
+            return false;
+        };
+        blocks.resize(params.block_count(), Block::default());
+        let mut out = vec![0u8; expected.len()];
+        if argon
+            .hash_password_into_with_memory(pin.expose().as_bytes(), salt.as_ref(), &mut out, &mut blocks[..])
+            .is_err()
+        {
+            return false;
+        }
+        bool::from(out.as_slice().ct_eq(expected.as_bytes())) && real
     }
 
     /// A hasher for the PIN threads themselves: its queue leads nowhere, so
