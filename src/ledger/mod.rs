@@ -83,6 +83,7 @@ pub struct Ledger {
 }
 
 struct Inner {
+    sqlite: bool,
     pool: Pool,
     queue: WriteQueue,
     settings: Arc<Settings>,
@@ -109,7 +110,7 @@ impl Ledger {
         });
         let manager = Manager::new(db::Backend::from_url(&config.database_url)?, config.database.busy_timeout_ms);
         let queue = WriteQueue::start(manager, config.ledger.batch_max, config.ledger.queue_depth, "mkoba-writer")?;
-        Ok(Ledger { inner: Arc::new(Inner { pool, queue, settings }) })
+        Ok(Ledger { inner: Arc::new(Inner { sqlite: !config.is_postgres(), pool, queue, settings }) })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -119,6 +120,11 @@ impl Ledger {
     /// The settings, shared (for work that outlives a borrow, like a write job).
     pub fn settings_arc(&self) -> Arc<Settings> {
         self.inner.settings.clone()
+    }
+
+    /// SQLite (in-process: reads cost no round trip) rather than PostgreSQL.
+    pub fn is_sqlite(&self) -> bool {
+        self.inner.sqlite
     }
 
     pub fn pool(&self) -> &Pool {

@@ -85,21 +85,34 @@ impl Ussd {
         let key = SessionKey { aggregator: req.aggregator.to_string(), session_id: req.session_id.clone() };
         let mac = shared.mac.of(&req.text);
         for _ in 0..HOP_ATTEMPTS {
-            // One trip to the writer: read the session and the caller and, when
-            // the step needs no lookup or PIN, work it out and commit it there.
+            // SQLite: one trip to the writer reads the session and the caller
+            // and, when the step needs no lookup or PIN, works it out and
+            // commits it there. PostgreSQL: reads are network round trips, so
+            // they run in parallel on the pool, not one after another on the
+            // writer.
             let (job_shared, job_key, job_req, job_mac) = (self.shared.clone(), key.clone(), req.clone(), mac.clone());
-            let first =
-                shared.ledger.write(move |conn| quick_hop(conn, &job_shared, &job_key, &job_req, &job_mac)).await?;
-            let look = match first {
-                Quick::Done(body) => return Ok(body),
-                Quick::Conflict => continue,
-                Quick::Slow(look) => look,
+            let look = if shared.ledger.is_sqlite() {
+                let first =
+                    shared.ledger.write(move |conn| quick_hop(conn, &job_shared, &job_key, &job_req, &job_mac)).await?;
+                match first {
+                    Quick::Done(body) => return Ok(body),
+                    Quick::Conflict => continue,
+                    Quick::Slow(look) => look,
+                }
+            } else {
+                match shared.ledger.read(move |conn| look(conn, &job_shared, &job_key, &job_req, &job_mac)).await? {
+                    Err(body) => return Ok(body),
+                    Ok(look) => Box::new(look),
+                }
             };
             // A lookup, a PIN check or a hash: done here, off the writer.
             let ctx = Ctx { shared, caller: &look.caller, lang: look.lang };
-            let outcome = match &look.session {
-                None => first_hop(&ctx, &split_inputs(&req.text)).await?,
-                Some(s) => menu::advance(&ctx, &s.screen(), &look.input).await?,
+            let outcome = match sync_outcome(&ctx, &look, &req.text) {
+                Some(outcome) => outcome,
+                None => match &look.session {
+                    None => first_hop(&ctx, &split_inputs(&req.text)).await?,
+                    Some(s) => menu::advance(&ctx, &s.screen(), &look.input).await?,
+                },
             };
             let (env, hop) = hop_parts(shared, &key, req, &look, &outcome, &mac);
             let prev_hops = look.session.as_ref().map(|s| s.hop_count);
@@ -152,18 +165,43 @@ fn quick_hop(
     req: &UssdRequest,
     mac: &str,
 ) -> Result<Quick, LedgerError> {
+    let look = match look(conn, shared, key, req, mac)? {
+        Ok(look) => look,
+        Err(body) => return Ok(Quick::Done(body)),
+    };
+    let ctx = Ctx { shared, caller: &look.caller, lang: look.lang };
+    let Some(outcome) = sync_outcome(&ctx, &look, &req.text) else {
+        return Ok(Quick::Slow(Box::new(look)));
+    };
+    let (env, hop) = hop_parts(shared, key, req, &look, &outcome, mac);
+    let prev_hops = look.session.as_ref().map(|s| s.hop_count);
+    Ok(match commit_hop(conn, key, prev_hops, &hop, &outcome, &env, &shared.catalog)? {
+        Some(body) => Quick::Done(body),
+        None => Quick::Conflict,
+    })
+}
+
+/// Reads what a hop needs. `Err` carries the whole answer when there is
+/// nothing to work out: a repeated hop, or an ended or expired session.
+fn look(
+    conn: &mut crate::db::DbConn,
+    shared: &Shared,
+    key: &SessionKey,
+    req: &UssdRequest,
+    mac: &str,
+) -> Result<Result<Look, String>, LedgerError> {
     let config = &shared.config;
     let session = session::load(conn, key)?;
     if let Some(s) = &session {
         if s.last_mac == mac {
-            return Ok(Quick::Done(s.last_reply.clone()));
+            return Ok(Err(s.last_reply.clone()));
         }
         let idle_ms = now_ms() - s.updated_at_ms;
         let timeout_ms = i64::try_from(config.ussd.session_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
         if s.ended == 1 || idle_ms > timeout_ms || s.msisdn != req.msisdn.as_str() {
             let lang = Language::parse(&s.language).unwrap_or(Language::En);
             let text = shared.catalog.text(lang, "err_session", &[("code", &config.service_code)]);
-            return Ok(Quick::Done(format!("END {text}")));
+            return Ok(Err(format!("END {text}")));
         }
     }
     let account = crate::ledger::account::find(conn, &AccountKey::Msisdn(req.msisdn.clone()))?;
@@ -188,26 +226,7 @@ fn quick_hop(
         }
         None => String::new(),
     };
-    let look = Look { session, caller, lang, input };
-    let ctx = Ctx { shared, caller: &look.caller, lang };
-    let quick = match &look.session {
-        None => first_hop_sync(&ctx, &split_inputs(&req.text)),
-        Some(s) if look.input.chars().count() > INPUT_CHARS_MAX => Some(Outcome {
-            next: s.screen(),
-            reply: Reply::Con(format!("{}\n{}", ctx.t("invalid_choice", &[]), ctx.prompt(&s.screen()))),
-            effect: None,
-        }),
-        Some(s) => menu::advance_sync(&ctx, &s.screen(), &look.input),
-    };
-    let Some(outcome) = quick else {
-        return Ok(Quick::Slow(Box::new(look)));
-    };
-    let (env, hop) = hop_parts(shared, key, req, &look, &outcome, mac);
-    let prev_hops = look.session.as_ref().map(|s| s.hop_count);
-    Ok(match commit_hop(conn, key, prev_hops, &hop, &outcome, &env, &shared.catalog)? {
-        Some(body) => Quick::Done(body),
-        None => Quick::Conflict,
-    })
+    Ok(Ok(Look { session, caller, lang, input }))
 }
 
 /// What committing a hop needs besides its outcome.
@@ -244,6 +263,20 @@ fn hop_parts(
         now_ms: now_ms(),
     };
     (env, hop)
+}
+
+/// The outcome of a hop when it needs no lookup, PIN check or hashing.
+fn sync_outcome(ctx: &Ctx<'_>, look: &Look, text: &str) -> Option<Outcome> {
+    match &look.session {
+        None => first_hop_sync(ctx, &split_inputs(text)),
+        // Longer than any menu input: refused before any work.
+        Some(s) if look.input.chars().count() > INPUT_CHARS_MAX => Some(Outcome {
+            next: s.screen(),
+            reply: Reply::Con(format!("{}\n{}", ctx.t("invalid_choice", &[]), ctx.prompt(&s.screen()))),
+            effect: None,
+        }),
+        Some(s) => menu::advance_sync(ctx, &s.screen(), &look.input),
+    }
 }
 
 /// [`first_hop`] when every input is a synchronous step.
