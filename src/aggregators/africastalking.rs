@@ -29,19 +29,34 @@ pub enum AdapterError {
 
 /// Longest `text` accepted: far more than a real session types.
 const TEXT_CHARS_MAX: usize = 1_000;
+/// Longest session or message id accepted.
+const ID_CHARS_MAX: usize = 128;
+
+fn bounded_id<'a>(field: &str, value: &'a str) -> Result<&'a str, AdapterError> {
+    let id = value.trim();
+    if id.is_empty() || id.len() > ID_CHARS_MAX {
+        return Err(AdapterError::Invalid(format!("{field} must be 1 to {ID_CHARS_MAX} characters")));
+    }
+    Ok(id)
+}
+
+fn check_text(text: &str) -> Result<(), AdapterError> {
+    if text.chars().count() > TEXT_CHARS_MAX {
+        return Err(AdapterError::Invalid("text is too long".into()));
+    }
+    Ok(())
+}
+
+fn phone(field: &str, value: &str, plan: &NumberPlan) -> Result<Msisdn, AdapterError> {
+    Msisdn::parse(value, plan)
+        .map_err(|_| AdapterError::Invalid(format!("{field} is not a valid number for this service")))
+}
 
 pub fn parse_ussd(body: &[u8], plan: &NumberPlan) -> Result<UssdRequest, AdapterError> {
     let form: UssdForm = serde_urlencoded::from_bytes(body).map_err(|e| AdapterError::Malformed(e.to_string()))?;
-    let session_id = form.session_id.trim();
-    if session_id.is_empty() || session_id.len() > 128 {
-        return Err(AdapterError::Invalid("sessionId must be 1 to 128 characters".into()));
-    }
-    if form.text.chars().count() > TEXT_CHARS_MAX {
-        return Err(AdapterError::Invalid("text is too long".into()));
-    }
-    let msisdn = Msisdn::parse(&form.phone_number, plan)
-        .map_err(|_| AdapterError::Invalid("phoneNumber is not a valid number for this service".into()))?;
-    let _ = form.network_code;
+    let session_id = bounded_id("sessionId", &form.session_id)?;
+    check_text(&form.text)?;
+    let msisdn = phone("phoneNumber", &form.phone_number, plan)?;
     Ok(UssdRequest {
         aggregator: NAME,
         session_id: session_id.to_string(),
@@ -71,15 +86,9 @@ pub struct SmsForm {
 
 pub fn parse_sms(body: &[u8], plan: &NumberPlan) -> Result<crate::sms::InboundSms, AdapterError> {
     let form: SmsForm = serde_urlencoded::from_bytes(body).map_err(|e| AdapterError::Malformed(e.to_string()))?;
-    let id = form.id.trim();
-    if id.is_empty() || id.len() > 128 {
-        return Err(AdapterError::Invalid("id must be 1 to 128 characters".into()));
-    }
-    if form.text.chars().count() > TEXT_CHARS_MAX {
-        return Err(AdapterError::Invalid("text is too long".into()));
-    }
-    let from = Msisdn::parse(&form.from, plan)
-        .map_err(|_| AdapterError::Invalid("from is not a valid number for this service".into()))?;
+    let id = bounded_id("id", &form.id)?;
+    check_text(&form.text)?;
+    let from = phone("from", &form.from, plan)?;
     Ok(crate::sms::InboundSms { aggregator: NAME, id: id.to_string(), from, text: form.text })
 }
 
@@ -110,8 +119,9 @@ pub fn delivery_outcome(status: &str) -> Option<bool> {
 
 pub fn parse_delivery(body: &[u8]) -> Result<DeliveryForm, AdapterError> {
     let form: DeliveryForm = serde_urlencoded::from_bytes(body).map_err(|e| AdapterError::Malformed(e.to_string()))?;
-    if form.id.trim().is_empty() || form.id.len() > 128 || form.status.trim().is_empty() {
-        return Err(AdapterError::Invalid("id and status are required".into()));
+    bounded_id("id", &form.id)?;
+    if form.status.trim().is_empty() {
+        return Err(AdapterError::Invalid("status is required".into()));
     }
     Ok(form)
 }
