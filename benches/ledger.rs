@@ -6,15 +6,16 @@
 //!   concurrent `Ledger::submit` calls (P2P between funded customers) through
 //!   the group-commit writer. Reports transfers/s, p50/p99 latency of
 //!   `submit`, and the ledger's `verify()` afterwards.
-//! * `inline`: the same `transfer::apply` run in a plain loop on one
+//! * `inline`: the same `batch::apply_all` run in a plain loop on one
 //!   connection, batched exactly as the writer does (one write transaction,
-//!   a savepoint per transfer), without the queue or the async runtime. The
+//!   a savepoint per group of transfers), without the queue or the async
+//!   runtime. The
 //!   gap to `submit` is the queue; the gap to `ceiling` is the SQL.
 //! * `ceiling`: the same SQL work without mkoba: a bare diesel loop on tables
 //!   of its own doing 2 conditional balance UPDATEs + 1 journal INSERT per
 //!   transfer, many per transaction with a savepoint each, or one commit each.
 //!
-//! `--census` also prints, per statement, how often `transfer::apply` and
+//! `--census` also prints, per statement, how often `batch::apply_all` and
 //! the batching issue it and how long it takes.
 //!
 //! ```text
@@ -32,7 +33,7 @@ use diesel::sql_types::BigInt;
 use mkoba::config::{Config, Tier};
 use mkoba::db::{Backend, DbConn, Manager};
 use mkoba::domain::{now_ms, Money, Msisdn};
-use mkoba::ledger::{transfer, AccountId, Ledger, LedgerError, NewAccount, Settings, TransferKind, TransferRequest};
+use mkoba::ledger::{batch, transfer, AccountId, Ledger, LedgerError, NewAccount, Settings, TransferKind, TransferRequest};
 use mkoba::with_conn;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -84,6 +85,12 @@ struct Args {
     /// mkoba does not use (e.g. "PRAGMA temp_store = MEMORY"); repeatable.
     #[arg(long)]
     inline_setup: Vec<String>,
+    /// Idempotency keys: `ordered` start with the clock (as a ULID does, and
+    /// as TigerBeetle advises for its ids), so each batch's keys share a page
+    /// of the unique index; `random` are 128 random bits, one index page per
+    /// transfer.
+    #[arg(long, value_enum, default_value_t = Keys::Ordered)]
+    keys: Keys,
     /// Each customer's starting balance, in KES.
     #[arg(long, default_value_t = 10_000_000)]
     fund_kes: i64,
@@ -110,6 +117,21 @@ impl Amounts {
         match self {
             Amounts::Free => "1-100 KES",
             Amounts::Fee => "200-900 KES+fee",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Keys {
+    Ordered,
+    Random,
+}
+
+impl Keys {
+    fn make(self, rng: &mut StdRng, tag: &str) -> String {
+        match self {
+            Keys::Ordered => format!("{:013}-{tag}", now_ms()),
+            Keys::Random => format!("{:032x}", rng.random::<u128>()),
         }
     }
 }
@@ -368,6 +390,7 @@ async fn run_submit(args: &Args, accounts: usize, submitters: usize, amounts: Am
     let db = TempDb::new(args.pg.as_deref())?;
     let (ledger, customers, setup) = funded_ledger(&db, args.batch_max, accounts, args.fund_kes * 100).await?;
     let customers = Arc::new(customers);
+    let keys = args.keys;
     let duration = Duration::from_secs_f64(args.secs);
     let start = Instant::now();
     let deadline = start + duration;
@@ -381,7 +404,8 @@ async fn run_submit(args: &Args, accounts: usize, submitters: usize, amounts: Am
             let mut latencies_us: Vec<u32> = Vec::with_capacity(1 << 14);
             let mut i = 0u64;
             while Instant::now() < deadline {
-                let req = random_transfer(&mut rng, &customers, amounts, format!("b{t}-{i}"))?;
+                let key = keys.make(&mut rng, &format!("b{t}-{i}"));
+                let req = random_transfer(&mut rng, &customers, amounts, key)?;
                 i += 1;
                 let sent = Instant::now();
                 let result = ledger.submit(req).await;
@@ -508,13 +532,14 @@ fn print_census(title: &str, census: &Mutex<Census>, transfers: u64) {
     println!("| **all statements** | {:.2} | | {:.1} | |", calls as f64 / n, total.as_secs_f64() * 1e6 / n);
 }
 
-/// `transfer::apply` in batches on one connection, as the writer's
-/// `try_batch` runs it, minus the queue. `limit` caps the transfers.
+/// `batch::apply_all` in batches on one connection, as the writer's
+/// `try_batch` runs a group of transfers, minus the queue. `limit` caps the transfers.
 fn inline_batches(
     conn: &mut DbConn,
     settings: &Settings,
     customers: &[AccountId],
     amounts: Amounts,
+    keys: Keys,
     batch: usize,
     deadline: Instant,
     limit: u64,
@@ -524,21 +549,17 @@ fn inline_batches(
     let mut i = 0u64;
     while Instant::now() < deadline && i < limit {
         let reqs = (0..batch)
-            .map(|k| random_transfer(&mut rng, customers, amounts, format!("i{i}-{k}")))
+            .map(|k| {
+                let key = keys.make(&mut rng, &format!("i{i}-{k}"));
+                random_transfer(&mut rng, customers, amounts, key)
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         i += 1;
-        let mut results = Vec::with_capacity(batch);
+        let refs: Vec<&TransferRequest> = reqs.iter().collect();
         begin_write(conn)?;
-        for req in &reqs {
-            begin_nested(conn)?;
-            let result = transfer::apply(conn, settings, req);
-            if result.is_ok() {
-                commit(conn)?;
-            } else {
-                rollback(conn)?;
-            }
-            results.push(result);
-        }
+        begin_nested(conn)?;
+        let results = batch::apply_all(conn, settings, &refs)?;
+        commit(conn)?;
         commit(conn)?;
         for result in &results {
             outcome.count(result);
@@ -547,13 +568,14 @@ fn inline_batches(
     Ok(outcome)
 }
 
-/// `transfer::apply` without the queue; with `census`, a short instrumented run.
+/// `batch::apply_all` without the queue; with `census`, a short instrumented run.
 async fn run_inline(args: &Args, accounts: usize, amounts: Amounts, census: bool) -> anyhow::Result<Row> {
     let db = TempDb::new(args.pg.as_deref())?;
     let (ledger, customers, setup) = funded_ledger(&db, args.batch_max, accounts, args.fund_kes * 100).await?;
     let batch = args.batch_max.unwrap_or(Config::default().ledger.batch_max);
     let secs = args.secs;
     let setup_sql = args.inline_setup.clone();
+    let keys = args.keys;
     let worker = ledger.clone();
     let (outcome, census_data) = tokio::task::spawn_blocking(move || {
         let mut conn = worker.pool().get()?;
@@ -564,7 +586,7 @@ async fn run_inline(args: &Args, accounts: usize, amounts: Amounts, census: bool
         let limit = if census { 20 } else { u64::MAX };
         let start = Instant::now();
         let deadline = start + Duration::from_secs_f64(secs);
-        let mut outcome = inline_batches(&mut conn, worker.settings(), &customers, amounts, batch, deadline, limit)?;
+        let mut outcome = inline_batches(&mut conn, worker.settings(), &customers, amounts, keys, batch, deadline, limit)?;
         outcome.elapsed = start.elapsed();
         anyhow::Ok((outcome, census_data))
     })
@@ -572,7 +594,7 @@ async fn run_inline(args: &Args, accounts: usize, amounts: Amounts, census: bool
     if let Some(c) = census_data {
         print_census(
             &format!(
-                "Census of transfer::apply ({}, {accounts} accounts, {}, batch {batch})",
+                "Census of batch::apply_all ({}, {accounts} accounts, {}, batch {batch})",
                 backend_name(args),
                 amounts.label()
             ),

@@ -19,7 +19,7 @@ use diesel::Connection;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use writer::{WriteError, WriteQueue};
+pub use writer::{Group, WriteError, WriteQueue};
 
 /// The advisory lock key that makes PostgreSQL write transactions take turns.
 const PG_WRITE_LOCK: i64 = 0x6d6b_6f62_6177;

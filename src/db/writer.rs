@@ -9,12 +9,14 @@
 //! it is rolled back and tried again, then one job at a time.
 
 use super::{DbConn, DbError, Manager};
+use std::any::Any;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// An error a queued job may return. `retryable` errors abort the whole batch
 /// for another try; any other error rolls back only the job's savepoint.
-pub trait WriteError: From<DbError> + Send + 'static {
+pub trait WriteError: From<DbError> + std::fmt::Display + Send + 'static {
     fn retryable(&self) -> bool;
 }
 
@@ -30,9 +32,59 @@ enum Outcome {
     AbortBatch,
 }
 
+/// How a group of queued requests fared when run together.
+enum GroupOutcome {
+    /// Every request has its result; whatever was written stays.
+    Done,
+    /// Roll the group back and run its requests one at a time.
+    Fallback,
+    AbortBatch,
+}
+
 trait Job: Send {
     fn run(&mut self, conn: &mut DbConn) -> Outcome;
     fn finish(self: Box<Self>, committed: Result<(), &DbError>);
+
+    /// Jobs of one [`Group`] that queue up next to each other run together.
+    fn group(&self) -> Option<usize> {
+        None
+    }
+
+    /// Runs this job together with `others`, which belong to its group.
+    fn run_group(&mut self, _conn: &mut DbConn, _others: &mut [Box<dyn Job>]) -> GroupOutcome {
+        GroupOutcome::Fallback
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any;
+}
+
+/// Catches a panic in a job's code and turns it into an error of its own.
+fn unpanic<T, E: WriteError>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(E::from(DbError::Commit("the write job panicked".into()))))
+}
+
+fn outcome_of<T, E: WriteError>(result: &Result<T, E>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Keep,
+        Err(e) if e.retryable() => Outcome::AbortBatch,
+        Err(_) => Outcome::Discard,
+    }
+}
+
+fn finish_with<T, E: WriteError>(
+    result: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<T, E>>,
+    committed: Result<(), &DbError>,
+) {
+    let result = match (committed, result) {
+        (Ok(()), Some(r)) => r,
+        (Ok(()), None) => Err(E::from(DbError::WriterGone)),
+        // Whatever the job saw, none of it was committed.
+        (Err(e), _) => Err(E::from(DbError::Commit(e.to_string()))),
+    };
+    // The caller may have gone away (request cancelled); nothing to do then.
+    let _ = reply.send(result);
 }
 
 struct FnJob<T, E, F> {
@@ -51,26 +103,96 @@ where
         // A panicking job must not take the writer (and every later write)
         // down with it: it is refused alone and its savepoint rolled back.
         let f = &mut self.f;
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
-            .unwrap_or_else(|_| Err(E::from(DbError::Commit("the write job panicked".into()))));
-        let outcome = match &result {
-            Ok(_) => Outcome::Keep,
-            Err(e) if e.retryable() => Outcome::AbortBatch,
-            Err(_) => Outcome::Discard,
-        };
+        let result = unpanic(|| f(conn));
+        let outcome = outcome_of(&result);
         self.result = Some(result);
         outcome
     }
 
     fn finish(self: Box<Self>, committed: Result<(), &DbError>) {
-        let result = match (committed, self.result) {
-            (Ok(()), Some(r)) => r,
-            (Ok(()), None) => Err(E::from(DbError::WriterGone)),
-            // Whatever the job saw, none of it was committed.
-            (Err(e), _) => Err(E::from(DbError::Commit(e.to_string()))),
+        finish_with(self.result, self.reply, committed);
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Requests of one kind that the writer may run many at a time: `all` gets
+/// every such request that queued up next to each other and returns a result
+/// for each, in order. A request refused there must have written nothing; an
+/// `Err` from `all` rolls the whole group back and runs `one` per request.
+pub struct Group<R, T, E> {
+    pub one: Box<dyn Fn(&mut DbConn, &R) -> Result<T, E> + Send + Sync>,
+    pub all: Box<GroupFn<R, T, E>>,
+}
+
+pub type GroupFn<R, T, E> = dyn Fn(&mut DbConn, &[&R]) -> Result<Vec<Result<T, E>>, E> + Send + Sync;
+
+struct GroupJob<R, T, E> {
+    group: Arc<Group<R, T, E>>,
+    req: R,
+    result: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<R, T, E> Job for GroupJob<R, T, E>
+where
+    R: Send + 'static,
+    T: Send + 'static,
+    E: WriteError,
+{
+    fn run(&mut self, conn: &mut DbConn) -> Outcome {
+        let (one, req) = (&self.group.one, &self.req);
+        let result = unpanic(|| one(conn, req));
+        let outcome = outcome_of(&result);
+        self.result = Some(result);
+        outcome
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &DbError>) {
+        finish_with(self.result, self.reply, committed);
+    }
+
+    fn group(&self) -> Option<usize> {
+        Some(Arc::as_ptr(&self.group) as *const () as usize)
+    }
+
+    fn run_group(&mut self, conn: &mut DbConn, others: &mut [Box<dyn Job>]) -> GroupOutcome {
+        let mut peers: Vec<&mut GroupJob<R, T, E>> = Vec::with_capacity(others.len());
+        for other in others.iter_mut() {
+            match other.as_any().downcast_mut::<GroupJob<R, T, E>>() {
+                Some(peer) => peers.push(peer),
+                None => return GroupOutcome::Fallback,
+            }
+        }
+        let results = {
+            let mut reqs = Vec::with_capacity(peers.len() + 1);
+            reqs.push(&self.req);
+            reqs.extend(peers.iter().map(|p| &p.req));
+            let all = &self.group.all;
+            unpanic(|| all(conn, &reqs))
         };
-        // The caller may have gone away (request cancelled); nothing to do then.
-        let _ = self.reply.send(result);
+        match results {
+            Ok(results) if results.len() == peers.len() + 1 => {
+                let mut results = results.into_iter();
+                self.result = results.next();
+                for (peer, result) in peers.into_iter().zip(results) {
+                    peer.result = Some(result);
+                }
+                GroupOutcome::Done
+            }
+            Ok(_) => GroupOutcome::Fallback,
+            Err(e) if e.retryable() => GroupOutcome::AbortBatch,
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = peers.len() + 1, "a write group fell back to one job at a time");
+                GroupOutcome::Fallback
+            }
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
     }
 }
 
@@ -121,6 +243,32 @@ impl WriteQueue {
         let job: Box<dyn Job> = Box::new(FnJob { f, result: None, reply });
         self.tx.send(job).await.map_err(|_| E::from(DbError::WriterGone))?;
         rx.await.unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
+    }
+
+    /// Queues a request of `group` and waits for its committed result.
+    pub async fn run_grouped<R, T, E>(&self, group: &Arc<Group<R, T, E>>, req: R) -> Result<T, E>
+    where
+        R: Send + 'static,
+        T: Send + 'static,
+        E: WriteError,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(GroupJob { group: group.clone(), req, result: None, reply });
+        self.tx.send(job).await.map_err(|_| E::from(DbError::WriterGone))?;
+        rx.await.unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
+    }
+
+    /// The same, outside any async runtime.
+    pub fn run_grouped_blocking<R, T, E>(&self, group: &Arc<Group<R, T, E>>, req: R) -> Result<T, E>
+    where
+        R: Send + 'static,
+        T: Send + 'static,
+        E: WriteError,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(GroupJob { group: group.clone(), req, result: None, reply });
+        self.tx.blocking_send(job).map_err(|_| E::from(DbError::WriterGone))?;
+        rx.blocking_recv().unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
     }
 
     /// The same, for callers outside any async runtime (the CLI).
@@ -179,13 +327,37 @@ fn commit_batch(manager: &Manager, conn: &mut DbConn, batch: &mut Vec<Box<dyn Jo
 fn try_batch(conn: &mut DbConn, batch: &mut [Box<dyn Job>]) -> Result<(), DbError> {
     conn.begin_write()?;
     let result = (|| {
-        for job in batch.iter_mut() {
-            conn.begin_nested()?;
-            match job.run(conn) {
-                Outcome::Keep => conn.commit()?,
-                Outcome::Discard => conn.rollback()?,
-                Outcome::AbortBatch => return Err(retry_marker()),
+        let mut start = 0;
+        while start < batch.len() {
+            // A run of jobs of one group goes together, in a savepoint of its own.
+            let mut end = start + 1;
+            if let Some(group) = batch[start].group() {
+                while end < batch.len() && batch[end].group() == Some(group) {
+                    end += 1;
+                }
             }
+            if end - start > 1 {
+                conn.begin_nested()?;
+                let (first, others) = batch[start..end].split_first_mut().expect("a run has a first job");
+                match first.run_group(conn, others) {
+                    GroupOutcome::Done => {
+                        conn.commit()?;
+                        start = end;
+                        continue;
+                    }
+                    GroupOutcome::Fallback => conn.rollback()?,
+                    GroupOutcome::AbortBatch => return Err(retry_marker()),
+                }
+            }
+            for job in &mut batch[start..end] {
+                conn.begin_nested()?;
+                match job.run(conn) {
+                    Outcome::Keep => conn.commit()?,
+                    Outcome::Discard => conn.rollback()?,
+                    Outcome::AbortBatch => return Err(retry_marker()),
+                }
+            }
+            start = end;
         }
         conn.commit()
     })();

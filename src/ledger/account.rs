@@ -107,7 +107,7 @@ impl Language {
 }
 
 /// A row of `accounts` as stored.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = accounts)]
 pub struct AccountRow {
     pub id: i64,

@@ -5,6 +5,7 @@
 //! with a [`TransferRequest`] and get a [`Receipt`] or a [`LedgerError`].
 
 pub mod account;
+pub mod batch;
 pub mod error;
 pub mod statement;
 pub mod tariff;
@@ -19,7 +20,7 @@ pub use transfer::{Receipt, ReversalRequest, TransferKind, TransferRequest};
 pub use verify::VerifyReport;
 
 use crate::config::{Config, Tariffs, Tier};
-use crate::db::{self, DbConn, Manager, Pool, WriteQueue};
+use crate::db::{self, DbConn, Group, Manager, Pool, WriteQueue};
 use crate::domain::{Currency, Money};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +40,11 @@ pub struct SystemAccounts {
 /// writes (receipts in the outbox) commits or rolls back with the transfer.
 pub trait TransferObserver: Send + Sync {
     fn posted(&self, conn: &mut DbConn, receipt: &Receipt) -> Result<(), LedgerError>;
+
+    /// Told of many transfers posted together, in order.
+    fn posted_all(&self, conn: &mut DbConn, receipts: &[Receipt]) -> Result<(), LedgerError> {
+        receipts.iter().try_for_each(|r| self.posted(conn, r))
+    }
 }
 
 #[derive(Clone)]
@@ -86,6 +92,8 @@ struct Inner {
     sqlite: bool,
     pool: Pool,
     queue: WriteQueue,
+    /// Transfers that queue up together are posted together.
+    transfers: Arc<Group<TransferRequest, Receipt, LedgerError>>,
     settings: Arc<Settings>,
 }
 
@@ -110,7 +118,12 @@ impl Ledger {
         });
         let manager = Manager::new(db::Backend::from_url(&config.database_url)?, config.database.busy_timeout_ms);
         let queue = WriteQueue::start(manager, config.ledger.batch_max, config.ledger.queue_depth, "mkoba-writer")?;
-        Ok(Ledger { inner: Arc::new(Inner { sqlite: !config.is_postgres(), pool, queue, settings }) })
+        let (one, all) = (settings.clone(), settings.clone());
+        let transfers = Arc::new(Group {
+            one: Box::new(move |conn: &mut DbConn, req: &TransferRequest| transfer::apply(conn, &one, req)),
+            all: Box::new(move |conn: &mut DbConn, reqs: &[&TransferRequest]| batch::apply_all(conn, &all, reqs)),
+        });
+        Ok(Ledger { inner: Arc::new(Inner { sqlite: !config.is_postgres(), pool, queue, transfers, settings }) })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -137,14 +150,12 @@ impl Ledger {
 
     /// Posts a transfer through the group-commit writer; returns once it is durable.
     pub async fn submit(&self, req: TransferRequest) -> Result<Receipt, LedgerError> {
-        let settings = self.inner.settings.clone();
-        self.inner.queue.run(move |conn| transfer::apply(conn, &settings, &req)).await
+        self.inner.queue.run_grouped(&self.inner.transfers, req).await
     }
 
     /// The same, for threads outside any async runtime.
     pub fn submit_blocking(&self, req: TransferRequest) -> Result<Receipt, LedgerError> {
-        let settings = self.inner.settings.clone();
-        self.inner.queue.run_blocking(move |conn| transfer::apply(conn, &settings, &req))
+        self.inner.queue.run_grouped_blocking(&self.inner.transfers, req)
     }
 
     pub async fn reverse(&self, req: ReversalRequest) -> Result<Receipt, LedgerError> {

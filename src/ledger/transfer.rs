@@ -5,7 +5,7 @@
 //! (never read-modify-write) in account-id order, then its postings are
 //! written. All of it runs inside one savepoint of a group-commit batch.
 
-use super::account::{self, Account, AccountId, AccountKind, AccountStatus};
+use super::account::{self, Account, AccountId, AccountKind};
 use super::{LedgerError, Settings};
 use crate::db::prepared::Prepared;
 use crate::db::schema::{postings, transfers};
@@ -59,7 +59,7 @@ impl TransferKind {
     }
 
     /// Who may pay whom with this kind.
-    fn parties(self) -> Option<(AccountKind, AccountKind)> {
+    pub(super) fn parties(self) -> Option<(AccountKind, AccountKind)> {
         use AccountKind::*;
         Some(match self {
             TransferKind::P2p => (Customer, Customer),
@@ -72,7 +72,7 @@ impl TransferKind {
     }
 
     /// Whether the principal counts toward the payer's daily outgoing limit.
-    fn counts_toward_daily_limit(self) -> bool {
+    pub(super) fn counts_toward_daily_limit(self) -> bool {
         matches!(self, TransferKind::P2p | TransferKind::CashIn | TransferKind::CashOut | TransferKind::MerchantPayment)
     }
 }
@@ -89,7 +89,7 @@ pub struct TransferRequest {
 }
 
 impl TransferRequest {
-    fn fingerprint(&self) -> String {
+    pub(super) fn fingerprint(&self) -> String {
         format!("{}|{}|{}|{}", self.kind.as_str(), self.from.0, self.to.0, self.amount.minor())
     }
 }
@@ -110,7 +110,7 @@ pub struct Party {
 }
 
 impl Party {
-    fn of(account: &Account, balance_after_minor: Option<i64>) -> Party {
+    pub(super) fn of(account: &Account, balance_after_minor: Option<i64>) -> Party {
         Party {
             account_id: account.id,
             kind: account.kind,
@@ -141,7 +141,7 @@ pub struct Receipt {
     pub replayed: bool,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = transfers)]
 pub struct TransferRow {
     pub id: i64,
@@ -171,11 +171,11 @@ struct BalanceRow {
 }
 
 /// A movement of `amount` from one account to another inside a transfer.
-struct Leg {
-    from: AccountId,
-    to: AccountId,
-    amount_minor: i64,
-    code: &'static str,
+pub(super) struct Leg {
+    pub from: AccountId,
+    pub to: AccountId,
+    pub amount_minor: i64,
+    pub code: &'static str,
 }
 
 struct NewTransfer<'a> {
@@ -277,9 +277,9 @@ fn credit(
 }
 
 /// A posting before it is written: one account's signed share of a leg.
-type Entry = (AccountId, &'static str, i64);
+pub(super) type Entry = (AccountId, &'static str, i64);
 
-fn entries_of(legs: &[Leg]) -> Vec<Entry> {
+pub(super) fn entries_of(legs: &[Leg]) -> Vec<Entry> {
     legs.iter().flat_map(|l| [(l.from, l.code, -l.amount_minor), (l.to, l.code, l.amount_minor)]).collect()
 }
 
@@ -299,15 +299,6 @@ fn insert_postings(conn: &mut DbConn, transfer_id: i64, entries: &[Entry]) -> Re
         q.execute(c)
     })?;
     Ok(())
-}
-
-/// Net change per account, in account-id order (the lock order).
-fn net_deltas(entries: &[Entry]) -> BTreeMap<AccountId, i64> {
-    let mut deltas = BTreeMap::new();
-    for &(account, _, amount) in entries {
-        *deltas.entry(account).or_insert(0) += amount;
-    }
-    deltas
 }
 
 fn find_by_key(conn: &mut DbConn, key: &str) -> Result<Option<TransferRow>, LedgerError> {
@@ -343,7 +334,7 @@ fn find_reversal_of(conn: &mut DbConn, original_id: i64) -> Result<Option<Transf
 }
 
 /// The receipt of a transfer already stored, for a replayed request.
-fn replay(conn: &mut DbConn, row: TransferRow, fingerprint: &str) -> Result<Receipt, LedgerError> {
+pub(super) fn replay(conn: &mut DbConn, row: TransferRow, fingerprint: &str) -> Result<Receipt, LedgerError> {
     if row.fingerprint != fingerprint {
         return Err(LedgerError::IdempotencyConflict);
     }
@@ -378,170 +369,12 @@ fn load(conn: &mut DbConn, id: AccountId) -> Result<Account, LedgerError> {
     account::find_by_id(conn, id)?.ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))
 }
 
-/// Posts a transfer. Runs inside the writer's savepoint: any error undoes it.
+/// Posts one transfer (see [`super::batch`], which posts every transfer).
+/// Runs inside a savepoint of the caller's: an error leaves nothing written.
 pub fn apply(conn: &mut DbConn, settings: &Settings, req: &TransferRequest) -> Result<Receipt, LedgerError> {
-    let (from_kind, to_kind) = req
-        .kind
-        .parties()
-        .ok_or_else(|| LedgerError::WrongParty(format!("{} transfers are made by mkoba itself", req.kind.as_str())))?;
-    if req.amount.is_zero() {
-        return Err(LedgerError::InvalidInput("amount must be more than zero".into()));
-    }
-    if req.from == req.to {
-        return Err(LedgerError::SelfTransfer);
-    }
-    let quote = super::tariff::quote(&settings.tariffs, req.kind, req.amount)?;
-    let fingerprint = req.fingerprint();
-    let now = now_ms();
-    // Accounts are never deleted, so an unknown one cannot belong to a replay.
-    let parties = account::find_pair(conn, req.from, req.to)?;
-    let find =
-        |id: AccountId| parties.iter().find(|a| a.id == id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()));
-    let (from, to) = (find(req.from)?, find(req.to)?);
-
-    let mut attempts = 0;
-    let (transfer_id, reference) = loop {
-        attempts += 1;
-        let reference = Reference::generate();
-        let new = NewTransfer {
-            reference: reference.as_str(),
-            key: &req.idempotency_key,
-            fingerprint: &fingerprint,
-            kind: req.kind,
-            debit: req.from,
-            credit: req.to,
-            amount_minor: req.amount.minor(),
-            fee_minor: quote.fee.minor(),
-            commission_minor: quote.commission.minor(),
-            reverses: None,
-            created_at_ms: now,
-        };
-        if let Some(id) = insert_transfer(conn, &new)? {
-            break (id, reference);
-        }
-        if let Some(existing) = find_by_key(conn, &req.idempotency_key)? {
-            return replay(conn, existing, &fingerprint);
-        }
-        // Otherwise the random reference collided: draw another.
-        if attempts >= 5 {
-            return Err(LedgerError::InvalidInput("could not allocate a unique reference".into()));
-        }
-    };
-
-    if from.kind != from_kind || to.kind != to_kind {
-        return Err(LedgerError::WrongParty(format!(
-            "{} goes from a {} to a {}, not from a {} to a {}",
-            req.kind.as_str(),
-            from_kind.as_str(),
-            to_kind.as_str(),
-            from.kind.as_str(),
-            to.kind.as_str()
-        )));
-    }
-    if from.status != AccountStatus::Active {
-        return Err(LedgerError::AccountNotActive { who: from.handle(), status: from.status });
-    }
-    if to.status == AccountStatus::Suspended {
-        return Err(LedgerError::AccountNotActive { who: to.handle(), status: to.status });
-    }
-    if let Some(tier) = settings.tier_of(from) {
-        if req.amount.minor() > tier.max_transfer_minor {
-            return Err(LedgerError::OverTransferLimit { tier: from.tier.clone(), max_minor: tier.max_transfer_minor });
-        }
-    }
-
-    let mut legs = vec![Leg { from: req.from, to: req.to, amount_minor: req.amount.minor(), code: req.kind.as_str() }];
-    if !quote.fee.is_zero() {
-        legs.push(Leg {
-            from: req.from,
-            to: settings.system.fee_revenue,
-            amount_minor: quote.fee.minor(),
-            code: "fee",
-        });
-    }
-    if !quote.commission.is_zero() {
-        let agent = if from.kind == AccountKind::Agent { from.id } else { to.id };
-        legs.push(Leg {
-            from: settings.system.commission_expense,
-            to: agent,
-            amount_minor: quote.commission.minor(),
-            code: "commission",
-        });
-    }
-
-    let day = settings.day_number(now);
-    let counted = if req.kind.counts_toward_daily_limit() { req.amount.minor() } else { 0 };
-    let entries = entries_of(&legs);
-    let mut balances = BTreeMap::new();
-    for (id, delta) in net_deltas(&entries) {
-        let account = if id == from.id {
-            Some(from)
-        } else if id == to.id {
-            Some(to)
-        } else {
-            None
-        };
-        let tier = account.and_then(|a| settings.tier_of(a));
-        let new_balance = if delta < 0 {
-            let cap = tier.map_or(i64::MAX, |t| t.max_daily_out_minor);
-            let counted_here = if id == req.from { counted } else { 0 };
-            debit(conn, id, -delta, day, counted_here, cap, false)?
-                .ok_or_else(|| explain_debit_refusal(conn, id, -delta, day, cap))?
-        } else if delta > 0 {
-            let cap = tier.map_or(i64::MAX, |t| t.max_balance_minor);
-            credit(conn, id, delta, cap, false)?.ok_or_else(|| explain_credit_refusal(conn, id))?
-        } else {
-            continue;
-        };
-        balances.insert(id, new_balance);
-    }
-    insert_postings(conn, transfer_id, &entries)?;
-
-    let receipt = Receipt {
-        transfer_id,
-        reference: reference.to_string(),
-        kind: req.kind,
-        amount_minor: req.amount.minor(),
-        fee_minor: quote.fee.minor(),
-        commission_minor: quote.commission.minor(),
-        from: Party::of(from, balances.get(&from.id).copied()),
-        to: Party::of(to, balances.get(&to.id).copied()),
-        reverses: None,
-        created_at_ms: now,
-        replayed: false,
-    };
-    if let Some(observer) = &settings.observer {
-        observer.0.posted(conn, &receipt)?;
-    }
-    Ok(receipt)
-}
-
-/// Why a conditional debit changed no row, read back inside the same savepoint.
-fn explain_debit_refusal(conn: &mut DbConn, id: AccountId, amount: i64, day: i64, cap: i64) -> LedgerError {
-    let account = match account::find_by_id(conn, id) {
-        Ok(Some(a)) => a,
-        Ok(None) => return LedgerError::UnknownAccount(id.to_string()),
-        Err(e) => return e,
-    };
-    if account.status != AccountStatus::Active {
-        return LedgerError::AccountNotActive { who: account.handle(), status: account.status };
-    }
-    if account.balance_minor < amount {
-        return LedgerError::InsufficientFunds { who: account.handle(), available_minor: account.balance_minor };
-    }
-    let used = if account.out_day == day { account.out_day_minor } else { 0 };
-    LedgerError::OverDailyLimit { who: account.handle(), remaining_minor: cap.saturating_sub(used).max(0) }
-}
-
-fn explain_credit_refusal(conn: &mut DbConn, id: AccountId) -> LedgerError {
-    match account::find_by_id(conn, id) {
-        Ok(Some(a)) if a.status == AccountStatus::Suspended => {
-            LedgerError::AccountNotActive { who: a.handle(), status: a.status }
-        }
-        Ok(Some(a)) => LedgerError::ReceiverOverBalanceLimit { who: a.handle() },
-        Ok(None) => LedgerError::UnknownAccount(id.to_string()),
-        Err(e) => e,
-    }
+    super::batch::apply_all(conn, settings, &[req])?
+        .pop()
+        .unwrap_or_else(|| Err(LedgerError::InvalidInput("no result for the transfer".into())))
 }
 
 /// A request to undo a completed transfer with a compensating one.
@@ -592,8 +425,16 @@ pub fn apply_reversal(conn: &mut DbConn, settings: &Settings, req: &ReversalRequ
         }
     };
 
+    // Found through postings_account: these are all the accounts a transfer can touch.
+    let accounts = [
+        original.debit_account_id,
+        original.credit_account_id,
+        settings.system.fee_revenue.0,
+        settings.system.commission_expense.0,
+    ];
     let original_postings: Vec<(i64, i64)> = with_conn!(conn, c => postings::table
         .select((postings::account_id, postings::amount_minor))
+        .filter(postings::account_id.eq_any(accounts))
         .filter(postings::transfer_id.eq(original.id))
         .load(c))?;
     let entries: Vec<Entry> =
@@ -601,7 +442,7 @@ pub fn apply_reversal(conn: &mut DbConn, settings: &Settings, req: &ReversalRequ
     // Today's outgoing totals are kept as they are: a reversal is not a payment.
     let day = settings.day_number(now);
     let mut balances = BTreeMap::new();
-    for (id, delta) in net_deltas(&entries) {
+    for (id, delta) in super::batch::net_deltas(&entries) {
         let new_balance = if delta < 0 {
             debit(conn, id, -delta, day, 0, i64::MAX, true)?.ok_or_else(|| {
                 let who = account::find_by_id(conn, id).ok().flatten().map_or(id.to_string(), |a| a.handle());

@@ -106,10 +106,10 @@ impl Notices {
     }
 }
 
-impl TransferObserver for Notices {
-    /// Receipts to both parties (reference, amount, fee, counterparty, new
-    /// balance), and a float alert when an agent's float falls below the line.
-    fn posted(&self, conn: &mut DbConn, r: &Receipt) -> Result<(), LedgerError> {
+impl Notices {
+    /// Receipts to both parties: reference, amount, fee, counterparty, new
+    /// balance. No dedupe key: a transfer is posted, and observed, once.
+    fn receipts(&self, r: &Receipt, out: &mut Vec<NewMessage>) {
         let amount = self.money(r.amount_minor);
         let fee = self.money(r.fee_minor);
         let commission = self.money(r.commission_minor);
@@ -124,7 +124,7 @@ impl TransferObserver for Notices {
             TransferKind::Reversal => ("sms_reversal_debit", "sms_reversal_credit"),
             TransferKind::Fee | TransferKind::Commission => ("", ""),
         };
-        for (side, key, me, other) in [("from", from_key, &r.from, &r.to), ("to", to_key, &r.to, &r.from)] {
+        for (key, me, other) in [(from_key, &r.from, &r.to), (to_key, &r.to, &r.from)] {
             let Some(to) = me.notify_to.as_deref().filter(|_| !key.is_empty()) else {
                 continue;
             };
@@ -143,9 +143,12 @@ impl TransferObserver for Notices {
                     ("original", &original),
                 ],
             );
-            self.sms(conn, to, body, format!("transfer:{}:{side}", r.transfer_id))?;
+            out.push(NewMessage::sms(to, body, None));
         }
-        // An agent's float crossing below the alert line.
+    }
+
+    /// An email when an agent's float crosses below the alert line.
+    fn float_alerts(&self, conn: &mut DbConn, r: &Receipt) -> Result<(), LedgerError> {
         for party in [&r.from, &r.to] {
             if party.kind != crate::ledger::AccountKind::Agent {
                 continue;
@@ -173,5 +176,21 @@ impl TransferObserver for Notices {
             }
         }
         Ok(())
+    }
+}
+
+impl TransferObserver for Notices {
+    fn posted(&self, conn: &mut DbConn, r: &Receipt) -> Result<(), LedgerError> {
+        self.posted_all(conn, std::slice::from_ref(r))
+    }
+
+    /// Every receipt of a group in a few multi-row statements.
+    fn posted_all(&self, conn: &mut DbConn, receipts: &[Receipt]) -> Result<(), LedgerError> {
+        let mut messages = Vec::with_capacity(receipts.len() * 2);
+        for r in receipts {
+            self.receipts(r, &mut messages);
+            self.float_alerts(conn, r)?;
+        }
+        outbox::enqueue_all(conn, &messages, now_ms())
     }
 }

@@ -90,6 +90,37 @@ pub fn enqueue(conn: &mut DbConn, msg: &NewMessage, now_ms: i64) -> Result<bool,
     Ok(n == 1)
 }
 
+/// Writes many messages without dedupe keys in the caller's transaction, in
+/// a few multi-row statements.
+pub fn enqueue_all(conn: &mut DbConn, msgs: &[NewMessage], now_ms: i64) -> Result<(), LedgerError> {
+    /// Rows per statement: 7 binds each, far below SQLite's 32,766.
+    const ROWS: usize = 64;
+    for chunk in msgs.chunks(ROWS) {
+        let row = "(?, ?, ?, ?, ?, ?, ?)";
+        let sql = format!(
+            "INSERT INTO outbox (channel, recipient, subject, body, next_attempt_at_ms, created_at_ms, \
+             updated_at_ms) VALUES {}",
+            vec![row; chunk.len()].join(", ")
+        );
+        with_conn!(conn, c => {
+            let mut q = Prepared::new(sql.clone());
+            for msg in chunk {
+                debug_assert!(msg.dedupe_key.is_none(), "enqueue_all does not dedupe");
+                q = q
+                    .bind::<Text, _>(msg.channel.as_str())
+                    .bind::<Text, _>(msg.recipient.clone())
+                    .bind::<Text, _>(msg.subject.clone())
+                    .bind::<Text, _>(msg.body.clone())
+                    .bind::<BigInt, _>(now_ms)
+                    .bind::<BigInt, _>(now_ms)
+                    .bind::<BigInt, _>(now_ms);
+            }
+            q.execute(c)
+        })?;
+    }
+    Ok(())
+}
+
 /// Whether anything of a channel may be due: a cheap read that spares idle
 /// workers a write transaction per poll.
 pub fn any_due(conn: &mut DbConn, channel: Channel, now_ms: i64) -> Result<bool, LedgerError> {

@@ -1,0 +1,512 @@
+//! The write path of every transfer: many requests posted at once.
+//!
+//! The writer hands over every transfer request that queued up together (a
+//! single one when traffic is light). This runs inside the batch's write
+//! transaction, which one writer at a time holds (SQLite's write lock; on
+//! PostgreSQL an advisory lock every writer takes), so what it reads cannot
+//! change under it. It reads the accounts involved once, decides each request
+//! in arrival order against their running balances and limits, and writes the
+//! accepted ones with a few multi-row statements: the transfer rows, their
+//! postings, one conditional update per account touched and the receipts.
+//!
+//! The update carries the batch's net change for the account and the same
+//! conditions a single transfer would: an account debited must be active and
+//! stay within its funds and its daily limit; an account credited must not be
+//! suspended and must stay within its balance limit. It must land on exactly
+//! the balance the decisions assumed, or the whole group is rolled back (and
+//! the writer posts its requests one at a time instead). A refused request
+//! writes nothing.
+
+use super::account::{Account, AccountId, AccountKind, AccountRow, AccountStatus};
+use super::tariff::{self, Quote};
+use super::transfer::{entries_of, replay, Entry, Leg, Party, Receipt, TransferRequest, TransferRow};
+use super::{LedgerError, Settings};
+use crate::db::prepared::Prepared;
+use crate::db::{DbConn, DbError};
+use crate::domain::{now_ms, Reference};
+use crate::with_conn;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Rows per multi-row statement: bounds the bind count (SQLite allows 32,766)
+/// and the number of distinct statements kept prepared.
+const ROWS_PER_INSERT: usize = 64;
+
+/// Posts `reqs` in order and returns a result for each. An `Err` means
+/// nothing can be said for any of them: the caller rolls back what this wrote.
+pub fn apply_all(
+    conn: &mut DbConn,
+    settings: &Settings,
+    reqs: &[&TransferRequest],
+) -> Result<Vec<Result<Receipt, LedgerError>>, LedgerError> {
+    let mut results: Vec<Option<Result<Receipt, LedgerError>>> = reqs.iter().map(|_| None).collect();
+    // A key twice in one group: the second is decided after the first is
+    // written, so that it replays the first (or is tried afresh if the first
+    // was refused), as it would have been one batch later.
+    let mut pending: Vec<usize> = (0..reqs.len()).collect();
+    while !pending.is_empty() {
+        let mut seen = HashSet::new();
+        let (now, later): (Vec<usize>, Vec<usize>) =
+            pending.into_iter().partition(|&i| seen.insert(reqs[i].idempotency_key.as_str()));
+        round(conn, settings, reqs, &now, &mut results)?;
+        pending = later;
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| LedgerError::Db(DbError::Commit("a transfer was left undecided".into()))))
+        .collect()
+}
+
+/// The state of one account as the group's decisions move it.
+struct Slot {
+    account: Account,
+    allow_negative: bool,
+    balance: i64,
+    /// Sent today before this group, plus what this group counts.
+    out_today: i64,
+    /// What this group adds to today's outgoing total.
+    counted: i64,
+    debited: bool,
+    credited: bool,
+}
+
+/// An accepted request, waiting for its transfer row.
+struct Accepted {
+    index: usize,
+    quote: Quote,
+    entries: Vec<Entry>,
+    from: Party,
+    to: Party,
+}
+
+fn round(
+    conn: &mut DbConn,
+    settings: &Settings,
+    reqs: &[&TransferRequest],
+    indexes: &[usize],
+    results: &mut [Option<Result<Receipt, LedgerError>>],
+) -> Result<(), LedgerError> {
+    let now = now_ms();
+    let day = settings.day_number(now);
+
+    let mut todo: Vec<(usize, Quote)> = Vec::with_capacity(indexes.len());
+    for &i in indexes {
+        match precheck(settings, reqs[i]) {
+            Ok(quote) => todo.push((i, quote)),
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    if todo.is_empty() {
+        return Ok(());
+    }
+
+    let keys: Vec<&str> = todo.iter().map(|&(i, _)| reqs[i].idempotency_key.as_str()).collect();
+    let mut existing = find_by_keys(conn, &keys)?;
+    if !existing.is_empty() {
+        let mut fresh = Vec::with_capacity(todo.len());
+        for (i, quote) in todo {
+            match existing.remove(&reqs[i].idempotency_key) {
+                Some(row) => results[i] = Some(replay(conn, row, &reqs[i].fingerprint())),
+                None => fresh.push((i, quote)),
+            }
+        }
+        todo = fresh;
+    }
+
+    let mut ids: Vec<i64> = Vec::with_capacity(todo.len() * 2 + 2);
+    for &(i, quote) in &todo {
+        ids.extend([reqs[i].from.0, reqs[i].to.0]);
+        if !quote.fee.is_zero() {
+            ids.push(settings.system.fee_revenue.0);
+        }
+        if !quote.commission.is_zero() {
+            ids.push(settings.system.commission_expense.0);
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut book = load_accounts(conn, &ids, day)?;
+
+    let mut accepted = Vec::with_capacity(todo.len());
+    for (i, quote) in todo {
+        match decide(settings, &mut book, reqs[i], quote) {
+            Ok((entries, from, to)) => accepted.push(Accepted { index: i, quote, entries, from, to }),
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    if accepted.is_empty() {
+        return Ok(());
+    }
+
+    let rows = insert_transfers(conn, reqs, &accepted, now)?;
+    let postings: Vec<(i64, Entry)> = accepted
+        .iter()
+        .zip(&rows)
+        .flat_map(|(a, &(id, _))| a.entries.iter().map(move |&e| (id, e)))
+        .collect();
+    insert_postings(conn, &postings)?;
+    // Account-id order is the lock order.
+    let mut touched: Vec<&Slot> = book.values().filter(|s| s.debited || s.credited).collect();
+    touched.sort_unstable_by_key(|s| s.account.id);
+    for slot in touched {
+        update_account(conn, settings, slot, day)?;
+    }
+
+    let mut receipts = Vec::with_capacity(accepted.len());
+    let mut order = Vec::with_capacity(accepted.len());
+    for (a, (id, reference)) in accepted.into_iter().zip(rows) {
+        let req = reqs[a.index];
+        order.push(a.index);
+        receipts.push(Receipt {
+            transfer_id: id,
+            reference,
+            kind: req.kind,
+            amount_minor: req.amount.minor(),
+            fee_minor: a.quote.fee.minor(),
+            commission_minor: a.quote.commission.minor(),
+            from: a.from,
+            to: a.to,
+            reverses: None,
+            created_at_ms: now,
+            replayed: false,
+        });
+    }
+    if let Some(observer) = &settings.observer {
+        observer.0.posted_all(conn, &receipts)?;
+    }
+    for (i, receipt) in order.into_iter().zip(receipts) {
+        results[i] = Some(Ok(receipt));
+    }
+    Ok(())
+}
+
+/// What can be refused without reading anything.
+fn precheck(settings: &Settings, req: &TransferRequest) -> Result<Quote, LedgerError> {
+    if req.kind.parties().is_none() {
+        return Err(LedgerError::WrongParty(format!("{} transfers are made by mkoba itself", req.kind.as_str())));
+    }
+    if req.amount.is_zero() {
+        return Err(LedgerError::InvalidInput("amount must be more than zero".into()));
+    }
+    if req.from == req.to {
+        return Err(LedgerError::SelfTransfer);
+    }
+    tariff::quote(&settings.tariffs, req.kind, req.amount)
+}
+
+/// Decides one request against the running state and, if it goes, moves the
+/// state on. Returns its postings and both parties as the receipt shows them.
+fn decide(
+    settings: &Settings,
+    book: &mut HashMap<AccountId, Slot>,
+    req: &TransferRequest,
+    quote: Quote,
+) -> Result<(Vec<Entry>, Party, Party), LedgerError> {
+    let (from_kind, to_kind) = req.kind.parties().expect("checked by precheck");
+    let from = &book.get(&req.from).ok_or_else(|| LedgerError::UnknownAccount(req.from.to_string()))?.account;
+    let to = &book.get(&req.to).ok_or_else(|| LedgerError::UnknownAccount(req.to.to_string()))?.account;
+    if from.kind != from_kind || to.kind != to_kind {
+        return Err(LedgerError::WrongParty(format!(
+            "{} goes from a {} to a {}, not from a {} to a {}",
+            req.kind.as_str(),
+            from_kind.as_str(),
+            to_kind.as_str(),
+            from.kind.as_str(),
+            to.kind.as_str()
+        )));
+    }
+    if from.status != AccountStatus::Active {
+        return Err(LedgerError::AccountNotActive { who: from.handle(), status: from.status });
+    }
+    if to.status == AccountStatus::Suspended {
+        return Err(LedgerError::AccountNotActive { who: to.handle(), status: to.status });
+    }
+    if let Some(tier) = settings.tier_of(from) {
+        if req.amount.minor() > tier.max_transfer_minor {
+            return Err(LedgerError::OverTransferLimit { tier: from.tier.clone(), max_minor: tier.max_transfer_minor });
+        }
+    }
+
+    let mut legs = vec![Leg { from: req.from, to: req.to, amount_minor: req.amount.minor(), code: req.kind.as_str() }];
+    if !quote.fee.is_zero() {
+        legs.push(Leg { from: req.from, to: settings.system.fee_revenue, amount_minor: quote.fee.minor(), code: "fee" });
+    }
+    if !quote.commission.is_zero() {
+        let agent = if from.kind == AccountKind::Agent { from.id } else { to.id };
+        legs.push(Leg {
+            from: settings.system.commission_expense,
+            to: agent,
+            amount_minor: quote.commission.minor(),
+            code: "commission",
+        });
+    }
+    let entries = entries_of(&legs);
+    let counted = if req.kind.counts_toward_daily_limit() { req.amount.minor() } else { 0 };
+
+    // Check every account first, then move them all: a refusal moves nothing.
+    let mut moves = Vec::with_capacity(3);
+    for (id, delta) in net_deltas(&entries) {
+        let slot = book.get(&id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?;
+        let a = &slot.account;
+        let tier = if id == req.from || id == req.to { settings.tier_of(a) } else { None };
+        if delta < 0 {
+            let amount = -delta;
+            if a.status != AccountStatus::Active {
+                return Err(LedgerError::AccountNotActive { who: a.handle(), status: a.status });
+            }
+            // An account that may go negative still stops short of underflow.
+            let floor = if slot.allow_negative { amount - i64::MAX } else { amount };
+            if slot.balance < floor {
+                return Err(LedgerError::InsufficientFunds { who: a.handle(), available_minor: slot.balance });
+            }
+            let cap = tier.map_or(i64::MAX, |t| t.max_daily_out_minor);
+            let counted_here = if id == req.from { counted } else { 0 };
+            if slot.out_today > cap - counted_here {
+                return Err(LedgerError::OverDailyLimit {
+                    who: a.handle(),
+                    remaining_minor: cap.saturating_sub(slot.out_today).max(0),
+                });
+            }
+            moves.push((id, delta, counted_here));
+        } else if delta > 0 {
+            if a.status == AccountStatus::Suspended {
+                return Err(LedgerError::AccountNotActive { who: a.handle(), status: a.status });
+            }
+            let cap = tier.map_or(i64::MAX, |t| t.max_balance_minor);
+            if slot.balance > cap - delta {
+                return Err(LedgerError::ReceiverOverBalanceLimit { who: a.handle() });
+            }
+            moves.push((id, delta, 0));
+        }
+    }
+    for (id, delta, counted_here) in moves {
+        let slot = book.get_mut(&id).expect("checked above");
+        slot.balance += delta;
+        if delta < 0 {
+            slot.debited = true;
+            slot.out_today += counted_here;
+            slot.counted += counted_here;
+        } else {
+            slot.credited = true;
+        }
+    }
+    let party = |id: AccountId| {
+        let slot = &book[&id];
+        Party::of(&slot.account, Some(slot.balance))
+    };
+    Ok((entries, party(req.from), party(req.to)))
+}
+
+/// Net change per account, in account-id order (the lock order).
+pub(super) fn net_deltas(entries: &[Entry]) -> BTreeMap<AccountId, i64> {
+    let mut deltas = BTreeMap::new();
+    for &(account, _, amount) in entries {
+        *deltas.entry(account).or_insert(0) += amount;
+    }
+    deltas
+}
+
+/// `(?, ?), (?, ?)`: `rows` groups of `per_row` placeholders.
+fn placeholders(rows: usize, per_row: usize) -> String {
+    let row = format!("({})", vec!["?"; per_row].join(", "));
+    vec![row.as_str(); rows].join(", ")
+}
+
+fn find_by_keys(conn: &mut DbConn, keys: &[&str]) -> Result<HashMap<String, TransferRow>, LedgerError> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "SELECT * FROM transfers WHERE idempotency_key IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let rows: Vec<TransferRow> = with_conn!(conn, c => {
+            let mut q = Prepared::new(sql.clone());
+            for key in chunk {
+                q = q.bind::<Text, _>(key.to_string());
+            }
+            q.load(c)
+        })?;
+        found.extend(rows.into_iter().map(|r| (r.idempotency_key.clone(), r)));
+    }
+    Ok(found)
+}
+
+fn load_accounts(conn: &mut DbConn, ids: &[i64], day: i64) -> Result<HashMap<AccountId, Slot>, LedgerError> {
+    let mut book = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_INSERT) {
+        let sql = format!("SELECT * FROM accounts WHERE id IN ({})", vec!["?"; chunk.len()].join(", "));
+        let rows: Vec<AccountRow> = with_conn!(conn, c => {
+            let mut q = Prepared::new(sql.clone());
+            for &id in chunk {
+                q = q.bind::<BigInt, _>(id);
+            }
+            q.load(c)
+        })?;
+        for row in rows {
+            let allow_negative = row.allow_negative == 1;
+            let account = Account::from(row);
+            let out_today = if account.out_day == day { account.out_day_minor } else { 0 };
+            book.insert(
+                account.id,
+                Slot {
+                    balance: account.balance_minor,
+                    account,
+                    allow_negative,
+                    out_today,
+                    counted: 0,
+                    debited: false,
+                    credited: false,
+                },
+            );
+        }
+    }
+    Ok(book)
+}
+
+#[derive(QueryableByName)]
+struct IdRef {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    reference: String,
+}
+
+/// The transfer rows, each with a fresh random reference. Keys were checked
+/// free above and no other writer runs, so a row that does not go in lost its
+/// reference to another transfer: it draws again.
+fn insert_transfers(
+    conn: &mut DbConn,
+    reqs: &[&TransferRequest],
+    accepted: &[Accepted],
+    now: i64,
+) -> Result<Vec<(i64, String)>, LedgerError> {
+    let mut rows: Vec<Option<(i64, String)>> = accepted.iter().map(|_| None).collect();
+    for _ in 0..5 {
+        let missing: Vec<usize> = (0..accepted.len()).filter(|&k| rows[k].is_none()).collect();
+        if missing.is_empty() {
+            break;
+        }
+        // Rows are matched back by reference, so one draw holds each once.
+        let mut drawn: HashMap<String, usize> = HashMap::with_capacity(missing.len());
+        for &k in &missing {
+            let mut reference = Reference::generate_at(now).to_string();
+            while drawn.contains_key(&reference) {
+                reference = Reference::generate_at(now).to_string();
+            }
+            drawn.insert(reference, k);
+        }
+        let drawn_list: Vec<(&String, usize)> = drawn.iter().map(|(r, &k)| (r, k)).collect();
+        for chunk in drawn_list.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO transfers (reference, idempotency_key, fingerprint, kind, debit_account_id, \
+                 credit_account_id, amount_minor, fee_minor, commission_minor, created_at_ms) VALUES {} \
+                 ON CONFLICT DO NOTHING RETURNING id, reference",
+                placeholders(chunk.len(), 10)
+            );
+            let inserted: Vec<IdRef> = with_conn!(conn, c => {
+                let mut q = Prepared::new(sql.clone());
+                for &(reference, k) in chunk {
+                    let a = &accepted[k];
+                    let req = reqs[a.index];
+                    q = q
+                        .bind::<Text, _>(reference.clone())
+                        .bind::<Text, _>(req.idempotency_key.clone())
+                        .bind::<Text, _>(req.fingerprint())
+                        .bind::<Text, _>(req.kind.as_str())
+                        .bind::<BigInt, _>(req.from.0)
+                        .bind::<BigInt, _>(req.to.0)
+                        .bind::<BigInt, _>(req.amount.minor())
+                        .bind::<BigInt, _>(a.quote.fee.minor())
+                        .bind::<BigInt, _>(a.quote.commission.minor())
+                        .bind::<BigInt, _>(now);
+                }
+                q.load(c)
+            })?;
+            for row in inserted {
+                if let Some(&k) = drawn.get(&row.reference) {
+                    rows[k] = Some((row.id, row.reference));
+                }
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|r| r.ok_or_else(|| LedgerError::InvalidInput("could not allocate a unique reference".into())))
+        .collect()
+}
+
+fn insert_postings(conn: &mut DbConn, postings: &[(i64, Entry)]) -> Result<(), LedgerError> {
+    for chunk in postings.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO postings (transfer_id, account_id, code, amount_minor) VALUES {}",
+            placeholders(chunk.len(), 4)
+        );
+        with_conn!(conn, c => {
+            let mut q = Prepared::new(sql.clone());
+            for &(transfer_id, (account, code, amount_minor)) in chunk {
+                q = q
+                    .bind::<BigInt, _>(transfer_id)
+                    .bind::<BigInt, _>(account.0)
+                    .bind::<Text, _>(code)
+                    .bind::<BigInt, _>(amount_minor);
+            }
+            q.execute(c)
+        })?;
+    }
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct BalanceRow {
+    #[diesel(sql_type = BigInt)]
+    balance_minor: i64,
+}
+
+/// One conditional statement per account: the group's net change, guarded by
+/// the conditions the decisions checked, landing on the balance they reached.
+fn update_account(conn: &mut DbConn, settings: &Settings, slot: &Slot, day: i64) -> Result<(), LedgerError> {
+    const SQL: &str = "UPDATE accounts SET \
+        balance_minor = balance_minor + ?, \
+        out_day_minor = CASE WHEN ? = 1 THEN (CASE WHEN out_day = ? THEN out_day_minor ELSE 0 END) + ? \
+            ELSE out_day_minor END, \
+        out_day = CASE WHEN ? = 1 THEN ? ELSE out_day END \
+        WHERE id = ? \
+        AND (? = 0 OR status = 'active') \
+        AND (? = 0 OR status <> 'suspended') \
+        AND balance_minor >= ? AND balance_minor <= ? \
+        AND (? = 0 OR (CASE WHEN out_day = ? THEN out_day_minor ELSE 0 END) <= ?) \
+        RETURNING balance_minor";
+    let a = &slot.account;
+    let net = slot.balance - a.balance_minor;
+    let tier = settings.tier_of(a);
+    // Bounds on the balance before, such that the balance after is allowed.
+    let min_before = if slot.allow_negative { (i64::MIN + 1).saturating_sub(net) } else { -net.min(0) };
+    let max_before = if net > 0 { tier.map_or(i64::MAX, |t| t.max_balance_minor) - net } else { i64::MAX };
+    let daily_cap = tier.map_or(i64::MAX, |t| t.max_daily_out_minor);
+    let counts = i32::from(slot.debited);
+    let rows: Vec<BalanceRow> = with_conn!(conn, c => Prepared::new(SQL)
+        .bind::<BigInt, _>(net)
+        .bind::<Integer, _>(counts)
+        .bind::<BigInt, _>(day)
+        .bind::<BigInt, _>(slot.counted)
+        .bind::<Integer, _>(counts)
+        .bind::<BigInt, _>(day)
+        .bind::<BigInt, _>(a.id.0)
+        .bind::<Integer, _>(i32::from(slot.debited))
+        .bind::<Integer, _>(i32::from(slot.credited))
+        .bind::<BigInt, _>(min_before)
+        .bind::<BigInt, _>(max_before)
+        .bind::<Integer, _>(counts)
+        .bind::<BigInt, _>(day)
+        .bind::<BigInt, _>(daily_cap.saturating_sub(slot.counted))
+        .load(c))?;
+    match rows.first() {
+        Some(row) if row.balance_minor == slot.balance => Ok(()),
+        found => Err(LedgerError::Db(DbError::Commit(format!(
+            "account {} changed under the writer: expected balance {}, found {:?}",
+            a.id,
+            slot.balance,
+            found.map(|r| r.balance_minor)
+        )))),
+    }
+}
