@@ -33,7 +33,9 @@ use diesel::sql_types::BigInt;
 use mkoba::config::{Config, Tier};
 use mkoba::db::{Backend, DbConn, Manager};
 use mkoba::domain::{now_ms, Money, Msisdn};
-use mkoba::ledger::{batch, transfer, AccountId, Ledger, LedgerError, NewAccount, Settings, TransferKind, TransferRequest};
+use mkoba::ledger::{
+    batch, transfer, AccountId, Ledger, LedgerError, NewAccount, Settings, TransferKind, TransferRequest,
+};
 use mkoba::with_conn;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -538,8 +540,7 @@ fn inline_batches(
     conn: &mut DbConn,
     settings: &Settings,
     customers: &[AccountId],
-    amounts: Amounts,
-    keys: Keys,
+    (amounts, keys): (Amounts, Keys),
     batch: usize,
     deadline: Instant,
     limit: u64,
@@ -586,7 +587,8 @@ async fn run_inline(args: &Args, accounts: usize, amounts: Amounts, census: bool
         let limit = if census { 20 } else { u64::MAX };
         let start = Instant::now();
         let deadline = start + Duration::from_secs_f64(secs);
-        let mut outcome = inline_batches(&mut conn, worker.settings(), &customers, amounts, keys, batch, deadline, limit)?;
+        let mut outcome =
+            inline_batches(&mut conn, worker.settings(), &customers, (amounts, keys), batch, deadline, limit)?;
         outcome.elapsed = start.elapsed();
         anyhow::Ok((outcome, census_data))
     })

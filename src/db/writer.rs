@@ -123,9 +123,11 @@ where
 /// for each, in order. A request refused there must have written nothing; an
 /// `Err` from `all` rolls the whole group back and runs `one` per request.
 pub struct Group<R, T, E> {
-    pub one: Box<dyn Fn(&mut DbConn, &R) -> Result<T, E> + Send + Sync>,
+    pub one: Box<OneFn<R, T, E>>,
     pub all: Box<GroupFn<R, T, E>>,
 }
+
+pub type OneFn<R, T, E> = dyn Fn(&mut DbConn, &R) -> Result<T, E> + Send + Sync;
 
 pub type GroupFn<R, T, E> = dyn Fn(&mut DbConn, &[&R]) -> Result<Vec<Result<T, E>>, E> + Send + Sync;
 
@@ -389,5 +391,80 @@ mod tests {
         assert!(matches!(boom, Err(DbError::Commit(_))), "{boom:?}");
         let fine = queue.run_blocking(|conn| conn.batch_execute("CREATE TABLE t (x INTEGER)"));
         assert!(fine.is_ok(), "{fine:?}");
+    }
+
+    #[test]
+    fn requests_of_a_group_that_queue_up_run_together_or_else_one_at_a_time() {
+        use std::sync::Mutex;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend = super::super::Backend::Sqlite { path: dir.path().join("g.db") };
+        let queue = WriteQueue::start(Manager::new(backend, 1_000), 64, 64, "test-writer").expect("writer");
+        queue.run_blocking(|conn| conn.batch_execute("CREATE TABLE t (x INTEGER)")).expect("table");
+        let insert = |conn: &mut DbConn, x: i64| conn.batch_execute(&format!("INSERT INTO t VALUES ({x})"));
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let group = Arc::new(Group::<i64, i64, DbError> {
+            one: Box::new(move |conn, &x| insert(conn, x).map(|()| x)),
+            all: Box::new(move |conn, xs| {
+                seen.lock().expect("sizes").push(xs.len());
+                for &&x in xs {
+                    insert(conn, x)?;
+                }
+                if xs.contains(&&13) {
+                    return Err(DbError::Commit("13 spoils the group".into()));
+                }
+                // Negative: "ran as part of a group".
+                Ok(xs.iter().map(|&&x| Ok(-x)).collect())
+            }),
+        });
+
+        // Holds the writer with a plain job while `xs` queue up behind it.
+        let queue_behind_a_busy_writer = |xs: &[i64]| -> Vec<i64> {
+            let (release, hold) = std::sync::mpsc::channel::<()>();
+            let hold = Mutex::new(hold);
+            std::thread::scope(|s| {
+                let queue = &queue;
+                let busy = s.spawn(move || {
+                    queue.run_blocking(move |_| {
+                        let _ = hold.lock().expect("hold").recv();
+                        Ok::<_, DbError>(())
+                    })
+                });
+                std::thread::sleep(Duration::from_millis(200));
+                let group = &group;
+                let waiting: Vec<_> =
+                    xs.iter().map(|&x| s.spawn(move || queue.run_grouped_blocking(group, x))).collect();
+                std::thread::sleep(Duration::from_millis(500));
+                release.send(()).expect("release");
+                busy.join().expect("busy job").expect("busy job commits");
+                waiting.into_iter().map(|h| h.join().expect("join").expect("committed")).collect()
+            })
+        };
+
+        let mut together = queue_behind_a_busy_writer(&[1, 2, 3, 4]);
+        together.sort_unstable();
+        assert_eq!(together, [-4, -3, -2, -1], "one call of `all` for the four");
+        let mut alone = queue_behind_a_busy_writer(&[11, 12, 13]);
+        alone.sort_unstable();
+        assert_eq!(alone, [11, 12, 13], "the spoilt group is rolled back and each runs alone");
+        assert_eq!(*sizes.lock().expect("sizes"), [4, 3]);
+
+        let rows = queue
+            .run_blocking(|conn| {
+                #[derive(diesel::QueryableByName)]
+                struct Sum {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    total: i64,
+                }
+                use diesel::RunQueryDsl;
+                let DbConn::Sqlite(c) = conn else { unreachable!("a SQLite test") };
+                let rows: Vec<Sum> =
+                    diesel::sql_query("SELECT COUNT(*) AS n, SUM(x) AS total FROM t").load(c).map_err(DbError::from)?;
+                Ok::<_, DbError>(rows.first().map(|r| (r.n, r.total)))
+            })
+            .expect("read");
+        assert_eq!(rows, Some((7, 1 + 2 + 3 + 4 + 11 + 12 + 13)), "nothing of the spoilt group's own run is kept");
     }
 }

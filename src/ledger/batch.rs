@@ -140,11 +140,8 @@ fn round(
     }
 
     let rows = insert_transfers(conn, reqs, &accepted, now)?;
-    let postings: Vec<(i64, Entry)> = accepted
-        .iter()
-        .zip(&rows)
-        .flat_map(|(a, &(id, _))| a.entries.iter().map(move |&e| (id, e)))
-        .collect();
+    let postings: Vec<(i64, Entry)> =
+        accepted.iter().zip(&rows).flat_map(|(a, &(id, _))| a.entries.iter().map(move |&e| (id, e))).collect();
     insert_postings(conn, &postings)?;
     // Account-id order is the lock order.
     let mut touched: Vec<&Slot> = book.values().filter(|s| s.debited || s.credited).collect();
@@ -230,7 +227,12 @@ fn decide(
 
     let mut legs = vec![Leg { from: req.from, to: req.to, amount_minor: req.amount.minor(), code: req.kind.as_str() }];
     if !quote.fee.is_zero() {
-        legs.push(Leg { from: req.from, to: settings.system.fee_revenue, amount_minor: quote.fee.minor(), code: "fee" });
+        legs.push(Leg {
+            from: req.from,
+            to: settings.system.fee_revenue,
+            amount_minor: quote.fee.minor(),
+            code: "fee",
+        });
     }
     if !quote.commission.is_zero() {
         let agent = if from.kind == AccountKind::Agent { from.id } else { to.id };
@@ -316,10 +318,7 @@ fn placeholders(rows: usize, per_row: usize) -> String {
 fn find_by_keys(conn: &mut DbConn, keys: &[&str]) -> Result<HashMap<String, TransferRow>, LedgerError> {
     let mut found = HashMap::new();
     for chunk in keys.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "SELECT * FROM transfers WHERE idempotency_key IN ({})",
-            vec!["?"; chunk.len()].join(", ")
-        );
+        let sql = format!("SELECT * FROM transfers WHERE idempotency_key IN ({})", vec!["?"; chunk.len()].join(", "));
         let rows: Vec<TransferRow> = with_conn!(conn, c => {
             let mut q = Prepared::new(sql.clone());
             for key in chunk {
