@@ -290,16 +290,6 @@ pub fn find_by_id(conn: &mut DbConn, id: AccountId) -> Result<Option<Account>, L
     Ok(row.map(Account::from))
 }
 
-/// The two accounts of a transfer, in one cached statement (`eq_any` would
-/// not be cached on SQLite: its `IN` list varies).
-pub fn find_pair(conn: &mut DbConn, a: AccountId, b: AccountId) -> Result<Vec<Account>, LedgerError> {
-    let rows = with_conn!(conn, c => accounts::table
-        .select(AccountRow::as_select())
-        .filter(accounts::id.eq(a.0).or(accounts::id.eq(b.0)))
-        .load(c))?;
-    Ok(rows.into_iter().map(Account::from).collect())
-}
-
 pub fn find_system(conn: &mut DbConn, code: &str) -> Result<AccountId, LedgerError> {
     let id = with_conn!(conn, c => accounts::table
         .select(accounts::id)

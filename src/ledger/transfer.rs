@@ -1,9 +1,10 @@
-//! Transfers: requests, the write path that posts them, and reversals.
+//! Transfers: requests, receipts, replays and reversals. Transfers are posted
+//! by [`super::batch`], alone or many at once; a transfer is immutable.
 //!
-//! A transfer is immutable. Its idempotency key is claimed first (a unique
-//! row), then every account it touches changes by one conditional statement
-//! (never read-modify-write) in account-id order, then its postings are
-//! written. All of it runs inside one savepoint of a group-commit batch.
+//! A reversal claims its idempotency key first (a unique row), then every
+//! account it touches changes by one conditional statement in account-id
+//! order, then its postings are written, all inside one savepoint of a
+//! group-commit batch.
 
 use super::account::{self, Account, AccountId, AccountKind};
 use super::{LedgerError, Settings};
