@@ -434,7 +434,8 @@ fn insert_transfers(
         .collect()
 }
 
-fn insert_postings(conn: &mut DbConn, postings: &[(i64, Entry)]) -> Result<(), LedgerError> {
+/// Postings as `(transfer id, entry)`, in a few multi-row statements.
+pub(super) fn insert_postings(conn: &mut DbConn, postings: &[(i64, Entry)]) -> Result<(), LedgerError> {
     for chunk in postings.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO postings (transfer_id, account_id, code, amount_minor) VALUES {}",

@@ -284,24 +284,6 @@ pub(super) fn entries_of(legs: &[Leg]) -> Vec<Entry> {
     legs.iter().flat_map(|l| [(l.from, l.code, -l.amount_minor), (l.to, l.code, l.amount_minor)]).collect()
 }
 
-/// All postings of a transfer in one multi-row statement.
-fn insert_postings(conn: &mut DbConn, transfer_id: i64, entries: &[Entry]) -> Result<(), LedgerError> {
-    let rows = vec!["(?, ?, ?, ?)"; entries.len()].join(", ");
-    let sql = format!("INSERT INTO postings (transfer_id, account_id, code, amount_minor) VALUES {rows}");
-    with_conn!(conn, c => {
-        let mut q = Prepared::new(sql.clone());
-        for &(account, code, amount_minor) in entries {
-            q = q
-                .bind::<BigInt, _>(transfer_id)
-                .bind::<BigInt, _>(account.0)
-                .bind::<Text, _>(code)
-                .bind::<BigInt, _>(amount_minor);
-        }
-        q.execute(c)
-    })?;
-    Ok(())
-}
-
 fn find_by_key(conn: &mut DbConn, key: &str) -> Result<Option<TransferRow>, LedgerError> {
     Ok(with_conn!(conn, c => transfers::table
         .select(TransferRow::as_select())
@@ -456,7 +438,8 @@ pub fn apply_reversal(conn: &mut DbConn, settings: &Settings, req: &ReversalRequ
         };
         balances.insert(id, new_balance);
     }
-    insert_postings(conn, transfer_id, &entries)?;
+    let postings: Vec<(i64, Entry)> = entries.iter().map(|&e| (transfer_id, e)).collect();
+    super::batch::insert_postings(conn, &postings)?;
 
     let row = find_by_id(conn, transfer_id)?.ok_or_else(|| LedgerError::TransferNotFound(transfer_id.to_string()))?;
     let mut receipt = stored_receipt(conn, row)?;
