@@ -47,9 +47,9 @@ pub fn apply_all(
     let mut pending: Vec<usize> = (0..reqs.len()).collect();
     while !pending.is_empty() {
         let mut seen = HashSet::new();
-        let (now, later): (Vec<usize>, Vec<usize>) =
+        let (this_round, later): (Vec<usize>, Vec<usize>) =
             pending.into_iter().partition(|&i| seen.insert(reqs[i].idempotency_key.as_str()));
-        round(conn, settings, reqs, &now, &mut results)?;
+        round(conn, settings, reqs, &this_round, &mut results)?;
         pending = later;
     }
     results
