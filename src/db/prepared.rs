@@ -13,6 +13,17 @@ use diesel::sql_types::{SqlType, Untyped};
 use diesel::{QueryResult, RunQueryDsl};
 use std::borrow::Cow;
 
+/// `(?, ?, ?)`: a row of `n` placeholders, or the list of an `IN`.
+pub fn row(n: usize) -> String {
+    format!("({})", vec!["?"; n].join(", "))
+}
+
+/// `(?, ?), (?, ?)`: `rows` rows of `per_row` placeholders, for a multi-row
+/// `VALUES`.
+pub fn rows(rows: usize, per_row: usize) -> String {
+    vec![row(per_row); rows].join(", ")
+}
+
 pub struct Prepared<DB: Backend> {
     /// Owned text is fine too (e.g. one row of placeholders per leg): the
     /// cache holds one statement per distinct text.
@@ -86,6 +97,12 @@ mod tests {
         n: i64,
         #[diesel(sql_type = Text)]
         s: String,
+    }
+
+    #[test]
+    fn placeholder_rows() {
+        assert_eq!(row(3), "(?, ?, ?)");
+        assert_eq!(rows(2, 2), "(?, ?), (?, ?)");
     }
 
     #[test]

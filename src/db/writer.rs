@@ -262,36 +262,7 @@ impl WriteQueue {
         E: WriteError,
         F: FnMut(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(FnJob { f, result: None, reply });
-        self.tx.send(job).await.map_err(|_| E::from(DbError::WriterGone))?;
-        rx.await.unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
-    }
-
-    /// Queues a request of `group` and waits for its committed result.
-    pub async fn run_grouped<R, T, E>(&self, group: &Arc<Group<R, T, E>>, req: R) -> Result<T, E>
-    where
-        R: Send + 'static,
-        T: Send + 'static,
-        E: WriteError,
-    {
-        let (reply, rx) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(GroupJob { group: group.clone(), req, result: None, reply });
-        self.tx.send(job).await.map_err(|_| E::from(DbError::WriterGone))?;
-        rx.await.unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
-    }
-
-    /// The same, outside any async runtime.
-    pub fn run_grouped_blocking<R, T, E>(&self, group: &Arc<Group<R, T, E>>, req: R) -> Result<T, E>
-    where
-        R: Send + 'static,
-        T: Send + 'static,
-        E: WriteError,
-    {
-        let (reply, rx) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(GroupJob { group: group.clone(), req, result: None, reply });
-        self.tx.blocking_send(job).map_err(|_| E::from(DbError::WriterGone))?;
-        rx.blocking_recv().unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
+        self.queue(|reply| Box::new(FnJob { f, result: None, reply })).await
     }
 
     /// The same, for callers outside any async runtime (the CLI).
@@ -301,9 +272,45 @@ impl WriteQueue {
         E: WriteError,
         F: FnMut(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
+        self.queue_blocking(|reply| Box::new(FnJob { f, result: None, reply }))
+    }
+
+    /// Queues a request of `group` and waits for its committed result.
+    pub async fn run_grouped<R, T, E>(&self, group: &Arc<Group<R, T, E>>, req: R) -> Result<T, E>
+    where
+        R: Send + 'static,
+        T: Send + 'static,
+        E: WriteError,
+    {
+        self.queue(|reply| Box::new(GroupJob { group: group.clone(), req, result: None, reply })).await
+    }
+
+    /// The same, outside any async runtime.
+    pub fn run_grouped_blocking<R, T, E>(&self, group: &Arc<Group<R, T, E>>, req: R) -> Result<T, E>
+    where
+        R: Send + 'static,
+        T: Send + 'static,
+        E: WriteError,
+    {
+        self.queue_blocking(|reply| Box::new(GroupJob { group: group.clone(), req, result: None, reply }))
+    }
+
+    /// Queues the job made around a reply channel and waits for the reply.
+    async fn queue<T, E: WriteError>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Box<dyn Job>,
+    ) -> Result<T, E> {
         let (reply, rx) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(FnJob { f, result: None, reply });
-        self.tx.blocking_send(job).map_err(|_| E::from(DbError::WriterGone))?;
+        self.tx.send(job(reply)).await.map_err(|_| E::from(DbError::WriterGone))?;
+        rx.await.unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
+    }
+
+    fn queue_blocking<T, E: WriteError>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Box<dyn Job>,
+    ) -> Result<T, E> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.blocking_send(job(reply)).map_err(|_| E::from(DbError::WriterGone))?;
         rx.blocking_recv().unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
     }
 }

@@ -21,7 +21,7 @@ use super::account::{Account, AccountId, AccountKind, AccountRow, AccountStatus}
 use super::tariff::{self, Quote};
 use super::transfer::{entries_of, replay, Entry, Leg, Party, Receipt, TransferRequest, TransferRow};
 use super::{LedgerError, Settings};
-use crate::db::prepared::Prepared;
+use crate::db::prepared::{self, Prepared};
 use crate::db::{DbConn, DbError};
 use crate::domain::{now_ms, Reference};
 use crate::with_conn;
@@ -309,16 +309,10 @@ pub(super) fn net_deltas(entries: &[Entry]) -> BTreeMap<AccountId, i64> {
     deltas
 }
 
-/// `(?, ?), (?, ?)`: `rows` groups of `per_row` placeholders.
-fn placeholders(rows: usize, per_row: usize) -> String {
-    let row = format!("({})", vec!["?"; per_row].join(", "));
-    vec![row.as_str(); rows].join(", ")
-}
-
 fn find_by_keys(conn: &mut DbConn, keys: &[&str]) -> Result<HashMap<String, TransferRow>, LedgerError> {
     let mut found = HashMap::new();
     for chunk in keys.chunks(ROWS_PER_INSERT) {
-        let sql = format!("SELECT * FROM transfers WHERE idempotency_key IN ({})", vec!["?"; chunk.len()].join(", "));
+        let sql = format!("SELECT * FROM transfers WHERE idempotency_key IN {}", prepared::row(chunk.len()));
         let rows: Vec<TransferRow> = with_conn!(conn, c => {
             let mut q = Prepared::new(sql.clone());
             for key in chunk {
@@ -334,7 +328,7 @@ fn find_by_keys(conn: &mut DbConn, keys: &[&str]) -> Result<HashMap<String, Tran
 fn load_accounts(conn: &mut DbConn, ids: &[i64], day: i64) -> Result<HashMap<AccountId, Slot>, LedgerError> {
     let mut book = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS_PER_INSERT) {
-        let sql = format!("SELECT * FROM accounts WHERE id IN ({})", vec!["?"; chunk.len()].join(", "));
+        let sql = format!("SELECT * FROM accounts WHERE id IN {}", prepared::row(chunk.len()));
         let rows: Vec<AccountRow> = with_conn!(conn, c => {
             let mut q = Prepared::new(sql.clone());
             for &id in chunk {
@@ -401,7 +395,7 @@ fn insert_transfers(
                 "INSERT INTO transfers (reference, idempotency_key, fingerprint, kind, debit_account_id, \
                  credit_account_id, amount_minor, fee_minor, commission_minor, created_at_ms) VALUES {} \
                  ON CONFLICT DO NOTHING RETURNING id, reference",
-                placeholders(chunk.len(), 10)
+                prepared::rows(chunk.len(), 10)
             );
             let inserted: Vec<IdRef> = with_conn!(conn, c => {
                 let mut q = Prepared::new(sql.clone());
@@ -439,7 +433,7 @@ pub(super) fn insert_postings(conn: &mut DbConn, postings: &[(i64, Entry)]) -> R
     for chunk in postings.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO postings (transfer_id, account_id, code, amount_minor) VALUES {}",
-            placeholders(chunk.len(), 4)
+            prepared::rows(chunk.len(), 4)
         );
         with_conn!(conn, c => {
             let mut q = Prepared::new(sql.clone());
@@ -483,20 +477,21 @@ fn update_account(conn: &mut DbConn, settings: &Settings, slot: &Slot, day: i64)
     let min_before = if slot.allow_negative { (i64::MIN + 1).saturating_sub(net) } else { -net.min(0) };
     let max_before = if net > 0 { tier.map_or(i64::MAX, |t| t.max_balance_minor) - net } else { i64::MAX };
     let daily_cap = tier.map_or(i64::MAX, |t| t.max_daily_out_minor);
-    let counts = i32::from(slot.debited);
+    // A debited account's daily total is reset on a new day and checked.
+    let debited = i32::from(slot.debited);
     let rows: Vec<BalanceRow> = with_conn!(conn, c => Prepared::new(SQL)
         .bind::<BigInt, _>(net)
-        .bind::<Integer, _>(counts)
+        .bind::<Integer, _>(debited)
         .bind::<BigInt, _>(day)
         .bind::<BigInt, _>(slot.counted)
-        .bind::<Integer, _>(counts)
+        .bind::<Integer, _>(debited)
         .bind::<BigInt, _>(day)
         .bind::<BigInt, _>(a.id.0)
-        .bind::<Integer, _>(i32::from(slot.debited))
+        .bind::<Integer, _>(debited)
         .bind::<Integer, _>(i32::from(slot.credited))
         .bind::<BigInt, _>(min_before)
         .bind::<BigInt, _>(max_before)
-        .bind::<Integer, _>(counts)
+        .bind::<Integer, _>(debited)
         .bind::<BigInt, _>(day)
         .bind::<BigInt, _>(daily_cap.saturating_sub(slot.counted))
         .load(c))?;

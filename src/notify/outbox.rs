@@ -2,7 +2,7 @@
 //! lease, record the outcome. Several processes can drain it: a claim is a
 //! conditional update, and PostgreSQL skips rows another claim holds.
 
-use crate::db::prepared::Prepared;
+use crate::db::prepared::{self, Prepared};
 use crate::db::DbConn;
 use crate::ledger::LedgerError;
 use crate::with_conn;
@@ -96,11 +96,10 @@ pub fn enqueue_all(conn: &mut DbConn, msgs: &[NewMessage], now_ms: i64) -> Resul
     /// Rows per statement: 7 binds each, far below SQLite's 32,766.
     const ROWS: usize = 64;
     for chunk in msgs.chunks(ROWS) {
-        let row = "(?, ?, ?, ?, ?, ?, ?)";
         let sql = format!(
             "INSERT INTO outbox (channel, recipient, subject, body, next_attempt_at_ms, created_at_ms, \
              updated_at_ms) VALUES {}",
-            vec![row; chunk.len()].join(", ")
+            prepared::rows(chunk.len(), 7)
         );
         with_conn!(conn, c => {
             let mut q = Prepared::new(sql.clone());
