@@ -1,11 +1,15 @@
 //! Durable ledger transfers per second.
 //!
-//! Three measurements, each on a fresh database:
+//! Four measurements, each on a fresh database:
 //!
 //! * `submit`: mkoba's real write path: `startup::open_ledger`, then many
 //!   concurrent `Ledger::submit` calls (P2P between funded customers) through
 //!   the group-commit writer. Reports transfers/s, p50/p99 latency of
-//!   `submit`, and the ledger's `verify()` afterwards.
+//!   `submit`, and the ledger's `verify()` afterwards. Receipts are not part
+//!   of a transfer's transaction: they wait in the journal for the feeder.
+//! * `submit-feed`: the same with the receipts feeder running flat out in
+//!   the same writer, as if the aggregator took every SMS at once; reports
+//!   how many transfers' receipts it queued per second too.
 //! * `inline`: the same `batch::apply_all` run in a plain loop on one
 //!   connection, batched exactly as the writer does (one write transaction,
 //!   a savepoint per group of transfers), without the queue or the async
@@ -33,9 +37,11 @@ use diesel::sql_types::BigInt;
 use mkoba::config::{Config, Tier};
 use mkoba::db::{Backend, DbConn, Manager};
 use mkoba::domain::{now_ms, Money, Msisdn};
+use mkoba::i18n::Catalog;
 use mkoba::ledger::{
     batch, transfer, AccountId, Ledger, LedgerError, NewAccount, Settings, TransferKind, TransferRequest,
 };
+use mkoba::notify::{receipts, worker, Notices};
 use mkoba::with_conn;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -141,6 +147,8 @@ impl Keys {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Part {
     Submit,
+    /// `submit` with the receipts feeder queueing receipts flat out alongside.
+    SubmitFeed,
     Inline,
     Ceiling,
 }
@@ -388,14 +396,39 @@ async fn verified(ledger: &Ledger, expected_transfers: u64) -> anyhow::Result<St
 }
 
 /// mkoba's real path: `submitters` tasks calling `Ledger::submit` for `secs`.
-async fn run_submit(args: &Args, accounts: usize, submitters: usize, amounts: Amounts) -> anyhow::Result<Row> {
+/// With `feed`, a task also queues receipts as fast as it can (what the SMS
+/// sender does when the aggregator keeps up), through the same writer.
+async fn run_submit(
+    args: &Args,
+    accounts: usize,
+    submitters: usize,
+    amounts: Amounts,
+    feed: bool,
+) -> anyhow::Result<Row> {
     let db = TempDb::new(args.pg.as_deref())?;
     let (ledger, customers, setup) = funded_ledger(&db, args.batch_max, accounts, args.fund_kes * 100).await?;
+    let config = config_for(db.url(), args.batch_max);
+    let notices = Arc::new(Notices::new(&config, Arc::new(Catalog::load().map_err(anyhow::Error::msg)?)));
+    // The set-up's receipts are not the run's.
+    while worker::feed_receipts(&ledger, &notices, 1024).await? > 0 {}
     let customers = Arc::new(customers);
     let keys = args.keys;
     let duration = Duration::from_secs_f64(args.secs);
     let start = Instant::now();
     let deadline = start + duration;
+    let feeder = feed.then(|| {
+        let (ledger, notices) = (ledger.clone(), notices.clone());
+        tokio::spawn(async move {
+            let mut fed = 0;
+            while Instant::now() < deadline {
+                match worker::feed_receipts(&ledger, &notices, 256).await? {
+                    0 => tokio::time::sleep(Duration::from_millis(1)).await,
+                    n => fed += n,
+                }
+            }
+            anyhow::Ok(fed)
+        })
+    });
     let mut tasks = tokio::task::JoinSet::new();
     for t in 0..submitters {
         let ledger = ledger.clone();
@@ -426,12 +459,20 @@ async fn run_submit(args: &Args, accounts: usize, submitters: usize, amounts: Am
         latencies_us.extend(l);
     }
     outcome.elapsed = start.elapsed();
+    let path = match feeder {
+        Some(feeder) => {
+            let fed = feeder.await??;
+            let behind = ledger.read(receipts::waiting).await?;
+            format!("submit + feed ({:.0} transfers' receipts/s, {behind} behind)", fed as f64 / duration.as_secs_f64())
+        }
+        None => "submit".into(),
+    };
     latencies_us.sort_unstable();
     let latency = (percentile(&latencies_us, 50.0), percentile(&latencies_us, 99.0));
     let verify = verified(&ledger, setup + outcome.committed).await?;
     drop(ledger);
     Ok(Row {
-        path: "submit".into(),
+        path,
         accounts,
         concurrency: format!("{submitters} tasks"),
         amounts: amounts.label(),
@@ -874,11 +915,14 @@ fn main() -> anyhow::Result<()> {
     );
     let mut rows = Vec::new();
     let widest = args.accounts.iter().copied().max().unwrap_or(20);
-    if args.parts.contains(&Part::Submit) {
+    for (part, feed) in [(Part::Submit, false), (Part::SubmitFeed, true)] {
+        if !args.parts.contains(&part) {
+            continue;
+        }
         for &amounts in &args.amounts {
             for &accounts in &args.accounts {
                 for &submitters in &args.submitters {
-                    let row = runtime.block_on(run_submit(&args, accounts, submitters, amounts))?;
+                    let row = runtime.block_on(run_submit(&args, accounts, submitters, amounts, feed))?;
                     describe(&row);
                     rows.push(row);
                 }

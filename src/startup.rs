@@ -7,7 +7,7 @@ use crate::db::{self, migrate};
 use crate::domain::now_ms;
 use crate::http;
 use crate::i18n::Catalog;
-use crate::ledger::{Ledger, Observer};
+use crate::ledger::Ledger;
 use crate::limits::Limits;
 use crate::notify::email::EmailSender;
 use crate::notify::sms::SmsSender;
@@ -48,9 +48,7 @@ pub fn open_ledger(config: &Config) -> anyhow::Result<Ledger> {
         tracing::info!(migrations = ran, "database migrated");
     }
     drop(conn);
-    let catalog = Arc::new(Catalog::load().map_err(anyhow::Error::msg)?);
-    let notices = Arc::new(Notices::new(config, catalog));
-    Ok(Ledger::open(config, pool, Some(Observer(notices)))?)
+    Ok(Ledger::open(config, pool)?)
 }
 
 pub fn pin_hasher(config: &Config) -> anyhow::Result<PinHasher> {
@@ -61,7 +59,7 @@ pub fn pin_hasher(config: &Config) -> anyhow::Result<PinHasher> {
 fn start_senders(state: &web::Data<AppState>) -> anyhow::Result<()> {
     let config = &state.config;
     let sms = SmsSender::new(&config.sms).map_err(anyhow::Error::msg)?;
-    tokio::spawn(worker::run_sms(state.ledger.clone(), sms, config.notify.clone()));
+    tokio::spawn(worker::run_sms(state.ledger.clone(), state.notices.clone(), sms, config.notify.clone()));
     match EmailSender::from_config(&config.smtp).map_err(anyhow::Error::msg)? {
         Some(email) => {
             tokio::spawn(worker::run_email(state.ledger.clone(), email, config.notify.clone()));

@@ -37,6 +37,8 @@ diesel::table! {
         commission_minor -> BigInt,
         reverses_transfer_id -> Nullable<BigInt>,
         created_at_ms -> BigInt,
+        debit_balance_after_minor -> Nullable<BigInt>,
+        credit_balance_after_minor -> Nullable<BigInt>,
     }
 }
 

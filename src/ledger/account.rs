@@ -290,6 +290,25 @@ pub fn find_by_id(conn: &mut DbConn, id: AccountId) -> Result<Option<Account>, L
     Ok(row.map(Account::from))
 }
 
+/// The rows of many accounts, in a few statements prepared once each.
+pub fn find_rows(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<AccountRow>, LedgerError> {
+    /// Ids per statement: a handful of distinct statements to keep prepared.
+    const PER_STATEMENT: usize = 64;
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(PER_STATEMENT) {
+        let sql = format!("SELECT * FROM accounts WHERE id IN {}", crate::db::prepared::row(chunk.len()));
+        let rows: Vec<AccountRow> = with_conn!(conn, c => {
+            let mut q = crate::db::prepared::Prepared::new(sql.clone());
+            for &id in chunk {
+                q = q.bind::<diesel::sql_types::BigInt, _>(id);
+            }
+            q.load(c)
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 pub fn find_system(conn: &mut DbConn, code: &str) -> Result<AccountId, LedgerError> {
     let id = with_conn!(conn, c => accounts::table
         .select(accounts::id)

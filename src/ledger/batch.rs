@@ -6,8 +6,10 @@
 //! PostgreSQL an advisory lock every writer takes), so what it reads cannot
 //! change under it. It reads the accounts involved once, decides each request
 //! in arrival order against their running balances and limits, and writes the
-//! accepted ones with a few multi-row statements: the transfer rows, their
-//! postings, one conditional update per account touched and the receipts.
+//! accepted ones with a few multi-row statements: the transfer rows (with
+//! both parties' balances after, for the receipts that `notify::receipts`
+//! renders from them later), their postings and one conditional update per
+//! account touched.
 //!
 //! The update carries the batch's net change for the account and the same
 //! conditions a single transfer would: an account debited must be active and
@@ -17,7 +19,7 @@
 //! the writer posts its requests one at a time instead). A refused request
 //! writes nothing.
 
-use super::account::{Account, AccountId, AccountKind, AccountRow, AccountStatus};
+use super::account::{self, Account, AccountId, AccountKind, AccountStatus};
 use super::tariff::{self, Quote};
 use super::transfer::{entries_of, replay, Entry, Leg, Party, Receipt, TransferRequest, TransferRow};
 use super::{LedgerError, Settings};
@@ -26,7 +28,7 @@ use crate::db::{DbConn, DbError};
 use crate::domain::{now_ms, Reference};
 use crate::with_conn;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Rows per multi-row statement: bounds the bind count (SQLite allows 32,766)
@@ -168,9 +170,6 @@ fn round(
             created_at_ms: now,
             replayed: false,
         });
-    }
-    if let Some(observer) = &settings.observer {
-        observer.0.posted_all(conn, &receipts)?;
     }
     for (i, receipt) in order.into_iter().zip(receipts) {
         results[i] = Some(Ok(receipt));
@@ -327,32 +326,22 @@ fn find_by_keys(conn: &mut DbConn, keys: &[&str]) -> Result<HashMap<String, Tran
 
 fn load_accounts(conn: &mut DbConn, ids: &[i64], day: i64) -> Result<HashMap<AccountId, Slot>, LedgerError> {
     let mut book = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(ROWS_PER_INSERT) {
-        let sql = format!("SELECT * FROM accounts WHERE id IN {}", prepared::row(chunk.len()));
-        let rows: Vec<AccountRow> = with_conn!(conn, c => {
-            let mut q = Prepared::new(sql.clone());
-            for &id in chunk {
-                q = q.bind::<BigInt, _>(id);
-            }
-            q.load(c)
-        })?;
-        for row in rows {
-            let allow_negative = row.allow_negative == 1;
-            let account = Account::from(row);
-            let out_today = if account.out_day == day { account.out_day_minor } else { 0 };
-            book.insert(
-                account.id,
-                Slot {
-                    balance: account.balance_minor,
-                    account,
-                    allow_negative,
-                    out_today,
-                    counted: 0,
-                    debited: false,
-                    credited: false,
-                },
-            );
-        }
+    for row in account::find_rows(conn, ids)? {
+        let allow_negative = row.allow_negative == 1;
+        let account = Account::from(row);
+        let out_today = if account.out_day == day { account.out_day_minor } else { 0 };
+        book.insert(
+            account.id,
+            Slot {
+                balance: account.balance_minor,
+                account,
+                allow_negative,
+                out_today,
+                counted: 0,
+                debited: false,
+                credited: false,
+            },
+        );
     }
     Ok(book)
 }
@@ -393,9 +382,10 @@ fn insert_transfers(
         for chunk in drawn_list.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO transfers (reference, idempotency_key, fingerprint, kind, debit_account_id, \
-                 credit_account_id, amount_minor, fee_minor, commission_minor, created_at_ms) VALUES {} \
+                 credit_account_id, amount_minor, fee_minor, commission_minor, created_at_ms, \
+                 debit_balance_after_minor, credit_balance_after_minor) VALUES {} \
                  ON CONFLICT DO NOTHING RETURNING id, reference",
-                prepared::rows(chunk.len(), 10)
+                prepared::rows(chunk.len(), 12)
             );
             let inserted: Vec<IdRef> = with_conn!(conn, c => {
                 let mut q = Prepared::new(sql.clone());
@@ -412,7 +402,9 @@ fn insert_transfers(
                         .bind::<BigInt, _>(req.amount.minor())
                         .bind::<BigInt, _>(a.quote.fee.minor())
                         .bind::<BigInt, _>(a.quote.commission.minor())
-                        .bind::<BigInt, _>(now);
+                        .bind::<BigInt, _>(now)
+                        .bind::<Nullable<BigInt>, _>(a.from.balance_after_minor)
+                        .bind::<Nullable<BigInt>, _>(a.to.balance_after_minor);
                 }
                 q.load(c)
             })?;

@@ -36,26 +36,6 @@ pub struct SystemAccounts {
     pub suspense: AccountId,
 }
 
-/// Told of every transfer inside the transaction that posts it, so what it
-/// writes (receipts in the outbox) commits or rolls back with the transfer.
-pub trait TransferObserver: Send + Sync {
-    fn posted(&self, conn: &mut DbConn, receipt: &Receipt) -> Result<(), LedgerError>;
-
-    /// Told of many transfers posted together, in order.
-    fn posted_all(&self, conn: &mut DbConn, receipts: &[Receipt]) -> Result<(), LedgerError> {
-        receipts.iter().try_for_each(|r| self.posted(conn, r))
-    }
-}
-
-#[derive(Clone)]
-pub struct Observer(pub Arc<dyn TransferObserver>);
-
-impl std::fmt::Debug for Observer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Observer")
-    }
-}
-
 /// What the write path needs to know, fixed at start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -64,7 +44,6 @@ pub struct Settings {
     pub currency: Currency,
     pub day_utc_offset_minutes: i64,
     pub system: SystemAccounts,
-    pub observer: Option<Observer>,
 }
 
 impl Settings {
@@ -99,7 +78,7 @@ struct Inner {
 
 impl Ledger {
     /// Starts the writer and reads the system accounts. Migrations must have run.
-    pub fn open(config: &Config, pool: Pool, observer: Option<Observer>) -> Result<Ledger, LedgerError> {
+    pub fn open(config: &Config, pool: Pool) -> Result<Ledger, LedgerError> {
         let mut conn = pool.get().map_err(db::DbError::from)?;
         let system = SystemAccounts {
             issuance: account::find_system(&mut conn, "issuance")?,
@@ -114,7 +93,6 @@ impl Ledger {
             currency: config.currency.clone(),
             day_utc_offset_minutes: config.ledger.day_utc_offset_minutes,
             system,
-            observer,
         });
         let manager = Manager::new(db::Backend::from_url(&config.database_url)?, config.database.busy_timeout_ms);
         let queue = WriteQueue::start(manager, config.ledger.batch_max, config.ledger.queue_depth, "mkoba-writer")?;

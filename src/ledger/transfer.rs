@@ -103,7 +103,8 @@ pub struct Party {
     pub name: String,
     pub msisdn: Option<String>,
     pub till: Option<String>,
-    /// Balance right after this transfer; unknown when the result is a replay.
+    /// Balance right after this transfer (unknown for transfers stored
+    /// before balances were kept with them).
     pub balance_after_minor: Option<i64>,
     pub language: super::Language,
     /// Where this party's receipts go: its phone, or a merchant's contact.
@@ -157,6 +158,10 @@ pub struct TransferRow {
     pub commission_minor: i64,
     pub reverses_transfer_id: Option<i64>,
     pub created_at_ms: i64,
+    /// The debited and the credited account's balance right after this
+    /// transfer, as its receipts show them (unknown before migration 5).
+    pub debit_balance_after_minor: Option<i64>,
+    pub credit_balance_after_minor: Option<i64>,
 }
 
 #[derive(QueryableByName)]
@@ -333,19 +338,25 @@ pub fn stored_receipt(conn: &mut DbConn, row: TransferRow) -> Result<Receipt, Le
         Some(id) => find_by_id(conn, id)?.map(|t| t.reference),
         None => None,
     };
-    Ok(Receipt {
+    Ok(receipt_of(row, &from, &to, reverses))
+}
+
+/// The receipt of a stored transfer: its parties as they are now, with the
+/// balances they had right after it.
+pub fn receipt_of(row: TransferRow, from: &Account, to: &Account, reverses: Option<String>) -> Receipt {
+    Receipt {
         transfer_id: row.id,
         reference: row.reference,
         kind: TransferKind::parse(&row.kind).unwrap_or(TransferKind::Reversal),
         amount_minor: row.amount_minor,
         fee_minor: row.fee_minor,
         commission_minor: row.commission_minor,
-        from: Party::of(&from, None),
-        to: Party::of(&to, None),
+        from: Party::of(from, row.debit_balance_after_minor),
+        to: Party::of(to, row.credit_balance_after_minor),
         reverses,
         created_at_ms: row.created_at_ms,
         replayed: false,
-    })
+    }
 }
 
 fn load(conn: &mut DbConn, id: AccountId) -> Result<Account, LedgerError> {
@@ -441,12 +452,15 @@ pub fn apply_reversal(conn: &mut DbConn, settings: &Settings, req: &ReversalRequ
     let postings: Vec<(i64, Entry)> = entries.iter().map(|&e| (transfer_id, e)).collect();
     super::batch::insert_postings(conn, &postings)?;
 
+    // The balances after it are known only now; the row is still this
+    // transaction's own, so nothing has seen it without them.
+    const SQL: &str = "UPDATE transfers SET debit_balance_after_minor = ?, credit_balance_after_minor = ? WHERE id = ?";
+    let (payer, payee) = (AccountId(original.credit_account_id), AccountId(original.debit_account_id));
+    with_conn!(conn, c => Prepared::new(SQL)
+        .bind::<Nullable<BigInt>, _>(balances.get(&payer).copied())
+        .bind::<Nullable<BigInt>, _>(balances.get(&payee).copied())
+        .bind::<BigInt, _>(transfer_id)
+        .execute(c))?;
     let row = find_by_id(conn, transfer_id)?.ok_or_else(|| LedgerError::TransferNotFound(transfer_id.to_string()))?;
-    let mut receipt = stored_receipt(conn, row)?;
-    receipt.from.balance_after_minor = balances.get(&receipt.from.account_id).copied();
-    receipt.to.balance_after_minor = balances.get(&receipt.to.account_id).copied();
-    if let Some(observer) = &settings.observer {
-        observer.0.posted(conn, &receipt)?;
-    }
-    Ok(receipt)
+    stored_receipt(conn, row)
 }

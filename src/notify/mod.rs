@@ -1,9 +1,11 @@
-//! Notifications: SMS receipts and email alerts written to the outbox in the
-//! same transaction as the change they report, then sent by background
-//! workers with retries. A crash between commit and send loses nothing.
+//! Notifications: SMS and email written to the outbox in the same
+//! transaction as the change they report (receipts: rendered from the
+//! journal, see [`receipts`]), then sent by background workers with retries.
+//! A crash between commit and send loses nothing.
 
 pub mod email;
 pub mod outbox;
+pub mod receipts;
 pub mod sms;
 pub mod summary;
 pub mod worker;
@@ -12,7 +14,7 @@ use crate::config::Config;
 use crate::db::DbConn;
 use crate::domain::{now_ms, Currency, Money};
 use crate::i18n::Catalog;
-use crate::ledger::{Language, LedgerError, Receipt, TransferKind, TransferObserver};
+use crate::ledger::{Language, LedgerError, Receipt, TransferKind};
 use outbox::NewMessage;
 use std::sync::Arc;
 
@@ -108,7 +110,7 @@ impl Notices {
 
 impl Notices {
     /// Receipts to both parties: reference, amount, fee, counterparty, new
-    /// balance. No dedupe key: a transfer is posted, and observed, once.
+    /// balance. No dedupe key: the receipts cursor passes a transfer once.
     fn receipts(&self, r: &Receipt, out: &mut Vec<NewMessage>) {
         let amount = self.money(r.amount_minor);
         let fee = self.money(r.fee_minor);
@@ -176,21 +178,5 @@ impl Notices {
             }
         }
         Ok(())
-    }
-}
-
-impl TransferObserver for Notices {
-    fn posted(&self, conn: &mut DbConn, r: &Receipt) -> Result<(), LedgerError> {
-        self.posted_all(conn, std::slice::from_ref(r))
-    }
-
-    /// Every receipt of a group in a few multi-row statements.
-    fn posted_all(&self, conn: &mut DbConn, receipts: &[Receipt]) -> Result<(), LedgerError> {
-        let mut messages = Vec::with_capacity(receipts.len() * 2);
-        for r in receipts {
-            self.receipts(r, &mut messages);
-            self.float_alerts(conn, r)?;
-        }
-        outbox::enqueue_all(conn, &messages, now_ms())
     }
 }

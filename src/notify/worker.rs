@@ -1,14 +1,28 @@
 //! Background senders that drain the outbox: claim due messages with a
-//! lease, send them, record what happened. Runs in every `mkoba serve`.
+//! lease, send them, record what happened. Runs in every `mkoba serve`. The
+//! SMS sender also queues the receipts of new transfers (see
+//! [`super::receipts`]) before each batch it sends.
 
 use super::email::EmailSender;
 use super::outbox::{self, Attempt, Channel, OutboxRow};
 use super::sms::{RetryPolicy, SmsSender};
+use super::{receipts, Notices};
 use crate::config::NotifyConfig;
 use crate::domain::now_ms;
 use crate::ledger::{Ledger, LedgerError};
 use futures_util::stream::{self, StreamExt};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Queues the receipts of up to `limit` new transfers; returns how many
+/// transfers it passed. Reads first, so an idle system takes no write lock.
+pub async fn feed_receipts(ledger: &Ledger, notices: &Arc<Notices>, limit: i64) -> Result<usize, LedgerError> {
+    if !ledger.read(receipts::any_waiting).await? {
+        return Ok(0);
+    }
+    let notices = notices.clone();
+    ledger.write(move |conn| receipts::feed(conn, &notices, limit)).await
+}
 
 /// Claims and sends one batch; returns how many messages it handled.
 pub async fn drain<F, Fut>(
@@ -51,11 +65,11 @@ where
     Ok(n)
 }
 
-/// Sends SMS until the process stops.
-pub async fn run_sms(ledger: Ledger, sender: SmsSender, config: NotifyConfig) {
+/// Queues receipts and sends SMS until the process stops.
+pub async fn run_sms(ledger: Ledger, notices: Arc<Notices>, sender: SmsSender, config: NotifyConfig) {
     let policy =
         RetryPolicy { base_ms: config.retry_base_ms, cap_ms: config.retry_cap_ms, max_attempts: config.max_attempts };
-    run(ledger, Channel::Sms, config, move |row| {
+    run(ledger, Channel::Sms, Some(notices), config, move |row| {
         let sender = sender.clone();
         async move { (row.id, sender.send(&row, now_ms(), &policy).await) }
     })
@@ -65,20 +79,26 @@ pub async fn run_sms(ledger: Ledger, sender: SmsSender, config: NotifyConfig) {
 /// Sends email until the process stops.
 pub async fn run_email(ledger: Ledger, sender: EmailSender, config: NotifyConfig) {
     let (base, max) = (config.retry_base_ms, config.max_attempts);
-    run(ledger, Channel::Email, config, move |row| {
+    run(ledger, Channel::Email, None, config, move |row| {
         let sender = sender.clone();
         async move { (row.id, sender.send(&row, now_ms(), base, max).await) }
     })
     .await;
 }
 
-async fn run<F, Fut>(ledger: Ledger, channel: Channel, config: NotifyConfig, send: F)
+async fn run<F, Fut>(ledger: Ledger, channel: Channel, feeds: Option<Arc<Notices>>, config: NotifyConfig, send: F)
 where
     F: Fn(OutboxRow) -> Fut,
     Fut: std::future::Future<Output = (i64, Attempt)>,
 {
     let idle = Duration::from_millis(config.poll_interval_ms.max(10));
     loop {
+        if let Some(notices) = &feeds {
+            // Two receipts a transfer: about one batch of messages per batch sent.
+            if let Err(e) = feed_receipts(&ledger, notices, i64::from(config.batch_max / 2).max(1)).await {
+                tracing::warn!(error = %e, "queueing receipts");
+            }
+        }
         match drain(&ledger, channel, &config, &send).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}

@@ -210,6 +210,38 @@ impl TestLedger {
         World { agent, amina, baraka, shop }
     }
 
+    /// Queues the receipts of every transfer posted so far, `limit` transfers
+    /// per call, as the SMS sender does; returns each call's count.
+    pub async fn feed_receipts(&self, limit: i64) -> Vec<usize> {
+        let catalog = std::sync::Arc::new(mkoba::i18n::Catalog::load().expect("catalog"));
+        let notices = std::sync::Arc::new(mkoba::notify::Notices::new(&self.config, catalog));
+        let mut counts = Vec::new();
+        loop {
+            let n = mkoba::notify::worker::feed_receipts(&self.ledger, &notices, limit).await.expect("feed receipts");
+            counts.push(n);
+            if n == 0 {
+                return counts;
+            }
+        }
+    }
+
+    /// The outbox messages whose text names `needle`, oldest first.
+    pub async fn outbox_naming(&self, needle: &str) -> Vec<mkoba::notify::outbox::OutboxRow> {
+        let pattern = format!("%{needle}%");
+        self.ledger
+            .read(move |conn| {
+                use diesel::RunQueryDsl;
+                Ok(mkoba::with_conn!(conn, c => diesel::sql_query(
+                    "SELECT id, channel, recipient, subject, body, status, attempts, provider_id, delivery_status, \
+                     last_error FROM outbox WHERE body LIKE $1 ORDER BY id",
+                )
+                .bind::<diesel::sql_types::Text, _>(pattern.clone())
+                .load(c))?)
+            })
+            .await
+            .expect("outbox")
+    }
+
     pub async fn balance(&self, id: AccountId) -> i64 {
         self.ledger
             .read(move |conn| mkoba::ledger::account::find_by_id(conn, id))

@@ -8,5 +8,6 @@ mod health;
 mod helpers;
 mod ledger;
 mod logs;
+mod receipts;
 mod sms;
 mod ussd;

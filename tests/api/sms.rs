@@ -205,14 +205,17 @@ async fn a_receipt_written_before_a_crash_goes_out_once_after_restart() {
         let sim =
             start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
         // The first process commits transfers but its sender never runs (as if
-        // it died between commit and send).
+        // it died between commit and queueing the receipts).
         let first = spawn_app_with(db.clone_for_restart(), sms_config(&db, &sim, false)).await;
         world(&first).await;
         let done = first.last(AMINA, &["1", "0712000002", "100", "1357"]).await;
         let reference = done.split("Ref ").nth(1).and_then(|r| r.get(..10)).expect("reference").to_string();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(sim.sent_count(), 0, "nothing sent yet");
-        assert!(first.outbox_for(AMINA).await.iter().any(|m| m.body.contains(&reference) && m.status == "pending"));
+        // Its receipts wait in the journal, past the receipts cursor.
+        assert!(first.outbox_for(AMINA).await.iter().all(|m| !m.body.contains(&reference)));
+        let waiting = first.t.ledger.read(mkoba::notify::receipts::waiting).await.expect("waiting");
+        assert!(waiting >= 1, "[{}] the transfer waits for its receipts", first.backend());
 
         let second = spawn_app_with(db.clone_for_restart(), sms_config(&db, &sim, true)).await;
         text_to(&sim, AMINA, &reference).await;

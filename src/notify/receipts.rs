@@ -1,0 +1,109 @@
+//! Receipts are rendered from the journal after the transfer commits.
+//!
+//! The transaction that posts a transfer writes only the ledger: the transfer
+//! row (with both parties' balances right after it), its postings and the
+//! balances. Receipts and float alerts are queued later by [`feed`], which
+//! reads the transfers past a cursor, writes their messages to the outbox and
+//! moves the cursor, all in one write transaction. So a transfer that
+//! committed has its receipts queued exactly once, however many processes
+//! feed and whenever one crashes; the journal is the queue in between.
+//!
+//! This keeps the receipts' rows and text off the payment's write path (a
+//! third of its cost), and under a burst the receipts fall behind the
+//! payments instead of slowing them down.
+//!
+//! Transfer ids follow commit order, which [`feed`] relies on: every write
+//! transaction holds the single write lock (SQLite's, or the advisory lock
+//! on PostgreSQL) from the moment it takes an id until it commits.
+
+use super::outbox::{self, NewMessage};
+use super::Notices;
+use crate::db::prepared::Prepared;
+use crate::db::{DbConn, DbError};
+use crate::domain::now_ms;
+use crate::ledger::account::{self, Account};
+use crate::ledger::transfer::{self, TransferRow};
+use crate::ledger::LedgerError;
+use crate::with_conn;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use std::collections::HashMap;
+
+#[derive(QueryableByName)]
+struct Cursor {
+    #[diesel(sql_type = BigInt)]
+    last_transfer_id: i64,
+}
+
+/// The last transfer whose receipts are queued.
+pub fn cursor(conn: &mut DbConn) -> Result<i64, LedgerError> {
+    const SQL: &str = "SELECT last_transfer_id FROM notify_cursors WHERE name = 'receipts'";
+    let rows: Vec<Cursor> = with_conn!(conn, c => Prepared::new(SQL).load(c))?;
+    rows.first()
+        .map(|r| r.last_transfer_id)
+        .ok_or_else(|| LedgerError::Db(DbError::Commit("the receipts cursor is missing (run mkoba migrate)".into())))
+}
+
+/// How many transfers wait for their receipts to be queued.
+pub fn waiting(conn: &mut DbConn) -> Result<i64, LedgerError> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    const SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM transfers \
+        WHERE id > (SELECT last_transfer_id FROM notify_cursors WHERE name = 'receipts')";
+    let rows: Vec<Count> = with_conn!(conn, c => Prepared::new(SQL).load(c))?;
+    Ok(rows.first().map_or(0, |r| r.n))
+}
+
+/// Whether any transfer waits for its receipts: one index probe.
+pub fn any_waiting(conn: &mut DbConn) -> Result<bool, LedgerError> {
+    const SQL: &str = "SELECT id AS last_transfer_id FROM transfers \
+        WHERE id > (SELECT last_transfer_id FROM notify_cursors WHERE name = 'receipts') LIMIT 1";
+    let rows: Vec<Cursor> = with_conn!(conn, c => Prepared::new(SQL).load(c))?;
+    Ok(!rows.is_empty())
+}
+
+/// Queues the receipts and float alerts of up to `limit` transfers past the
+/// cursor and moves the cursor past them. Call it inside a write
+/// transaction. Returns how many transfers it passed.
+pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, LedgerError> {
+    const NEXT: &str = "SELECT * FROM transfers WHERE id > ? ORDER BY id LIMIT ?";
+    let from = cursor(conn)?;
+    let rows: Vec<TransferRow> =
+        with_conn!(conn, c => Prepared::new(NEXT).bind::<BigInt, _>(from).bind::<BigInt, _>(limit.max(1)).load(c))?;
+    let Some(last) = rows.last().map(|r| r.id) else {
+        return Ok(0);
+    };
+
+    let mut ids: Vec<i64> = rows.iter().flat_map(|r| [r.debit_account_id, r.credit_account_id]).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let accounts: HashMap<i64, Account> =
+        account::find_rows(conn, &ids)?.into_iter().map(|row| (row.id, Account::from(row))).collect();
+    let party = |id: i64| accounts.get(&id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()));
+
+    let n = rows.len();
+    let mut messages: Vec<NewMessage> = Vec::with_capacity(n * 2);
+    for row in rows {
+        let reverses = match row.reverses_transfer_id {
+            Some(id) => transfer::find_by_id(conn, id)?.map(|t| t.reference),
+            None => None,
+        };
+        let (from, to) = (party(row.debit_account_id)?, party(row.credit_account_id)?);
+        let receipt = transfer::receipt_of(row, from, to, reverses);
+        notices.receipts(&receipt, &mut messages);
+        notices.float_alerts(conn, &receipt)?;
+    }
+    outbox::enqueue_all(conn, &messages, now_ms())?;
+
+    // Compare-and-set: the write lock makes it certain, this makes it checked.
+    const MOVE: &str =
+        "UPDATE notify_cursors SET last_transfer_id = ? WHERE name = 'receipts' AND last_transfer_id = ?";
+    let moved = with_conn!(conn, c => Prepared::new(MOVE).bind::<BigInt, _>(last).bind::<BigInt, _>(from).execute(c))?;
+    if moved != 1 {
+        return Err(LedgerError::Db(DbError::Commit("the receipts cursor moved under the feeder".into())));
+    }
+    Ok(n)
+}
