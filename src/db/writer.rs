@@ -367,15 +367,28 @@ fn try_batch(conn: &mut DbConn, batch: &mut [Box<dyn Job>]) -> Result<(), DbErro
                 }
             }
             if end - start > 1 {
-                conn.begin_nested()?;
+                // A group that is the whole batch needs no savepoint: the
+                // transaction is its own, and a fallback starts a new one.
+                // (SQLite copies every page a savepoint touches aside.)
+                let whole = start == 0 && end == batch.len();
+                if !whole {
+                    conn.begin_nested()?;
+                }
                 let (first, others) = batch[start..end].split_first_mut().expect("a run has a first job");
                 match first.run_group(conn, others) {
                     GroupOutcome::Done => {
-                        conn.commit()?;
+                        if !whole {
+                            conn.commit()?;
+                        }
                         start = end;
                         continue;
                     }
-                    GroupOutcome::Fallback => conn.rollback()?,
+                    GroupOutcome::Fallback => {
+                        conn.rollback()?;
+                        if whole {
+                            conn.begin_write()?;
+                        }
+                    }
                     GroupOutcome::AbortBatch => return Err(retry_marker()),
                 }
             }
@@ -438,16 +451,17 @@ mod tests {
                 for &&x in xs {
                     insert(conn, x)?;
                 }
-                if xs.contains(&&13) {
-                    return Err(DbError::Commit("13 spoils the group".into()));
+                if xs.iter().any(|&&x| x % 10 == 3) {
+                    return Err(DbError::Commit("a 3 spoils the group".into()));
                 }
                 // Negative: "ran as part of a group".
                 Ok(xs.iter().map(|&&x| Ok(-x)).collect())
             }),
         });
 
-        // Holds the writer with a plain job while `xs` queue up behind it.
-        let queue_behind_a_busy_writer = |xs: &[i64]| -> Vec<i64> {
+        // Holds the writer with a plain job while `plain` (a job of no group),
+        // then `xs`, queue up behind it: they make one batch.
+        let queue_behind_a_busy_writer = |plain: Option<i64>, xs: &[i64]| -> Vec<i64> {
             let (release, hold) = std::sync::mpsc::channel::<()>();
             let hold = Mutex::new(hold);
             std::thread::scope(|s| {
@@ -459,23 +473,31 @@ mod tests {
                     })
                 });
                 std::thread::sleep(Duration::from_millis(200));
+                let before = plain.map(|x| s.spawn(move || queue.run_blocking(move |conn| insert(conn, x))));
+                std::thread::sleep(Duration::from_millis(100));
                 let group = &group;
                 let waiting: Vec<_> =
                     xs.iter().map(|&x| s.spawn(move || queue.run_grouped_blocking(group, x))).collect();
                 std::thread::sleep(Duration::from_millis(500));
                 release.send(()).expect("release");
                 busy.join().expect("busy job").expect("busy job commits");
-                waiting.into_iter().map(|h| h.join().expect("join").expect("committed")).collect()
+                if let Some(before) = before {
+                    before.join().expect("plain job").expect("plain job commits");
+                }
+                let mut got: Vec<i64> =
+                    waiting.into_iter().map(|h| h.join().expect("join").expect("committed")).collect();
+                got.sort_unstable();
+                got
             })
         };
 
-        let mut together = queue_behind_a_busy_writer(&[1, 2, 3, 4]);
-        together.sort_unstable();
-        assert_eq!(together, [-4, -3, -2, -1], "one call of `all` for the four");
-        let mut alone = queue_behind_a_busy_writer(&[11, 12, 13]);
-        alone.sort_unstable();
-        assert_eq!(alone, [11, 12, 13], "the spoilt group is rolled back and each runs alone");
-        assert_eq!(*sizes.lock().expect("sizes"), [4, 3]);
+        // The group is the whole batch: it runs in the batch's transaction.
+        assert_eq!(queue_behind_a_busy_writer(None, &[1, 2, 4, 5]), [-5, -4, -2, -1], "one call of `all`");
+        assert_eq!(queue_behind_a_busy_writer(None, &[11, 12, 13]), [11, 12, 13], "spoilt: each runs alone");
+        // The group follows another job: it runs in a savepoint of its own.
+        assert_eq!(queue_behind_a_busy_writer(Some(20), &[21, 22]), [-22, -21], "one call of `all`");
+        assert_eq!(queue_behind_a_busy_writer(Some(30), &[31, 33]), [31, 33], "spoilt: each runs alone");
+        assert_eq!(*sizes.lock().expect("sizes"), [4, 3, 2, 2]);
 
         let rows = queue
             .run_blocking(|conn| {
@@ -493,6 +515,8 @@ mod tests {
                 Ok::<_, DbError>(rows.first().map(|r| (r.n, r.total)))
             })
             .expect("read");
-        assert_eq!(rows, Some((7, 1 + 2 + 3 + 4 + 11 + 12 + 13)), "nothing of the spoilt group's own run is kept");
+        // Every job's row once; nothing of a spoilt group's own run is kept,
+        // and the job before it (30) is.
+        assert_eq!(rows, Some((13, 12 + 36 + 63 + 94)), "rows {rows:?}");
     }
 }
