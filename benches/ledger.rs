@@ -11,10 +11,10 @@
 //!   the same writer, as if the aggregator took every SMS at once; reports
 //!   how many transfers' receipts it queued per second too.
 //! * `inline`: the same `batch::apply_all` run in a plain loop on one
-//!   connection, batched exactly as the writer does (one write transaction,
-//!   a savepoint per group of transfers), without the queue or the async
-//!   runtime. The
-//!   gap to `submit` is the queue; the gap to `ceiling` is the SQL.
+//!   connection, batched exactly as the writer does with a batch of
+//!   transfers (one write transaction, no savepoint), without the queue or
+//!   the async runtime. The gap to `submit` is the queue; the gap to
+//!   `ceiling` is the SQL.
 //! * `ceiling`: the same SQL work without mkoba: a bare diesel loop on tables
 //!   of its own doing 2 conditional balance UPDATEs + 1 journal INSERT per
 //!   transfer, many per transaction with a savepoint each, or one commit each.
@@ -598,10 +598,9 @@ fn inline_batches(
             .collect::<anyhow::Result<Vec<_>>>()?;
         i += 1;
         let refs: Vec<&TransferRequest> = reqs.iter().collect();
+        // The writer runs a group that is its whole batch without a savepoint.
         begin_write(conn)?;
-        begin_nested(conn)?;
         let results = batch::apply_all(conn, settings, &refs)?;
-        commit(conn)?;
         commit(conn)?;
         for result in &results {
             outcome.count(result);
