@@ -620,6 +620,7 @@ async fn run_inline(args: &Args, accounts: usize, amounts: Amounts, census: bool
     let worker = ledger.clone();
     let (outcome, census_data) = tokio::task::spawn_blocking(move || {
         let mut conn = worker.pool().get()?;
+        conn.tune_for_writer()?;
         for sql in &setup_sql {
             conn.batch_execute(sql).with_context(|| format!("--inline-setup {sql}"))?;
         }

@@ -221,7 +221,7 @@ const SINGLE_ATTEMPTS: u32 = 8;
 impl WriteQueue {
     /// Starts a writer thread with its own connection.
     pub fn start(manager: Manager, batch_max: usize, queue_depth: usize, name: &str) -> Result<WriteQueue, DbError> {
-        let mut conn = manager.connect()?;
+        let mut conn = manager.connect_writer()?;
         let (tx, mut rx) = mpsc::channel::<Box<dyn Job>>(queue_depth);
         std::thread::Builder::new()
             .name(name.to_string())
@@ -341,7 +341,7 @@ fn commit_batch(manager: &Manager, conn: &mut DbConn, batch: &mut Vec<Box<dyn Jo
                 tracing::error!(error = %e, jobs = batch.len(), "write batch failed");
                 if !e.is_retryable() {
                     // The connection itself may be broken: replace it.
-                    if let Ok(fresh) = manager.connect() {
+                    if let Ok(fresh) = manager.connect_writer() {
                         *conn = fresh;
                     }
                 }
