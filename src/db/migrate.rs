@@ -24,3 +24,33 @@ pub fn run(conn: &mut DbConn) -> Result<usize, DbError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::{Connection, SqliteConnection};
+
+    /// Upgrading a database that already holds transfers: their receipts
+    /// were queued by the old write path, so none is queued again.
+    #[test]
+    fn the_receipts_cursor_starts_past_the_transfers_already_there() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        let mut c = SqliteConnection::establish(&path.to_string_lossy()).expect("open");
+        for _ in 0..4 {
+            c.run_next_migration(SQLITE).expect("migrations 1-4");
+        }
+        c.batch_execute(
+            "INSERT INTO accounts (kind, msisdn, name, tier, created_at_ms) VALUES \
+               ('customer', '254700000001', 'A', 'basic', 0), ('customer', '254700000002', 'B', 'basic', 0); \
+             INSERT INTO transfers (reference, idempotency_key, fingerprint, kind, debit_account_id, \
+               credit_account_id, amount_minor, created_at_ms) VALUES \
+               ('AAAAAAAAA1', 'k1', 'f', 'p2p', 5, 6, 100, 0), ('AAAAAAAAA2', 'k2', 'f', 'p2p', 5, 6, 100, 0);",
+        )
+        .expect("old rows");
+        let mut conn = DbConn::Sqlite(c);
+        assert!(run(&mut conn).expect("the rest") >= 1);
+        assert_eq!(crate::notify::receipts::cursor(&mut conn).expect("cursor"), 2);
+        assert_eq!(crate::notify::receipts::waiting(&mut conn).expect("waiting"), 0);
+    }
+}
