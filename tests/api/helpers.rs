@@ -111,6 +111,12 @@ pub fn kes(major: i64) -> Money {
     Money::from_minor(major * 100).expect("valid amount")
 }
 
+/// What composes messages, as `mkoba serve` builds it.
+pub fn notices(config: &Config) -> std::sync::Arc<mkoba::notify::Notices> {
+    let catalog = std::sync::Arc::new(mkoba::i18n::Catalog::load().expect("catalog"));
+    std::sync::Arc::new(mkoba::notify::Notices::new(config, catalog))
+}
+
 pub fn key() -> String {
     format!("test:{}", random_suffix())
 }
@@ -213,8 +219,7 @@ impl TestLedger {
     /// Queues the receipts of every transfer posted so far, `limit` transfers
     /// per call, as the SMS sender does; returns each call's count.
     pub async fn feed_receipts(&self, limit: i64) -> Vec<usize> {
-        let catalog = std::sync::Arc::new(mkoba::i18n::Catalog::load().expect("catalog"));
-        let notices = std::sync::Arc::new(mkoba::notify::Notices::new(&self.config, catalog));
+        let notices = notices(&self.config);
         let mut counts = Vec::new();
         loop {
             let n = mkoba::notify::worker::feed_receipts(&self.ledger, &notices, limit).await.expect("feed receipts");

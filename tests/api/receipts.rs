@@ -1,7 +1,7 @@
 //! Receipts are queued from the journal after the transfer commits: once
 //! each, with the balances of their own moment, however many feeders run.
 
-use crate::helpers::{kes, key, TestDb, TestLedger};
+use crate::helpers::{kes, key, notices, TestDb, TestLedger};
 use mkoba::domain::Reference;
 use mkoba::ledger::{AccountId, Receipt, ReversalRequest, TransferKind, TransferRequest};
 use mkoba::notify::receipts;
@@ -97,8 +97,7 @@ async fn two_feeders_queue_each_receipt_once() {
         let feeder = |t: &TestLedger| {
             let (ledger, config, stop) = (t.ledger.clone(), t.config.clone(), stop.clone());
             tokio::spawn(async move {
-                let catalog = std::sync::Arc::new(mkoba::i18n::Catalog::load().expect("catalog"));
-                let notices = std::sync::Arc::new(mkoba::notify::Notices::new(&config, catalog));
+                let notices = notices(&config);
                 let mut fed = 0;
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                     fed += mkoba::notify::worker::feed_receipts(&ledger, &notices, 3).await.expect("feed");
