@@ -140,9 +140,7 @@ impl Manager {
             }
         }
     }
-}
 
-impl Manager {
     /// A connection for the writer thread (see [`DbConn::tune_for_writer`]).
     pub fn connect_writer(&self) -> Result<DbConn, DbError> {
         let mut conn = self.connect()?;

@@ -152,12 +152,9 @@ fn round(
         update_account(conn, settings, slot, day)?;
     }
 
-    let mut receipts = Vec::with_capacity(accepted.len());
-    let mut order = Vec::with_capacity(accepted.len());
     for (a, (id, reference)) in accepted.into_iter().zip(rows) {
         let req = reqs[a.index];
-        order.push(a.index);
-        receipts.push(Receipt {
+        results[a.index] = Some(Ok(Receipt {
             transfer_id: id,
             reference,
             kind: req.kind,
@@ -169,10 +166,7 @@ fn round(
             reverses: None,
             created_at_ms: now,
             replayed: false,
-        });
-    }
-    for (i, receipt) in order.into_iter().zip(receipts) {
-        results[i] = Some(Ok(receipt));
+        }));
     }
     Ok(())
 }
