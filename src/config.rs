@@ -109,6 +109,12 @@ pub struct RateLimits {
     pub per_msisdn_per_minute: u32,
     /// Webhook requests per second for the whole process.
     pub global_per_second: u32,
+    /// Wrong PINs from one source (the address a webhook came from), across
+    /// every number, per window; 0 turns it off. Counted in the database, so
+    /// shared by every process. An aggregator's few addresses carry all its
+    /// callers: size this to the traffic of the whole service.
+    pub wrong_pins_per_source: u32,
+    pub wrong_pins_window_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -306,7 +312,12 @@ impl Default for DatabaseConfig {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        RateLimits { per_msisdn_per_minute: 60, global_per_second: 50_000 }
+        RateLimits {
+            per_msisdn_per_minute: 60,
+            global_per_second: 50_000,
+            wrong_pins_per_source: 10_000,
+            wrong_pins_window_s: 3_600,
+        }
     }
 }
 
@@ -396,6 +407,16 @@ impl Config {
         })?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// How many PIN checks may be reserved, per account and per source.
+    pub fn attempt_limits(&self) -> crate::auth::lockout::AttemptLimits {
+        crate::auth::lockout::AttemptLimits {
+            max_attempts: self.pin.max_attempts,
+            per_source: self.rate_limits.wrong_pins_per_source,
+            source_window_ms: i64::try_from(self.rate_limits.wrong_pins_window_s.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+        }
     }
 
     pub fn number_plan(&self) -> NumberPlan {

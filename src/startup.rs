@@ -91,6 +91,19 @@ async fn housekeeping(state: web::Data<AppState>) {
         if let Err(e) = state.ledger.write(move |conn| crate::sms::forget_inbound_before(conn, week_ago)).await {
             tracing::warn!(error = %e, "inbound SMS cleanup failed");
         }
+        let limits = state.config.attempt_limits();
+        if limits.source_window_ms > 0 {
+            let current = now_ms().div_euclid(limits.source_window_ms);
+            let forget = move |conn: &mut _| crate::auth::lockout::forget_sources_before(conn, current);
+            if let Err(e) = state.ledger.write(forget).await {
+                tracing::warn!(error = %e, "PIN source cleanup failed");
+            }
+        }
+        let day_ago = now_ms().saturating_sub(86_400_000);
+        let forget = move |conn: &mut _| crate::auth::lockout::forget_claims_before(conn, day_ago);
+        if let Err(e) = state.ledger.write(forget).await {
+            tracing::warn!(error = %e, "PIN claim cleanup failed");
+        }
         if !state.config.alerts.email_to.is_empty() {
             let offset = state.config.ledger.day_utc_offset_minutes;
             let yesterday = crate::domain::time::day_number(now_ms(), offset) - 1;

@@ -63,6 +63,7 @@ pub fn parse_ussd(body: &[u8], plan: &NumberPlan) -> Result<UssdRequest, Adapter
         service_code: form.service_code,
         msisdn,
         text: form.text,
+        source: None,
     })
 }
 
@@ -89,7 +90,7 @@ pub fn parse_sms(body: &[u8], plan: &NumberPlan) -> Result<crate::sms::InboundSm
     let id = bounded_id("id", &form.id)?;
     check_text(&form.text)?;
     let from = phone("from", &form.from, plan)?;
-    Ok(crate::sms::InboundSms { aggregator: NAME, id: id.to_string(), from, text: form.text })
+    Ok(crate::sms::InboundSms { aggregator: NAME, id: id.to_string(), from, text: form.text, source: None })
 }
 
 /// A delivery report's form fields.

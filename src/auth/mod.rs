@@ -8,6 +8,7 @@ use crate::domain::Pin;
 use argon2::password_hash::PasswordHasher;
 use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
 use argon2::{Block, ARGON2ID_IDENT};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::{mpsc, Mutex};
 use subtle::ConstantTimeEq;
@@ -47,6 +48,8 @@ struct HasherInner {
     /// Checked against when the account does not exist, so that an unknown
     /// number costs as much time as a real one.
     dummy_hash: String,
+    /// PINs checked against a stored hash so far.
+    checks: AtomicU64,
 }
 
 impl PinHasher {
@@ -56,7 +59,12 @@ impl PinHasher {
         }
         let params = Params::new(argon.memory_kib, argon.iterations, argon.parallelism, None)
             .map_err(|e| AuthError::Params(e.to_string()))?;
-        let mut inner = HasherInner { pepper: pepper.expose().as_bytes().to_vec(), params, dummy_hash: String::new() };
+        let mut inner = HasherInner {
+            pepper: pepper.expose().as_bytes().to_vec(),
+            params,
+            dummy_hash: String::new(),
+            checks: AtomicU64::new(0),
+        };
         inner.dummy_hash = inner.hash_bytes(b"not-a-pin")?;
         let inner = Arc::new(inner);
         let (queue, rx) = mpsc::channel::<Work>();
@@ -107,7 +115,10 @@ impl PinHasher {
     /// checks instead of mapping and faulting in a fresh one each time.
     pub fn verify_in(&self, pin: &Pin, stored: Option<&str>, blocks: &mut Vec<Block>) -> bool {
         let (hash, real) = match stored {
-            Some(h) => (h, true),
+            Some(h) => {
+                self.inner.checks.fetch_add(1, Ordering::Relaxed);
+                (h, true)
+            }
             None => (self.inner.dummy_hash.as_str(), false),
         };
         let Ok(parsed) = PasswordHash::new(hash) else {
@@ -137,6 +148,11 @@ impl PinHasher {
             return false;
         }
         bool::from(out.as_slice().ct_eq(expected.as_bytes())) && real
+    }
+
+    /// How many PINs this hasher has checked against a stored hash.
+    pub fn checks(&self) -> u64 {
+        self.inner.checks.load(Ordering::Relaxed)
     }
 
     /// A hasher for the PIN threads themselves: its queue leads nowhere, so

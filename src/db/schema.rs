@@ -20,6 +20,8 @@ diesel::table! {
         pin_hash -> Nullable<Text>,
         pin_failures -> Integer,
         created_at_ms -> BigInt,
+        pin_tickets -> BigInt,
+        pin_cleared_ticket -> BigInt,
     }
 }
 
@@ -70,5 +72,22 @@ diesel::table! {
         ended -> Integer,
         created_at_ms -> BigInt,
         updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    pin_sources (source, window_no) {
+        source -> Text,
+        window_no -> BigInt,
+        failures -> Integer,
+    }
+}
+
+diesel::table! {
+    pin_claims (claim) {
+        claim -> Text,
+        account_id -> BigInt,
+        ticket -> BigInt,
+        created_at_ms -> BigInt,
     }
 }

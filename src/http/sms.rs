@@ -13,10 +13,11 @@ pub async fn inbound(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
     if !token_ok(&req, state.config.webhook_token.expose()) {
         return PlainError::unauthorized();
     }
-    let sms = match africastalking::parse_sms(&body, &state.config.number_plan()) {
+    let mut sms = match africastalking::parse_sms(&body, &state.config.number_plan()) {
         Ok(sms) => sms,
         Err(AdapterError::Malformed(m) | AdapterError::Invalid(m)) => return PlainError::bad_request(&m),
     };
+    sms.source = req.peer_addr().map(|a| a.ip().to_string());
     let span = tracing::info_span!("sms", id = %sms.id, msisdn = %mask_digits(sms.from.as_str()));
     let _enter = span.enter();
     if !state.limits.allow(sms.from.as_str()) {

@@ -14,10 +14,11 @@ pub async fn africastalking(req: HttpRequest, body: web::Bytes, state: web::Data
     if !token_ok(&req, state.config.webhook_token.expose()) {
         return PlainError::unauthorized();
     }
-    let hop = match africastalking::parse_ussd(&body, &state.config.number_plan()) {
+    let mut hop = match africastalking::parse_ussd(&body, &state.config.number_plan()) {
         Ok(hop) => hop,
         Err(AdapterError::Malformed(m) | AdapterError::Invalid(m)) => return PlainError::bad_request(&m),
     };
+    hop.source = req.peer_addr().map(|a| a.ip().to_string());
     let span = tracing::info_span!(
         "ussd",
         session = %hop.session_id,

@@ -67,7 +67,7 @@ impl AccountStatus {
         }
     }
 
-    fn parse(s: &str) -> AccountStatus {
+    pub fn parse(s: &str) -> AccountStatus {
         match s {
             "active" => AccountStatus::Active,
             "locked" => AccountStatus::Locked,
@@ -320,7 +320,12 @@ pub fn find_system(conn: &mut DbConn, code: &str) -> Result<AccountId, LedgerErr
 
 pub fn set_status(conn: &mut DbConn, id: AccountId, status: AccountStatus) -> Result<(), LedgerError> {
     with_conn!(conn, c => diesel::update(accounts::table.find(id.0))
-        .set((accounts::status.eq(status.as_str()), accounts::pin_failures.eq(0)))
+        .set((
+            accounts::status.eq(status.as_str()),
+            accounts::pin_failures.eq(0),
+            // Attempts still running when the account is unlocked count no more.
+            accounts::pin_cleared_ticket.eq(accounts::pin_tickets),
+        ))
         .execute(c))?;
     Ok(())
 }

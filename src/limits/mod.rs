@@ -36,7 +36,8 @@ mod tests {
 
     #[test]
     fn per_number_quota_is_enforced_separately() {
-        let limits = Limits::new(&RateLimits { per_msisdn_per_minute: 3, global_per_second: 1_000 });
+        let limits =
+            Limits::new(&RateLimits { per_msisdn_per_minute: 3, global_per_second: 1_000, ..RateLimits::default() });
         assert!((0..3).all(|_| limits.allow("254712000001")));
         assert!(!limits.allow("254712000001"));
         assert!(limits.allow("254712000002"));

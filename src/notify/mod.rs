@@ -81,11 +81,13 @@ impl Notices {
         msisdn: &str,
         lang: Language,
         attempts: u32,
+        ticket: i64,
     ) -> Result<(), LedgerError> {
         let now = now_ms();
         let attempts_text = attempts.to_string();
         let body = self.text(lang, "sms_locked", &[("attempts", &attempts_text)]);
-        self.sms(conn, msisdn, body, format!("locked:{msisdn}:{now}"))?;
+        // The ticket that locked the account names this lock: one notice each.
+        self.sms(conn, msisdn, body, format!("locked:{msisdn}:{ticket}"))?;
         let masked = crate::domain::msisdn::mask_digits(msisdn);
         self.alert(
             conn,
@@ -94,7 +96,7 @@ impl Notices {
                 "The account {masked} was locked at {now} (ms since epoch) after {attempts} consecutive wrong PINs.\n\
                  Unlock it with: mkoba pin unlock <number>, once the customer is identified.\n"
             ),
-            format!("locked-alert:{msisdn}:{now}"),
+            format!("locked-alert:{msisdn}:{ticket}"),
         )
     }
 

@@ -4,6 +4,7 @@
 
 pub mod command;
 
+use crate::auth::lockout::{self, Attempt, AttemptRequest, Ticket};
 use crate::auth::PinHasher;
 use crate::config::Config;
 use crate::domain::{now_ms, Money, Msisdn, Pin, PinError};
@@ -27,6 +28,8 @@ pub struct InboundSms {
     pub from: Msisdn,
     /// Carries PINs: never logged or stored.
     pub text: String,
+    /// The address the webhook came from (wrong PINs are counted per source).
+    pub source: Option<String>,
 }
 
 #[derive(Clone)]
@@ -46,7 +49,8 @@ struct Inner {
 enum Action {
     Reply(String),
     Effect(Effect),
-    Statement,
+    /// A mini statement, after this right PIN is settled.
+    Statement(Ticket),
 }
 
 impl SmsService {
@@ -70,7 +74,7 @@ impl SmsService {
         }
         let lang = account.as_ref().map_or(Language::En, |a| a.language);
         let command = command::parse(&sms.text);
-        let action = self.decide(&command, account.as_ref(), lang).await?;
+        let action = self.decide(&command, account.as_ref(), lang, &sms).await?;
         let env = effects::Env {
             settings: inner.ledger.settings_arc(),
             catalog: inner.catalog.clone(),
@@ -94,7 +98,7 @@ impl SmsService {
                 }
                 let reply = match &action {
                     Action::Reply(text) => Some(text.clone()),
-                    Action::Statement => Some(statement_text(conn, &env)?),
+                    Action::Statement(ticket) => Some(statement_text(conn, &env, ticket)?),
                     Action::Effect(effect) => {
                         let (_, reply, new_lang, receipt_sent) = effects::apply(conn, &env, effect)?;
                         let _ = new_lang;
@@ -123,7 +127,9 @@ impl SmsService {
         command: &Command,
         account: Option<&Account>,
         lang: Language,
+        sms: &InboundSms,
     ) -> Result<Action, LedgerError> {
+        let (aggregator, id, source) = (sms.aggregator, &sms.id, sms.source.as_deref());
         let inner = &self.inner;
         let config = &inner.config;
         let t = |key: &str, args: &[(&str, &str)]| inner.catalog.text(lang, key, args);
@@ -199,15 +205,25 @@ impl SmsService {
             Command::Statement { .. } => Effect::Statement,
             Command::Lang(_) | Command::Help => Effect::Balance,
         };
+        // The check is reserved first (see `auth::lockout`): a locked account
+        // checks nothing, and answers a right PIN as it does a wrong one.
+        let limits = config.attempt_limits();
+        let request = AttemptRequest { claim: format!("sms:{aggregator}:{id}"), source: source.map(str::to_string) };
+        let (ticket, pin_hash) = match lockout::reserve_on(&inner.ledger, account.id, request, limits).await? {
+            Attempt::Go(ticket, pin_hash) => (ticket, pin_hash),
+            Attempt::Locked => return Ok(Action::Reply(t("err_locked", &[]))),
+            Attempt::NotActive => return Ok(Action::Reply(t("err_not_active", &[]))),
+            Attempt::SourceLimited => return Ok(Action::Reply(t("err_rate_limited", &[]))),
+        };
         // A malformed PIN is still a wrong PIN here: SMS has no retry prompt.
         let right = match Pin::parse(pin_text, config.pin.length) {
-            Ok(pin) => inner.pins.verify_async(pin, account.pin_hash.clone()).await,
+            Ok(pin) => inner.pins.verify_async(pin, pin_hash).await,
             Err(_) => false,
         };
         Ok(match (right, effect) {
-            (false, _) => Action::Effect(Effect::PinFailed),
-            (true, Effect::Statement) => Action::Statement,
-            (true, effect) => Action::Effect(effect),
+            (false, _) => Action::Effect(Effect::PinFailed { ticket }),
+            (true, Effect::Statement) => Action::Statement(ticket),
+            (true, effect) => Action::Effect(Effect::PinRight { ticket, then: Box::new(effect) }),
         })
     }
 }
@@ -251,12 +267,14 @@ fn claim(
     Ok(n == 1)
 }
 
-/// The PIN was right: reset the count and list the last five transfers.
-fn statement_text(conn: &mut crate::db::DbConn, env: &effects::Env) -> Result<String, LedgerError> {
+/// The PIN was right: settle it and list the last five transfers.
+fn statement_text(conn: &mut crate::db::DbConn, env: &effects::Env, ticket: &Ticket) -> Result<String, LedgerError> {
     let Some(me) = env.account else {
         return Ok(String::new());
     };
-    crate::auth::lockout::reset_failures(conn, me)?;
+    if !lockout::settle_right(conn, ticket)? {
+        return Ok(env.catalog.text(env.lang, "err_locked", &[]));
+    }
     let text = effects::statement_text(conn, env, me, 5, "; ")?;
     Ok(text.unwrap_or_else(|| env.catalog.text(env.lang, "statement_empty", &[])))
 }

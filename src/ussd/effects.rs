@@ -3,7 +3,7 @@
 
 use super::menu::{Flow, Party, Reply, Screen};
 use super::render;
-use crate::auth::lockout;
+use crate::auth::lockout::{self, Ticket};
 use crate::db::DbConn;
 use crate::domain::{now_ms, Money};
 use crate::i18n::Catalog;
@@ -25,7 +25,15 @@ pub enum Effect {
         to: Party,
         amount_minor: i64,
     },
-    PinFailed,
+    /// A reserved PIN check turned out wrong.
+    PinFailed {
+        ticket: Ticket,
+    },
+    /// A reserved PIN check turned out right: settle it, then do `then`.
+    PinRight {
+        ticket: Ticket,
+        then: Box<Effect>,
+    },
     Balance,
     Statement,
     /// The old PIN was right: clear the failure count and ask for a new one.
@@ -125,17 +133,25 @@ fn apply_effect(
     let Some(me) = env.account else {
         return Ok(env.end("err_unavailable", &[]));
     };
-    if let Effect::PinFailed = effect {
-        let (failures, locked) = lockout::record_failure(conn, me, env.max_attempts)?;
-        if locked {
-            env.notices.account_locked(conn, &env.msisdn, env.lang, failures)?;
+    if let Effect::PinFailed { ticket } = effect {
+        let wrong = lockout::settle_wrong(conn, ticket, env.max_attempts)?;
+        if wrong.locked_now {
+            // One lock, one notice: only the wrong PIN that locked sends it.
+            env.notices.account_locked(conn, &env.msisdn, env.lang, wrong.failures, ticket.number)?;
+        }
+        if wrong.locked {
             return Ok(env.end("err_locked", &[]));
         }
-        let left = env.max_attempts.saturating_sub(failures).to_string();
-        return Ok(env.end("err_wrong_pin", &[("left", &left)]));
+        return Ok(env.end("err_wrong_pin", &[("left", &wrong.left.to_string())]));
     }
-    // Every other effect follows a right PIN.
-    lockout::reset_failures(conn, me)?;
+    if let Effect::PinRight { ticket, then } = effect {
+        // Locked while the PIN was checked: answered as any locked account.
+        if !lockout::settle_right(conn, ticket)? {
+            return Ok(env.end("err_locked", &[]));
+        }
+        return apply_effect(conn, env, then, completed);
+    }
+    // Every other effect is reached through `PinRight`.
     match effect {
         Effect::PinOkThenNewPin => {
             let len = env.pin_length.to_string();
@@ -155,7 +171,9 @@ fn apply_effect(
         Effect::Transfer { flow, to, amount_minor } => {
             transfer_reply(conn, env, me, *flow, to, *amount_minor, completed)
         }
-        Effect::SetLanguage(_) | Effect::Register { .. } | Effect::PinFailed => Ok(env.end("err_unavailable", &[])),
+        Effect::SetLanguage(_) | Effect::Register { .. } | Effect::PinFailed { .. } | Effect::PinRight { .. } => {
+            Ok(env.end("err_unavailable", &[]))
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 use super::effects::Effect;
 use super::Shared;
+use crate::auth::lockout::{self, Attempt, AttemptRequest};
 use crate::domain::{Money, Msisdn, Pin, PinError};
 use crate::ledger::account::{clean_name, parse_till};
 use crate::ledger::{Account, AccountKey, AccountKind, AccountStatus, Language, LedgerError, TransferKind};
@@ -161,6 +162,10 @@ pub struct Ctx<'a> {
     pub shared: &'a Shared,
     pub caller: &'a Caller,
     pub lang: Language,
+    /// Where the hop came from, for the per-source wrong-PIN limit.
+    pub source: Option<&'a str>,
+    /// This hop's own key: a repeated hop reuses its PIN attempt.
+    pub hop_key: &'a str,
 }
 
 impl Ctx<'_> {
@@ -304,11 +309,11 @@ pub async fn advance(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Result<Outc
         Screen::Recipient { flow } => recipient(ctx, screen, *flow, input).await?,
         Screen::Confirm { flow, to, amount_minor, .. } => {
             let effect = Effect::Transfer { flow: *flow, to: to.clone(), amount_minor: *amount_minor };
-            pin_step(ctx, screen, input, effect).await
+            pin_step(ctx, screen, input, effect).await?
         }
-        Screen::BalancePin | Screen::FloatPin => pin_step(ctx, screen, input, Effect::Balance).await,
-        Screen::StatementPin => pin_step(ctx, screen, input, Effect::Statement).await,
-        Screen::PinOld => pin_step(ctx, screen, input, Effect::PinOkThenNewPin).await,
+        Screen::BalancePin | Screen::FloatPin => pin_step(ctx, screen, input, Effect::Balance).await?,
+        Screen::StatementPin => pin_step(ctx, screen, input, Effect::Statement).await?,
+        Screen::PinOld => pin_step(ctx, screen, input, Effect::PinOkThenNewPin).await?,
         Screen::PinNew => match new_pin(ctx, screen, input).await? {
             Ok(pin_hash) => ctx.show(Screen::PinNewConfirm { pin_hash }),
             Err(outcome) => outcome,
@@ -424,25 +429,35 @@ async fn same_pin(ctx: &Ctx<'_>, input: &str, pin_hash: &str) -> bool {
     }
 }
 
-/// Checks the caller's PIN; the effect runs only if it is right.
-async fn pin_step(ctx: &Ctx<'_>, screen: &Screen, input: &str, on_ok: Effect) -> Outcome {
+/// Checks the caller's PIN; the effect runs only if it is right. The check
+/// is reserved first (see `auth::lockout`): a locked account checks nothing.
+async fn pin_step(ctx: &Ctx<'_>, screen: &Screen, input: &str, on_ok: Effect) -> Result<Outcome, LedgerError> {
     let Some(account) = ctx.caller.account() else {
-        return ctx.home();
+        return Ok(ctx.home());
     };
     match account.status {
-        AccountStatus::Locked => return ctx.end("err_locked", &[]),
-        AccountStatus::Suspended => return ctx.end("err_not_active", &[]),
+        AccountStatus::Locked => return Ok(ctx.end("err_locked", &[])),
+        AccountStatus::Suspended => return Ok(ctx.end("err_not_active", &[])),
         AccountStatus::Active => {}
     }
     let len = ctx.shared.config.pin.length;
     let Ok(pin) = Pin::parse(input, len) else {
-        return ctx.retry(screen, "invalid_pin", &[("len", &len.to_string())]);
+        return Ok(ctx.retry(screen, "invalid_pin", &[("len", &len.to_string())]));
     };
-    if ctx.shared.pins.verify_async(pin, account.pin_hash.clone()).await {
-        ctx.effect(Screen::Start, on_ok)
+    let shared = ctx.shared;
+    let request = AttemptRequest { claim: ctx.hop_key.to_string(), source: ctx.source.map(str::to_string) };
+    let (ticket, pin_hash) =
+        match lockout::reserve_on(&shared.ledger, account.id, request, shared.config.attempt_limits()).await? {
+            Attempt::Go(ticket, pin_hash) => (ticket, pin_hash),
+            Attempt::Locked => return Ok(ctx.end("err_locked", &[])),
+            Attempt::NotActive => return Ok(ctx.end("err_not_active", &[])),
+            Attempt::SourceLimited => return Ok(ctx.end("err_rate_limited", &[])),
+        };
+    Ok(if shared.pins.verify_async(pin, pin_hash).await {
+        ctx.effect(Screen::Start, Effect::PinRight { ticket, then: Box::new(on_ok) })
     } else {
-        ctx.effect(Screen::Start, Effect::PinFailed)
-    }
+        ctx.effect(Screen::Start, Effect::PinFailed { ticket })
+    })
 }
 
 async fn recipient(ctx: &Ctx<'_>, screen: &Screen, flow: Flow, input: &str) -> Result<Outcome, LedgerError> {

@@ -31,6 +31,8 @@ pub struct UssdRequest {
     pub msisdn: Msisdn,
     /// Every input so far joined by `*`. Carries PINs: never log or store it.
     pub text: String,
+    /// The address the webhook came from (wrong PINs are counted per source).
+    pub source: Option<String>,
 }
 
 /// What handlers need, shared across requests.
@@ -106,7 +108,9 @@ impl Ussd {
                 }
             };
             // A lookup, a PIN check or a hash: done here, off the writer.
-            let ctx = Ctx { shared, caller: &look.caller, lang: look.lang };
+            let hop_key = format!("ussd:{}:{}:{mac}", key.aggregator, key.session_id);
+            let ctx =
+                Ctx { shared, caller: &look.caller, lang: look.lang, source: req.source.as_deref(), hop_key: &hop_key };
             let outcome = match sync_outcome(&ctx, &look, &req.text) {
                 Some(outcome) => outcome,
                 None => match &look.session {
@@ -169,7 +173,8 @@ fn quick_hop(
         Ok(look) => look,
         Err(body) => return Ok(Quick::Done(body)),
     };
-    let ctx = Ctx { shared, caller: &look.caller, lang: look.lang };
+    // Synchronous steps check no PIN: no hop key needed.
+    let ctx = Ctx { shared, caller: &look.caller, lang: look.lang, source: req.source.as_deref(), hop_key: "" };
     let Some(outcome) = sync_outcome(&ctx, &look, &req.text) else {
         return Ok(Quick::Slow(Box::new(look)));
     };

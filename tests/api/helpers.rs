@@ -272,6 +272,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub t: TestLedger,
+    /// The app's own PIN hasher (it counts the PINs it checked).
+    pub pins: mkoba::auth::PinHasher,
 }
 
 pub async fn spawn_app(db: TestDb) -> TestApp {
@@ -283,8 +285,9 @@ pub async fn spawn_app_with(db: TestDb, config: Config) -> TestApp {
     let app = Application::build(config.clone()).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let ledger = app.state().ledger.clone();
+    let pins = app.state().pins.clone();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::new(), t: TestLedger { db, config, ledger } }
+    TestApp { address, client: reqwest::Client::new(), t: TestLedger { db, config, ledger }, pins }
 }
 
 impl TestApp {

@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod ledger;
 mod logs;
+mod pin_guessing;
 mod receipts;
 mod sms;
 mod ussd;
