@@ -127,6 +127,14 @@ fn bad_input_is_refused_with_exit_1_and_moves_nothing() {
             (&["merchant", "create", "--till", "12", "--name", "Tiny", "--msisdn", "0733000001"], "", "till number"),
             (&["transfer", "reverse", "NOTAREF"], "", "not a transfer reference"),
             (&["transfer", "reverse", "AAAAAAAAAA"], "", "no transfer"),
+            // Names that could pass for another on a confirmation screen (SPEC §4).
+            (&["customer", "register", "--msisdn", "0712000009", "--name", "Amina\u{202E}amuJ"], "1357\n", "format"),
+            (&["agent", "create", "--msisdn", "0722000009", "--name", "Duka\u{200B}Moja"], "2468\n", "format"),
+            (
+                &["merchant", "create", "--till", "55999", "--name", "Mama\u{2066}Mboga", "--msisdn", "0733000001"],
+                "",
+                "format",
+            ),
         ];
         for (args, stdin, expected) in cases {
             let err = cli.refused(args, stdin);

@@ -339,3 +339,22 @@ async fn an_idle_session_expires() {
     let (_, body) = app.hop(&sid, AMINA, "1").await;
     assert!(body.starts_with("END Your session has ended"), "{body}");
 }
+
+/// A name that could pass for another on someone's confirmation screen is
+/// refused at registration (SPEC §4); the screen asks again.
+#[tokio::test]
+async fn disguised_names_are_refused_at_registration() {
+    for db in TestDb::all() {
+        let app = world(db).await;
+        let b = app.backend();
+        let new = "254712000097";
+        for name in ["Baraka\u{202E}oteinO", "Bara\u{200B}ka Otieno", "Baraka\u{2067}Otieno"] {
+            let screens = app.dial(new, &["1", name]).await;
+            assert!(screens[2].starts_with("CON Enter a name"), "[{b}] {name:?}: {}", screens[2]);
+            // Carrying on with the ID and PINs registers nobody.
+            let screens = app.dial(new, &["1", name, "12345678", "2580", "2580"]).await;
+            assert!(!screens[5].contains("Karibu") && !screens[5].contains("Welcome"), "[{b}] {}", screens[5]);
+            assert!(app.t.find(new).await.is_none(), "[{b}] {name:?} registered");
+        }
+    }
+}
