@@ -21,6 +21,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod fraud;
+
 #[derive(Debug, Parser)]
 #[command(name = "mkoba", version, about = "Mobile money gateway: USSD and SMS payments on a double-entry ledger")]
 pub struct Cli {
@@ -64,6 +66,12 @@ enum Command {
     /// The ledger as a whole.
     #[command(subcommand)]
     Ledger(LedgerCmd),
+    /// Transfers a fraud rule held in suspense.
+    #[command(subcommand)]
+    Held(fraud::HeldCmd),
+    /// Numbers whose SIM card was swapped.
+    #[command(subcommand, name = "sim-swap")]
+    SimSwap(fraud::SimSwapCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,10 +81,10 @@ enum ConfigCmd {
 }
 
 #[derive(Debug, Args)]
-struct Output {
+pub(crate) struct Output {
     /// Print one JSON object.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,7 +192,7 @@ enum LedgerCmd {
 
 /// Why a command did not succeed.
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     /// The operation was refused (exit 1).
     Refused(String),
 }
@@ -195,7 +203,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
-type Outcome = Result<(), Failure>;
+pub(crate) type Outcome = Result<(), Failure>;
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -402,6 +410,8 @@ async fn run(command: Command, mut config: Config) -> Outcome {
                 Err(Failure::Refused("ledger verification failed".into()))
             }
         }
+        Command::Held(cmd) => fraud::held(cmd, &config).await,
+        Command::SimSwap(cmd) => fraud::sim_swap(cmd, &config).await,
     }
 }
 
@@ -415,12 +425,12 @@ async fn serve(config: Config) -> Outcome {
     Ok(())
 }
 
-async fn open(config: &Config) -> Result<Ledger, Failure> {
+pub(crate) async fn open(config: &Config) -> Result<Ledger, Failure> {
     let config = config.clone();
     Ok(tokio::task::spawn_blocking(move || startup::open_ledger(&config)).await??)
 }
 
-fn refused(ledger: &Ledger, e: LedgerError) -> Failure {
+pub(crate) fn refused(ledger: &Ledger, e: LedgerError) -> Failure {
     Failure::Refused(e.describe(&ledger.settings().currency))
 }
 
@@ -510,7 +520,7 @@ fn print_account(ledger: &Ledger, a: &Account, out: &Output) {
     }
 }
 
-fn print_receipt(ledger: &Ledger, r: &Receipt, out: &Output) {
+pub(crate) fn print_receipt(ledger: &Ledger, r: &Receipt, out: &Output) {
     let currency = &ledger.settings().currency;
     let money = |m: i64| Money::from_minor(m).unwrap_or_default().display(currency);
     if out.json {

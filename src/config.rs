@@ -32,6 +32,91 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub alerts: AlertsConfig,
     pub notify: NotifyConfig,
+    pub velocity: VelocityConfig,
+    pub sim_swap: SimSwapConfig,
+}
+
+/// What a velocity rule does when it fires.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleAction {
+    /// Refuse the transfer: nothing moves.
+    #[default]
+    Decline,
+    /// Post it into suspense for an operator to release or return.
+    Hold,
+}
+
+/// A rule with a limit; off while `limit` is unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitRule {
+    /// N lets N through and fires on the next.
+    pub limit: Option<i64>,
+    pub action: RuleAction,
+}
+
+/// The stolen-phone pattern: money sent or cashed out soon after a large
+/// incoming transfer. Off while `large_in_minor` is unset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AfterLargeInRule {
+    pub large_in_minor: Option<i64>,
+    pub window_s: i64,
+    pub action: RuleAction,
+}
+
+impl Default for AfterLargeInRule {
+    fn default() -> Self {
+        AfterLargeInRule { large_in_minor: None, window_s: 3_600, action: RuleAction::Decline }
+    }
+}
+
+/// Velocity rules on money leaving a customer (SPEC §11), decided inside
+/// the posting engine's decision. Windows are rolling (the last hour, the
+/// last 24 hours).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VelocityConfig {
+    pub out_count_per_hour: LimitRule,
+    pub out_value_per_day_minor: LimitRule,
+    pub new_recipients_per_hour: LimitRule,
+    pub out_after_large_in: AfterLargeInRule,
+}
+
+impl VelocityConfig {
+    pub fn any(&self) -> bool {
+        self.out_count_per_hour.limit.is_some()
+            || self.out_value_per_day_minor.limit.is_some()
+            || self.new_recipients_per_hour.limit.is_some()
+            || self.out_after_large_in.large_in_minor.is_some()
+    }
+}
+
+/// After a SIM swap, money leaving the number is capped for a while.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimSwapConfig {
+    pub max_out_minor: i64,
+    pub cooloff_hours: i64,
+    /// A CAMARA SIM Swap API (`POST {check_url}` with `phoneNumber` and
+    /// `maxAge`); empty: only numbers marked by an operator count.
+    pub check_url: String,
+    /// Bearer token for the check API, if it needs one.
+    pub check_token: Secret,
+    pub check_timeout_ms: u64,
+}
+
+impl Default for SimSwapConfig {
+    fn default() -> Self {
+        SimSwapConfig {
+            max_out_minor: 0,
+            cooloff_hours: 72,
+            check_url: String::new(),
+            check_token: Secret::default(),
+            check_timeout_ms: 2_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -237,6 +322,8 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             alerts: AlertsConfig::default(),
             notify: NotifyConfig::default(),
+            velocity: VelocityConfig::default(),
+            sim_swap: SimSwapConfig::default(),
         }
     }
 }
@@ -468,13 +555,36 @@ impl Config {
         for (kind, bands, one_percent) in kinds {
             validate_bands(kind, bands, one_percent).map_err(ConfigError::Invalid)?;
         }
+        let v = &self.velocity;
+        for (name, limit) in [
+            ("out_count_per_hour", v.out_count_per_hour.limit),
+            ("out_value_per_day_minor", v.out_value_per_day_minor.limit),
+            ("new_recipients_per_hour", v.new_recipients_per_hour.limit),
+            ("out_after_large_in.large_in_minor", v.out_after_large_in.large_in_minor),
+        ] {
+            if limit.is_some_and(|n| n < 0) {
+                return invalid(format!("velocity.{name} cannot be negative"));
+            }
+        }
+        if v.out_after_large_in.window_s <= 0 {
+            return invalid("velocity.out_after_large_in.window_s must be positive".into());
+        }
+        if self.sim_swap.max_out_minor < 0 || self.sim_swap.cooloff_hours < 0 {
+            return invalid("sim_swap.max_out_minor and sim_swap.cooloff_hours cannot be negative".into());
+        }
         Ok(())
     }
 
     /// The effective configuration as TOML, secrets masked.
     pub fn to_masked_toml(&self) -> String {
         let mut shown = self.clone();
-        for secret in [&mut shown.webhook_token, &mut shown.pin.pepper, &mut shown.sms.api_key, &mut shown.smtp.url] {
+        for secret in [
+            &mut shown.webhook_token,
+            &mut shown.pin.pepper,
+            &mut shown.sms.api_key,
+            &mut shown.smtp.url,
+            &mut shown.sim_swap.check_token,
+        ] {
             *secret = Secret::new(mask(secret));
         }
         shown.database_url = mask_url_password(&shown.database_url);
@@ -561,7 +671,12 @@ fn set_path(tree: &mut toml::Value, keys: &[String], raw: &str) -> Result<(), St
     }
     let table = node.as_table_mut().ok_or("not a section")?;
     let value = match table.get(last) {
-        Some(toml::Value::String(_)) | None => toml::Value::String(raw.to_string()),
+        // A key without a default (an optional limit): a number if it reads as one.
+        None => match raw.trim().parse::<i64>() {
+            Ok(n) => toml::Value::Integer(n),
+            Err(_) => toml::Value::String(raw.to_string()),
+        },
+        Some(toml::Value::String(_)) => toml::Value::String(raw.to_string()),
         Some(toml::Value::Integer(_)) => {
             toml::Value::Integer(raw.trim().parse().map_err(|_| format!("'{raw}' is not a whole number"))?)
         }

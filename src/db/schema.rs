@@ -91,3 +91,43 @@ diesel::table! {
         created_at_ms -> BigInt,
     }
 }
+
+diesel::table! {
+    holds (id) {
+        id -> BigInt,
+        hold_transfer_id -> BigInt,
+        kind -> Text,
+        payer_id -> BigInt,
+        payee_id -> BigInt,
+        amount_minor -> BigInt,
+        fee_minor -> BigInt,
+        commission_minor -> BigInt,
+        rule -> Text,
+        status -> Text,
+        held_at_ms -> BigInt,
+        resolved_at_ms -> Nullable<BigInt>,
+        resolution_transfer_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    declines (id) {
+        id -> BigInt,
+        idempotency_key -> Text,
+        kind -> Text,
+        payer_id -> BigInt,
+        payee_id -> BigInt,
+        amount_minor -> BigInt,
+        rule -> Text,
+        declined_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    sim_swaps (msisdn) {
+        msisdn -> Text,
+        swapped_at_ms -> BigInt,
+        source -> Text,
+        marked_at_ms -> BigInt,
+    }
+}

@@ -31,6 +31,22 @@ pub fn iso_date(day: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `2026-11-24T12:00:00Z` (RFC 3339, UTC, whole seconds).
+pub fn rfc3339(at_ms: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let at =
+        time::OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time (`2026-11-24T12:00:00+03:00`).
+pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(s.trim(), &Rfc3339)
+        .map_err(|e| format!("'{s}' is not an RFC 3339 time such as 2026-11-24T12:00:00+03:00 ({e})"))?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).map_err(|_| format!("'{s}' is out of range"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +60,12 @@ mod tests {
         assert_eq!(iso_date(day_number(at, 0)), "2026-11-24");
         assert_eq!(iso_date(0), "1970-01-01");
         assert_eq!(iso_date(day_number(951_782_400_000, 0)), "2000-02-29");
+    }
+
+    #[test]
+    fn rfc3339_both_ways() {
+        assert_eq!(rfc3339(1_795_559_400_000), "2026-11-24T22:30:00Z");
+        assert_eq!(parse_rfc3339("2026-11-25T01:30:00+03:00"), Ok(1_795_559_400_000));
+        assert!(parse_rfc3339("25/11/2026").is_err());
     }
 }

@@ -20,12 +20,15 @@
 //! writes nothing.
 
 use super::account::{self, Account, AccountId, AccountKind, AccountStatus};
+use super::history;
+use super::holds::{self, NewHold};
 use super::tariff::{self, Quote};
-use super::transfer::{entries_of, replay, Entry, Leg, Party, Receipt, TransferRequest, TransferRow};
+use super::transfer::{entries_of, replay, Entry, Leg, Party, Receipt, TransferKind, TransferRequest, TransferRow};
 use super::{LedgerError, Settings};
 use crate::db::prepared::{self, Prepared};
 use crate::db::{DbConn, DbError};
 use crate::domain::{now_ms, Reference};
+use crate::limits::velocity::{self, History, OutEvent, Verdict};
 use crate::with_conn;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
@@ -80,6 +83,16 @@ struct Accepted {
     entries: Vec<Entry>,
     from: Party,
     to: Party,
+    /// The rule that held it in suspense, if one did.
+    held: Option<&'static str>,
+}
+
+/// What the fraud rules know while a group is decided: each payer's
+/// history, and for each request whether its payee was paid before.
+#[derive(Default)]
+struct Watch {
+    histories: HashMap<AccountId, History>,
+    payee_known: HashMap<usize, bool>,
 }
 
 fn round(
@@ -126,14 +139,19 @@ fn round(
             ids.push(settings.system.commission_expense.0);
         }
     }
+    if settings.velocity.any() {
+        // A rule may hold a transfer in suspense.
+        ids.push(settings.system.suspense.0);
+    }
     ids.sort_unstable();
     ids.dedup();
     let mut book = load_accounts(conn, &ids, day)?;
+    let mut watch = watch(conn, settings, &book, reqs, &todo, now)?;
 
     let mut accepted = Vec::with_capacity(todo.len());
     for (i, quote) in todo {
-        match decide(settings, &mut book, reqs[i], quote) {
-            Ok((entries, from, to)) => accepted.push(Accepted { index: i, quote, entries, from, to }),
+        match decide(settings, &mut book, &mut watch, i, reqs[i], quote, now) {
+            Ok((entries, from, to, held)) => accepted.push(Accepted { index: i, quote, entries, from, to, held }),
             Err(e) => results[i] = Some(Err(e)),
         }
     }
@@ -142,6 +160,23 @@ fn round(
     }
 
     let rows = insert_transfers(conn, reqs, &accepted, now)?;
+    for (a, &(transfer_id, _)) in accepted.iter().zip(&rows) {
+        if let Some(rule) = a.held {
+            let req = reqs[a.index];
+            let hold = NewHold {
+                transfer_id,
+                kind: req.kind,
+                payer: req.from,
+                payee: req.to,
+                amount_minor: req.amount.minor(),
+                fee_minor: a.quote.fee.minor(),
+                commission_minor: a.quote.commission.minor(),
+                rule,
+                at_ms: now,
+            };
+            holds::insert(conn, &hold)?;
+        }
+    }
     let postings: Vec<(i64, Entry)> =
         accepted.iter().zip(&rows).flat_map(|(a, &(id, _))| a.entries.iter().map(move |&e| (id, e))).collect();
     insert_postings(conn, &postings)?;
@@ -166,6 +201,7 @@ fn round(
             reverses: None,
             created_at_ms: now,
             replayed: false,
+            held_rule: a.held.map(str::to_string),
         }));
     }
     Ok(())
@@ -185,14 +221,65 @@ fn precheck(settings: &Settings, req: &TransferRequest) -> Result<Quote, LedgerE
     tariff::quote(&settings.tariffs, req.kind, req.amount)
 }
 
+/// Whether money leaving `from` by this kind is watched by the fraud rules.
+fn watched(kind: TransferKind, from: &Account) -> bool {
+    from.kind == AccountKind::Customer
+        && matches!(kind, TransferKind::P2p | TransferKind::CashOut | TransferKind::MerchantPayment)
+}
+
+/// Loads what the fraud rules need for this group, inside its transaction;
+/// nothing when no rule is on and no SIM swap is in its cool-off.
+fn watch(
+    conn: &mut DbConn,
+    settings: &Settings,
+    book: &HashMap<AccountId, Slot>,
+    reqs: &[&TransferRequest],
+    todo: &[(usize, Quote)],
+    now: i64,
+) -> Result<Watch, LedgerError> {
+    let mut watch = Watch::default();
+    let cooloff_ms = settings.sim_swap.cooloff_hours.saturating_mul(velocity::HOUR_MS);
+    let payers: Vec<(usize, &Account)> = todo
+        .iter()
+        .filter_map(|&(i, _)| book.get(&reqs[i].from).map(|s| (i, &s.account)))
+        .filter(|(i, a)| watched(reqs[*i].kind, a))
+        .collect();
+    if payers.is_empty() || !(settings.velocity.any() || history::any_swap_since(conn, now - cooloff_ms)?) {
+        return Ok(watch);
+    }
+    let want = history::Want {
+        known_payees: settings.velocity.new_recipients_per_hour.limit.is_some(),
+        large_in_minor: settings.velocity.out_after_large_in.large_in_minor,
+        swap_cooloff_ms: cooloff_ms,
+    };
+    for (i, payer) in payers {
+        if let std::collections::hash_map::Entry::Vacant(slot) = watch.histories.entry(payer.id) {
+            let msisdn = payer.msisdn.as_ref().map(|m| m.as_str());
+            slot.insert(history::load(conn, payer.id, msisdn, &want, now)?);
+        }
+        if want.known_payees {
+            let req = reqs[i];
+            let known =
+                watch.histories[&payer.id].has_paid(req.to) || history::paid_before(conn, req.from, req.to, i64::MAX)?;
+            watch.payee_known.insert(i, known);
+        }
+    }
+    Ok(watch)
+}
+
 /// Decides one request against the running state and, if it goes, moves the
-/// state on. Returns its postings and both parties as the receipt shows them.
+/// state on. Returns its postings, both parties as the receipt shows them,
+/// and the rule that held it, if one did (it then pays into suspense).
+#[allow(clippy::type_complexity)]
 fn decide(
     settings: &Settings,
     book: &mut HashMap<AccountId, Slot>,
+    watch: &mut Watch,
+    index: usize,
     req: &TransferRequest,
     quote: Quote,
-) -> Result<(Vec<Entry>, Party, Party), LedgerError> {
+    now: i64,
+) -> Result<(Vec<Entry>, Party, Party, Option<&'static str>), LedgerError> {
     let (from_kind, to_kind) = req.kind.parties().expect("checked by precheck");
     let from = &book.get(&req.from).ok_or_else(|| LedgerError::UnknownAccount(req.from.to_string()))?.account;
     let to = &book.get(&req.to).ok_or_else(|| LedgerError::UnknownAccount(req.to.to_string()))?.account;
@@ -218,16 +305,27 @@ fn decide(
         }
     }
 
-    let mut legs = vec![Leg { from: req.from, to: req.to, amount_minor: req.amount.minor(), code: req.kind.as_str() }];
+    let payee_known = watch.payee_known.get(&index).copied().unwrap_or(true);
+    let verdict = match watch.histories.get(&req.from) {
+        Some(h) => {
+            velocity::judge(&settings.velocity, &settings.sim_swap, h, now, req.to, payee_known, req.amount.minor())
+        }
+        None => Verdict::Pass,
+    };
+    let held = match verdict {
+        Verdict::Decline(rule) => return Err(LedgerError::RuleDeclined { rule: rule.to_string() }),
+        Verdict::Hold(rule) => Some(rule),
+        Verdict::Pass => None,
+    };
+    // A held transfer pays its principal and its fee into suspense; the
+    // payee, the fee and any commission are paid when it is released.
+    let payee = if held.is_some() { settings.system.suspense } else { req.to };
+    let fee_to = if held.is_some() { settings.system.suspense } else { settings.system.fee_revenue };
+    let mut legs = vec![Leg { from: req.from, to: payee, amount_minor: req.amount.minor(), code: req.kind.as_str() }];
     if !quote.fee.is_zero() {
-        legs.push(Leg {
-            from: req.from,
-            to: settings.system.fee_revenue,
-            amount_minor: quote.fee.minor(),
-            code: "fee",
-        });
+        legs.push(Leg { from: req.from, to: fee_to, amount_minor: quote.fee.minor(), code: "fee" });
     }
-    if !quote.commission.is_zero() {
+    if !quote.commission.is_zero() && held.is_none() {
         let agent = if from.kind == AccountKind::Agent { from.id } else { to.id };
         legs.push(Leg {
             from: settings.system.commission_expense,
@@ -286,11 +384,15 @@ fn decide(
             slot.credited = true;
         }
     }
+    if let Some(h) = watch.histories.get_mut(&req.from) {
+        let payee_known = payee_known || h.has_paid(req.to);
+        h.push(OutEvent { at_ms: now, amount_minor: req.amount.minor(), payee: req.to, payee_known });
+    }
     let party = |id: AccountId| {
         let slot = &book[&id];
         Party::of(&slot.account, Some(slot.balance))
     };
-    Ok((entries, party(req.from), party(req.to)))
+    Ok((entries, party(req.from), party(payee), held))
 }
 
 /// Net change per account, in account-id order (the lock order).
@@ -392,7 +494,7 @@ fn insert_transfers(
                         .bind::<Text, _>(req.fingerprint())
                         .bind::<Text, _>(req.kind.as_str())
                         .bind::<BigInt, _>(req.from.0)
-                        .bind::<BigInt, _>(req.to.0)
+                        .bind::<BigInt, _>(a.to.account_id.0)
                         .bind::<BigInt, _>(req.amount.minor())
                         .bind::<BigInt, _>(a.quote.fee.minor())
                         .bind::<BigInt, _>(a.quote.commission.minor())

@@ -39,6 +39,14 @@ pub enum LedgerError {
     NotReversible,
     #[error("cannot reverse: {who} no longer holds the funds")]
     ReversalFundsGone { who: String },
+    #[error("declined by the fraud rule {rule}")]
+    RuleDeclined { rule: String },
+    #[error("transfer {0} is not held")]
+    NotHeld(String),
+    #[error("held transfer {reference} was already {status}")]
+    AlreadySettled { reference: String, status: String },
+    #[error("transfer {0} belongs to a hold: use mkoba held release/return")]
+    HeldTransfer(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -63,6 +71,10 @@ impl LedgerError {
             LedgerError::AlreadyReversed { .. } => "already_reversed",
             LedgerError::NotReversible => "not_reversible",
             LedgerError::ReversalFundsGone { .. } => "reversal_funds_gone",
+            LedgerError::RuleDeclined { .. } => "rule_declined",
+            LedgerError::NotHeld(_) => "not_held",
+            LedgerError::AlreadySettled { .. } => "already_settled",
+            LedgerError::HeldTransfer(_) => "held_transfer",
             LedgerError::Db(_) => "internal",
         }
     }

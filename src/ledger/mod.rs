@@ -7,6 +7,8 @@
 pub mod account;
 pub mod batch;
 pub mod error;
+pub mod history;
+pub mod holds;
 pub mod statement;
 pub mod tariff;
 pub mod transfer;
@@ -19,7 +21,7 @@ pub use tariff::Quote;
 pub use transfer::{Receipt, ReversalRequest, TransferKind, TransferRequest};
 pub use verify::VerifyReport;
 
-use crate::config::{Config, Tariffs, Tier};
+use crate::config::{Config, SimSwapConfig, Tariffs, Tier, VelocityConfig};
 use crate::db::{self, DbConn, Group, Manager, Pool, WriteQueue};
 use crate::domain::{Currency, Money};
 use std::collections::BTreeMap;
@@ -44,6 +46,8 @@ pub struct Settings {
     pub currency: Currency,
     pub day_utc_offset_minutes: i64,
     pub system: SystemAccounts,
+    pub velocity: VelocityConfig,
+    pub sim_swap: SimSwapConfig,
 }
 
 impl Settings {
@@ -93,6 +97,8 @@ impl Ledger {
             currency: config.currency.clone(),
             day_utc_offset_minutes: config.ledger.day_utc_offset_minutes,
             system,
+            velocity: config.velocity.clone(),
+            sim_swap: config.sim_swap.clone(),
         });
         let manager = Manager::new(db::Backend::from_url(&config.database_url)?, config.database.busy_timeout_ms);
         let queue = WriteQueue::start(manager, config.ledger.batch_max, config.ledger.queue_depth, "mkoba-writer")?;
@@ -128,12 +134,36 @@ impl Ledger {
 
     /// Posts a transfer through the group-commit writer; returns once it is durable.
     pub async fn submit(&self, req: TransferRequest) -> Result<Receipt, LedgerError> {
-        self.inner.queue.run_grouped(&self.inner.transfers, req).await
+        match self.inner.queue.run_grouped(&self.inner.transfers, req.clone()).await {
+            Err(LedgerError::RuleDeclined { rule }) => {
+                let recorded = rule.clone();
+                self.write(move |conn| holds::record_decline(conn, &req, &recorded)).await?;
+                Err(LedgerError::RuleDeclined { rule })
+            }
+            other => other,
+        }
     }
 
     /// The same, for threads outside any async runtime.
     pub fn submit_blocking(&self, req: TransferRequest) -> Result<Receipt, LedgerError> {
-        self.inner.queue.run_grouped_blocking(&self.inner.transfers, req)
+        match self.inner.queue.run_grouped_blocking(&self.inner.transfers, req.clone()) {
+            Err(LedgerError::RuleDeclined { rule }) => {
+                let recorded = rule.clone();
+                self.inner.queue.run_blocking(move |conn| holds::record_decline(conn, &req, &recorded))?;
+                Err(LedgerError::RuleDeclined { rule })
+            }
+            other => other,
+        }
+    }
+
+    /// Releases or returns a held transfer, once (see [`holds`]).
+    pub async fn settle_hold(
+        &self,
+        reference: crate::domain::Reference,
+        how: holds::Settle,
+    ) -> Result<Receipt, LedgerError> {
+        let settings = self.inner.settings.clone();
+        self.inner.queue.run(move |conn| holds::settle(conn, &settings, &reference, how)).await
     }
 
     pub async fn reverse(&self, req: ReversalRequest) -> Result<Receipt, LedgerError> {

@@ -141,6 +141,9 @@ pub struct Receipt {
     pub created_at_ms: i64,
     /// True when this is the stored result of an earlier identical request.
     pub replayed: bool,
+    /// Set when a fraud rule held the transfer in suspense (`to` is then
+    /// the suspense account): the rule's name.
+    pub held_rule: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
@@ -338,7 +341,13 @@ pub fn stored_receipt(conn: &mut DbConn, row: TransferRow) -> Result<Receipt, Le
         Some(id) => find_by_id(conn, id)?.map(|t| t.reference),
         None => None,
     };
-    Ok(receipt_of(row, &from, &to, reverses))
+    let id = row.id;
+    let mut receipt = receipt_of(row, &from, &to, reverses);
+    if to.kind == AccountKind::System {
+        receipt.held_rule =
+            super::holds::of_transfers(conn, &[id])?.into_iter().find(|h| h.hold_transfer_id == id).map(|h| h.rule);
+    }
+    Ok(receipt)
 }
 
 /// The receipt of a stored transfer: its parties as they are now, with the
@@ -356,6 +365,7 @@ pub fn receipt_of(row: TransferRow, from: &Account, to: &Account, reverses: Opti
         reverses,
         created_at_ms: row.created_at_ms,
         replayed: false,
+        held_rule: None,
     }
 }
 
@@ -383,9 +393,27 @@ pub struct ReversalRequest {
 pub fn apply_reversal(conn: &mut DbConn, settings: &Settings, req: &ReversalRequest) -> Result<Receipt, LedgerError> {
     let original = find_by_reference(conn, req.reference.as_str())?
         .ok_or_else(|| LedgerError::TransferNotFound(req.reference.to_string()))?;
+    // Money in suspense moves only through its hold, which says where it went.
+    if !super::holds::of_transfers(conn, &[original.id])?.is_empty() {
+        return Err(LedgerError::HeldTransfer(original.reference));
+    }
+    reverse_row(conn, settings, original, &req.idempotency_key)
+}
+
+/// Reverses a stored transfer (every posting negated), claiming `key`.
+pub(super) fn reverse_row(
+    conn: &mut DbConn,
+    settings: &Settings,
+    original: TransferRow,
+    key: &str,
+) -> Result<Receipt, LedgerError> {
     if original.reverses_transfer_id.is_some() {
         return Err(LedgerError::NotReversible);
     }
+    let req = ReversalRequest {
+        idempotency_key: key.to_string(),
+        reference: Reference::parse(&original.reference).map_err(|e| LedgerError::InvalidInput(e.to_string()))?,
+    };
     let fingerprint = format!("reversal|{}", original.id);
     let now = now_ms();
     let mut attempts = 0;
@@ -459,6 +487,90 @@ pub fn apply_reversal(conn: &mut DbConn, settings: &Settings, req: &ReversalRequ
     with_conn!(conn, c => Prepared::new(SQL)
         .bind::<Nullable<BigInt>, _>(balances.get(&payer).copied())
         .bind::<Nullable<BigInt>, _>(balances.get(&payee).copied())
+        .bind::<BigInt, _>(transfer_id)
+        .execute(c))?;
+    let row = find_by_id(conn, transfer_id)?.ok_or_else(|| LedgerError::TransferNotFound(transfer_id.to_string()))?;
+    stored_receipt(conn, row)
+}
+
+/// Pays out a held transfer from suspense: the principal to the payee, the
+/// fee to fee revenue and (cash-out) the agent's commission, as the transfer
+/// would have been posted. The payee must be able to receive it now.
+pub(super) fn post_release(
+    conn: &mut DbConn,
+    settings: &Settings,
+    req: &TransferRequest,
+    fee_minor: i64,
+    commission_minor: i64,
+    now: i64,
+) -> Result<Receipt, LedgerError> {
+    let payee = load(conn, req.to)?;
+    let mut legs = vec![Leg { from: req.from, to: req.to, amount_minor: req.amount.minor(), code: req.kind.as_str() }];
+    if fee_minor > 0 {
+        legs.push(Leg { from: req.from, to: settings.system.fee_revenue, amount_minor: fee_minor, code: "fee" });
+    }
+    if commission_minor > 0 {
+        legs.push(Leg {
+            from: settings.system.commission_expense,
+            to: req.to,
+            amount_minor: commission_minor,
+            code: "commission",
+        });
+    }
+    let entries = entries_of(&legs);
+    let fingerprint = req.fingerprint();
+    let mut attempts = 0;
+    let transfer_id = loop {
+        attempts += 1;
+        let reference = Reference::generate();
+        let new = NewTransfer {
+            reference: reference.as_str(),
+            key: &req.idempotency_key,
+            fingerprint: &fingerprint,
+            kind: req.kind,
+            debit: req.from,
+            credit: req.to,
+            amount_minor: req.amount.minor(),
+            fee_minor,
+            commission_minor,
+            reverses: None,
+            created_at_ms: now,
+        };
+        if let Some(id) = insert_transfer(conn, &new)? {
+            break id;
+        }
+        if let Some(existing) = find_by_key(conn, &req.idempotency_key)? {
+            return replay(conn, existing, &fingerprint);
+        }
+        if attempts >= 5 {
+            return Err(LedgerError::InvalidInput("could not allocate a unique reference".into()));
+        }
+    };
+    let cap = settings.tier_of(&payee).map_or(i64::MAX, |t| t.max_balance_minor);
+    let mut balances = BTreeMap::new();
+    for (id, delta) in super::batch::net_deltas(&entries) {
+        let new_balance = if delta < 0 {
+            debit(conn, id, -delta, settings.day_number(now), 0, i64::MAX, true)?
+                .ok_or_else(|| LedgerError::InsufficientFunds { who: id.to_string(), available_minor: 0 })?
+        } else if delta > 0 {
+            let cap = if id == req.to { cap } else { i64::MAX };
+            credit(conn, id, delta, cap, id != req.to)?.ok_or_else(|| match payee.status {
+                account::AccountStatus::Suspended => {
+                    LedgerError::AccountNotActive { who: payee.handle(), status: payee.status }
+                }
+                _ => LedgerError::ReceiverOverBalanceLimit { who: payee.handle() },
+            })?
+        } else {
+            continue;
+        };
+        balances.insert(id, new_balance);
+    }
+    let postings: Vec<(i64, Entry)> = entries.iter().map(|&e| (transfer_id, e)).collect();
+    super::batch::insert_postings(conn, &postings)?;
+    const SQL: &str = "UPDATE transfers SET debit_balance_after_minor = ?, credit_balance_after_minor = ? WHERE id = ?";
+    with_conn!(conn, c => Prepared::new(SQL)
+        .bind::<Nullable<BigInt>, _>(balances.get(&req.from).copied())
+        .bind::<Nullable<BigInt>, _>(balances.get(&req.to).copied())
         .bind::<BigInt, _>(transfer_id)
         .execute(c))?;
     let row = find_by_id(conn, transfer_id)?.ok_or_else(|| LedgerError::TransferNotFound(transfer_id.to_string()))?;

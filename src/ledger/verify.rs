@@ -138,5 +138,13 @@ fn checks(conn: &mut DbConn) -> Result<VerifyReport, LedgerError> {
     for m in unbalanced_reversals.into_iter().take(SHOWN_MAX) {
         problems.push(format!("reversal {} does not exactly undo its original ({} accounts differ)", m.what, m.a));
     }
+    // Suspense holds exactly what waits in holds still held.
+    let suspense = mismatches(
+        conn,
+        "SELECT CAST('suspense' AS TEXT) AS what, a.balance_minor AS a,          CAST(COALESCE((SELECT SUM(amount_minor + fee_minor) FROM holds WHERE status = 'held'), 0) AS BIGINT) AS b          FROM accounts a WHERE a.system_code = 'suspense'",
+    )?;
+    for m in suspense.into_iter().filter(|m| m.a != m.b) {
+        problems.push(format!("the suspense account holds {} minor but held transfers total {}", m.a, m.b));
+    }
     Ok(VerifyReport { accounts, transfers, postings, balance_sum_minor, problems })
 }

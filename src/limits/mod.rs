@@ -1,6 +1,8 @@
 //! Request rate limits (governor): per phone number and for the process.
 //! Money limits (KYC tiers) live in the ledger, checked in its transaction.
 
+pub mod velocity;
+
 use crate::config::RateLimits;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;

@@ -4,6 +4,7 @@
 //! A crash between commit and send loses nothing.
 
 pub mod email;
+pub mod fraud;
 pub mod outbox;
 pub mod receipts;
 pub mod sms;

@@ -16,12 +16,14 @@
 //! transaction holds the single write lock (SQLite's, or the advisory lock
 //! on PostgreSQL) from the moment it takes an id until it commits.
 
+use super::fraud::HoldParties;
 use super::outbox::{self, NewMessage};
 use super::Notices;
 use crate::db::prepared::Prepared;
 use crate::db::{DbConn, DbError};
 use crate::domain::now_ms;
 use crate::ledger::account::{self, Account};
+use crate::ledger::holds::{self, HoldRow};
 use crate::ledger::transfer::{self, TransferRow};
 use crate::ledger::LedgerError;
 use crate::with_conn;
@@ -77,7 +79,17 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
         return Ok(0);
     };
 
+    let transfer_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let holds: HashMap<i64, HoldRow> = holds::of_transfers(conn, &transfer_ids)?
+        .into_iter()
+        .flat_map(|h| {
+            let ids = [Some(h.hold_transfer_id), h.resolution_transfer_id];
+            ids.into_iter().flatten().map(move |id| (id, h.clone()))
+        })
+        .filter(|(id, _)| transfer_ids.contains(id))
+        .collect();
     let mut ids: Vec<i64> = rows.iter().flat_map(|r| [r.debit_account_id, r.credit_account_id]).collect();
+    ids.extend(holds.values().flat_map(|h| [h.payer_id, h.payee_id]));
     ids.sort_unstable();
     ids.dedup();
     let accounts: HashMap<i64, Account> =
@@ -92,8 +104,25 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
             None => None,
         };
         let (from, to) = (party(row.debit_account_id)?, party(row.credit_account_id)?);
+        let hold = holds.get(&row.id);
         let receipt = transfer::receipt_of(row, from, to, reverses);
-        notices.receipts(&receipt, &mut messages);
+        match hold {
+            Some(hold) => {
+                let original = if hold.hold_transfer_id == receipt.transfer_id {
+                    receipt.reference.clone()
+                } else {
+                    transfer::find_by_id(conn, hold.hold_transfer_id)?.map(|t| t.reference).unwrap_or_default()
+                };
+                let parties = HoldParties {
+                    hold,
+                    payer: party(hold.payer_id)?,
+                    payee: party(hold.payee_id)?,
+                    original: &original,
+                };
+                notices.hold_messages(conn, &receipt, &parties, &mut messages)?;
+            }
+            None => notices.receipts(&receipt, &mut messages),
+        }
         notices.float_alerts(conn, &receipt)?;
     }
     outbox::enqueue_all(conn, &messages, now_ms())?;
@@ -106,4 +135,41 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
         return Err(LedgerError::Db(DbError::Commit("the receipts cursor moved under the feeder".into())));
     }
     Ok(n)
+}
+
+/// Whether any decline waits for its alert: one index probe.
+pub fn any_decline_waiting(conn: &mut DbConn) -> Result<bool, LedgerError> {
+    const SQL: &str = "SELECT id AS last_transfer_id FROM declines \
+        WHERE id > (SELECT last_transfer_id FROM notify_cursors WHERE name = 'declines') LIMIT 1";
+    let rows: Vec<Cursor> = with_conn!(conn, c => Prepared::new(SQL).load(c))?;
+    Ok(!rows.is_empty())
+}
+
+/// Alerts operators of the declines past the `declines` cursor (up to
+/// `limit`) and moves the cursor, in the caller's write transaction.
+pub fn feed_declines(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, LedgerError> {
+    const CURSOR: &str = "SELECT last_transfer_id FROM notify_cursors WHERE name = 'declines'";
+    let rows: Vec<Cursor> = with_conn!(conn, c => Prepared::new(CURSOR).load(c))?;
+    let Some(from) = rows.first().map(|r| r.last_transfer_id) else {
+        return Ok(0);
+    };
+    let declines = holds::declines_after(conn, from, limit.max(1))?;
+    let Some(last) = declines.last().map(|d| d.id) else {
+        return Ok(0);
+    };
+    let mut ids: Vec<i64> = declines.iter().flat_map(|d| [d.payer_id, d.payee_id]).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let accounts: HashMap<i64, Account> =
+        account::find_rows(conn, &ids)?.into_iter().map(|row| (row.id, Account::from(row))).collect();
+    for d in &declines {
+        notices.decline_alert(conn, d, accounts.get(&d.payer_id), accounts.get(&d.payee_id))?;
+    }
+    const MOVE: &str =
+        "UPDATE notify_cursors SET last_transfer_id = ? WHERE name = 'declines' AND last_transfer_id = ?";
+    let moved = with_conn!(conn, c => Prepared::new(MOVE).bind::<BigInt, _>(last).bind::<BigInt, _>(from).execute(c))?;
+    if moved != 1 {
+        return Err(LedgerError::Db(DbError::Commit("the declines cursor moved under the feeder".into())));
+    }
+    Ok(declines.len())
 }

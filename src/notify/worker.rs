@@ -16,12 +16,19 @@ use std::time::Duration;
 
 /// Queues the receipts of up to `limit` new transfers; returns how many
 /// transfers it passed. Reads first, so an idle system takes no write lock.
+/// Declines waiting for their operator alert go in the same write.
 pub async fn feed_receipts(ledger: &Ledger, notices: &Arc<Notices>, limit: i64) -> Result<usize, LedgerError> {
-    if !ledger.read(receipts::any_waiting).await? {
+    let waiting = ledger.read(|conn| Ok(receipts::any_waiting(conn)? || receipts::any_decline_waiting(conn)?)).await?;
+    if !waiting {
         return Ok(0);
     }
     let notices = notices.clone();
-    ledger.write(move |conn| receipts::feed(conn, &notices, limit)).await
+    ledger
+        .write(move |conn| {
+            receipts::feed_declines(conn, &notices, limit)?;
+            receipts::feed(conn, &notices, limit)
+        })
+        .await
 }
 
 /// Claims and sends one batch; returns how many messages it handled.

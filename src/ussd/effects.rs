@@ -8,7 +8,7 @@ use crate::db::DbConn;
 use crate::domain::{now_ms, Money};
 use crate::i18n::Catalog;
 use crate::ledger::{
-    account, statement, transfer, AccountId, Language, LedgerError, NewAccount, Settings, TransferRequest,
+    account, holds, statement, transfer, AccountId, Language, LedgerError, NewAccount, Settings, TransferRequest,
 };
 use std::sync::Arc;
 
@@ -213,9 +213,21 @@ fn transfer_reply(
     let receipt = match result {
         Ok(r) => r,
         Err(LedgerError::Db(e)) => return Err(LedgerError::Db(e)),
+        Err(LedgerError::RuleDeclined { rule }) => {
+            // It moved nothing, but the rule that fired is kept (and alerted).
+            holds::record_decline(conn, &req, &rule)?;
+            let key = if rule == crate::limits::velocity::SIM_SWAP { "err_sim_swap" } else { "err_rule_declined" };
+            return Ok(env.end(key, &[]));
+        }
         Err(refusal) => return Ok(refusal_reply(conn, env, me, to, &refusal)),
     };
     *completed = true;
+    if receipt.held_rule.is_some() {
+        return Ok(env.end(
+            "held_review",
+            &[("amount", &env.money(receipt.amount_minor)), ("name", &to.name), ("ref", &receipt.reference)],
+        ));
+    }
     let balance = match receipt.from.balance_after_minor {
         Some(b) => b,
         None => account::find_by_id(conn, me)?.map_or(0, |a| a.balance_minor),

@@ -189,3 +189,47 @@ fn pin_unlock_reopens_a_locked_account() {
     assert_eq!(cli.json(&["account", "show", "0712000001", "--json"])["status"], "active");
     cli.refused(&["pin", "unlock", "0799999999"], "");
 }
+
+#[tokio::test]
+async fn held_transfers_are_listed_released_and_returned_from_the_cli() {
+    use crate::helpers::{kes, TestLedger};
+    use mkoba::config::{LimitRule, RuleAction};
+    use mkoba::ledger::TransferKind;
+    for db in TestDb::all() {
+        let mut config = db.config();
+        config.velocity.out_count_per_hour = LimitRule { limit: Some(0), action: RuleAction::Hold };
+        let t = TestLedger::open_with(db.clone_for_restart(), config);
+        let w = t.world(1_000).await;
+        let first = t.transfer(TransferKind::P2p, w.amina, w.baraka, kes(200)).await.expect("held");
+        let second = t.transfer(TransferKind::P2p, w.amina, w.baraka, kes(300)).await.expect("held");
+        let cli = Cli::new(&db);
+        let b = db.backend;
+        let list = cli.json(&["held", "list", "--json"]);
+        let held = list["held"].as_array().expect("held array");
+        assert_eq!(held.len(), 2, "[{b}] {list}");
+        assert_eq!(held[0]["reference"], first.reference.as_str());
+        assert_eq!(held[0]["payer"], "254712000001");
+        assert_eq!(held[0]["payee"], "254712000002");
+        assert_eq!(held[0]["amount_minor"], 20_000);
+        assert_eq!(held[0]["rule"], "out_count_per_hour");
+        assert!(held[0]["held_at"].as_str().is_some_and(|s| s.ends_with('Z')), "[{b}] {list}");
+
+        cli.ok(&["held", "release", &first.reference], "");
+        let err = cli.refused(&["held", "return", &first.reference], "");
+        assert!(err.contains("already released"), "[{b}] {err}");
+        cli.ok(&["held", "return", &second.reference], "");
+        let err = cli.refused(&["held", "release", &second.reference], "");
+        assert!(err.contains("already returned"), "[{b}] {err}");
+        let err = cli.refused(&["transfer", "reverse", &first.reference], "");
+        assert!(err.contains("held release/return"), "[{b}] {err}");
+        assert_eq!(cli.json(&["held", "list", "--json"])["held"].as_array().map(Vec::len), Some(0));
+        assert_eq!(cli.json(&["account", "show", "0712000002", "--json"])["balance_minor"], 20_000);
+        cli.ok(&["ledger", "verify"], "");
+
+        let marked = cli.json(&["sim-swap", "mark", "0712000001", "--at", "2026-11-30T09:00:00+03:00", "--json"]);
+        assert_eq!(marked["msisdn"], "254712000001");
+        assert_eq!(marked["swapped_at"], "2026-11-30T06:00:00Z");
+        let (code, _, err) = cli.run(&["sim-swap", "mark", "0712000001", "--at", "yesterday"], "");
+        assert_eq!(code, 2, "[{b}] bad usage: {err}");
+    }
+}

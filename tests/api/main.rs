@@ -4,6 +4,7 @@ mod batch;
 mod cli;
 mod concurrency;
 mod email;
+mod fraud;
 mod health;
 mod helpers;
 mod ledger;
