@@ -18,13 +18,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/webhooks/africastalking/delivery", web::post().to(sms::delivery));
 }
 
-/// Compares `?token=` with the configured token in constant time.
+/// Compares `?token=` with the configured token in constant time. Exactly
+/// one `token` parameter: a repeated one is refused whatever the values, so
+/// no layer in front of us can pick a different one than we do.
 pub fn token_ok(req: &HttpRequest, expected: &str) -> bool {
-    let given = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .ok()
-        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v));
-    match given {
-        Some(token) if !expected.is_empty() => token.as_bytes().ct_eq(expected.as_bytes()).into(),
+    let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string()) else {
+        return false;
+    };
+    let mut tokens = pairs.into_iter().filter(|(k, _)| k == "token").map(|(_, v)| v);
+    match (tokens.next(), tokens.next()) {
+        (Some(token), None) if !expected.is_empty() => token.as_bytes().ct_eq(expected.as_bytes()).into(),
         _ => false,
     }
 }

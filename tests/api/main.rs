@@ -11,3 +11,4 @@ mod logs;
 mod receipts;
 mod sms;
 mod ussd;
+mod webhooks;

@@ -1,0 +1,85 @@
+//! What every webhook route does before its handler: the token, and that a
+//! refused request stores nothing.
+
+use crate::helpers::{spawn_app, TestApp, TestDb, TOKEN};
+
+const AMINA: &str = "254712000001";
+
+/// Each webhook route with a body its handler would accept and store.
+fn routes() -> [(&'static str, String); 3] {
+    [
+        ("ussd", format!("sessionId=ATUid_g1&serviceCode=%2A384%23&phoneNumber=%2B{AMINA}&networkCode=63902&text=")),
+        ("sms", format!("from=%2B{AMINA}&to=20880&text=HELP&date=2026-11-24&id=ATXid_g1&linkId=&networkCode=63902")),
+        ("delivery", "id=ATXid_unknown&status=Success&phoneNumber=%2B254712000001".to_string()),
+    ]
+}
+
+impl TestApp {
+    /// POSTs a form body to a webhook route with a raw query string.
+    pub async fn webhook(&self, route: &str, query: &str, body: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/webhooks/africastalking/{route}?{query}", self.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("post")
+    }
+
+    /// Rows that webhook processing writes: USSD sessions, inbound SMS ids
+    /// and outbound messages.
+    pub async fn webhook_rows(&self) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        const SQL: &str = "SELECT (SELECT COUNT(*) FROM ussd_sessions) + (SELECT COUNT(*) FROM inbound_sms) \
+                           + (SELECT COUNT(*) FROM outbox) AS n";
+        self.t
+            .ledger
+            .read(|conn| {
+                use diesel::RunQueryDsl;
+                let rows: Vec<N> = mkoba::with_conn!(conn, c => diesel::sql_query(SQL).load(c))?;
+                Ok(rows.first().map_or(0, |r| r.n))
+            })
+            .await
+            .expect("count rows")
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_token_is_refused_and_nothing_is_stored() {
+    for db in TestDb::all() {
+        let mut config = db.config();
+        config.notify.workers = false;
+        let app = crate::helpers::spawn_app_with(db, config).await;
+        let b = app.backend();
+        for (route, body) in routes() {
+            for query in [
+                format!("token={TOKEN}&token=bad"),
+                format!("token=bad&token={TOKEN}"),
+                format!("token={TOKEN}&token={TOKEN}"),
+            ] {
+                let resp = app.webhook(route, &query, &body).await;
+                assert_eq!(resp.status().as_u16(), 401, "[{b}] {route} ?{query}");
+            }
+        }
+        assert_eq!(app.webhook_rows().await, 0, "[{b}] a refused request stored something");
+        // The same requests with one token are processed (and stored).
+        for (route, body) in routes() {
+            let resp = app.webhook(route, &format!("token={TOKEN}"), &body).await;
+            assert_eq!(resp.status().as_u16(), 200, "[{b}] {route}");
+        }
+        assert!(app.webhook_rows().await >= 2, "[{b}] the accepted USSD hop and SMS were stored");
+    }
+}
+
+#[tokio::test]
+async fn the_token_alone_is_accepted_among_other_parameters() {
+    let app = spawn_app(TestDb::sqlite()).await;
+    let (_, body) = &routes()[0];
+    let resp = app.webhook("ussd", &format!("a=1&token={TOKEN}&b=2"), body).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.text().await.expect("body").starts_with("CON "));
+}
