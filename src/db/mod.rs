@@ -239,6 +239,7 @@ pub fn open_pool(database_url: &str, size: u32, timeout_ms: u64, busy_timeout_ms
             std::fs::create_dir_all(dir)
                 .map_err(|e| DbError::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
+        create_private(path)?;
     }
     let manager = Manager::new(backend, busy_timeout_ms);
     // Connect once up front so a bad URL fails with its own message, not a pool timeout.
@@ -250,6 +251,44 @@ pub fn open_pool(database_url: &str, size: u32, timeout_ms: u64, busy_timeout_ms
         .test_on_check_out(false)
         .build(manager)?;
     Ok(pool)
+}
+
+/// Creates a new SQLite file readable only by its owner (it holds PIN
+/// hashes) before SQLite opens it; SQLite then gives the `-wal` and `-shm`
+/// files the main file's mode. An existing file keeps its mode (the operator
+/// may have chosen it) but a warning says when others can read it.
+fn create_private(path: &std::path::Path) -> Result<(), DbError> {
+    let name = path.to_string_lossy();
+    if name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if let Ok(meta) = std::fs::metadata(path) {
+                    if meta.permissions().mode() & 0o077 != 0 {
+                        tracing::warn!(
+                            file = %path.display(),
+                            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                            "others may open the database file, which holds PIN hashes: chmod 600 it"
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(DbError::Config(format!("cannot create {}: {e}", path.display()))),
+    }
 }
 
 /// Runs blocking database work off the async executor.
