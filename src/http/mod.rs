@@ -3,7 +3,9 @@
 pub mod sms;
 pub mod ussd;
 
+use crate::limits::Limited;
 use crate::startup::AppState;
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use subtle::ConstantTimeEq;
 
@@ -37,6 +39,14 @@ pub struct PlainError;
 impl PlainError {
     pub fn unauthorized() -> HttpResponse {
         HttpResponse::Unauthorized().content_type("text/plain; charset=utf-8").body("missing or wrong token\n")
+    }
+
+    /// 429 saying which limit was hit, with `Retry-After` in seconds.
+    pub fn too_many_requests(limited: &Limited) -> HttpResponse {
+        HttpResponse::TooManyRequests()
+            .content_type("text/plain; charset=utf-8")
+            .insert_header((header::RETRY_AFTER, limited.retry_after_s().to_string()))
+            .body(format!("{}\n", limited.reason()))
     }
 
     pub fn bad_request(message: &str) -> HttpResponse {

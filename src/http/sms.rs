@@ -19,9 +19,9 @@ pub async fn inbound(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
     };
     let span = tracing::info_span!("sms", id = %sms.id, msisdn = %mask_digits(sms.from.as_str()));
     let _enter = span.enter();
-    if !state.limits.allow(sms.from.as_str()) {
-        tracing::warn!("rate limited");
-        return HttpResponse::TooManyRequests().finish();
+    if let Err(limited) = state.limits.check(sms.from.as_str()) {
+        tracing::warn!(retry_after_s = limited.retry_after_s(), "rate limited");
+        return PlainError::too_many_requests(&limited);
     }
     match state.sms.handle(sms).await {
         Ok(first) => {
