@@ -109,6 +109,15 @@ pub struct RateLimits {
     pub per_msisdn_per_minute: u32,
     /// Webhook requests per second for the whole process.
     pub global_per_second: u32,
+    /// Webhook requests per second from one source address (IPv6: one
+    /// /64), counted before the token is checked. Per process, like every
+    /// limit here: N processes let a source through N times as fast.
+    pub per_source_per_second: u32,
+    /// Requests a source may send at once above its rate.
+    pub per_source_burst: u32,
+    /// Source addresses remembered at most; past it, idle ones are dropped
+    /// and, if a flood from more addresses is under way, counts start afresh.
+    pub source_keys_max: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -306,7 +315,15 @@ impl Default for DatabaseConfig {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        RateLimits { per_msisdn_per_minute: 60, global_per_second: 50_000 }
+        // One aggregator address carries every subscriber's traffic, so the
+        // per-source limit is far above any real peak; it stops floods.
+        RateLimits {
+            per_msisdn_per_minute: 60,
+            global_per_second: 50_000,
+            per_source_per_second: 2_000,
+            per_source_burst: 4_000,
+            source_keys_max: 100_000,
+        }
     }
 }
 
@@ -421,6 +438,12 @@ impl Config {
         }
         if self.country_code.is_empty() || !self.country_code.bytes().all(|b| b.is_ascii_digit()) {
             return invalid("country_code must be digits, e.g. 254".into());
+        }
+        let r = &self.rate_limits;
+        if r.per_source_per_second == 0 || r.per_source_burst == 0 || r.source_keys_max == 0 {
+            return invalid(
+                "rate_limits.per_source_per_second, .per_source_burst and .source_keys_max must be at least 1".into(),
+            );
         }
         if self.ledger.batch_max == 0 || self.ledger.queue_depth == 0 {
             return invalid("ledger.batch_max and ledger.queue_depth must be at least 1".into());
@@ -623,6 +646,19 @@ mod tests {
         let c = Config::from_sources(Some(("t.toml", bands)), env_bands).expect("valid");
         assert_eq!(c.tariffs.p2p.len(), 1);
         assert_eq!(c.tariffs.cash_in[0].commission_minor, 5);
+    }
+
+    #[test]
+    fn per_source_limits_default_high_and_refuse_zero() {
+        let r = Config::from_sources(None, env(&[])).expect("defaults").rate_limits;
+        assert_eq!((r.per_source_per_second, r.per_source_burst, r.source_keys_max), (2_000, 4_000, 100_000));
+        let c = Config::from_sources(None, env(&[("MKOBA_RATE_LIMITS__PER_SOURCE_BURST", "10")])).expect("loads");
+        assert_eq!(c.rate_limits.per_source_burst, 10);
+        for key in ["PER_SOURCE_PER_SECOND", "PER_SOURCE_BURST", "SOURCE_KEYS_MAX"] {
+            let var = format!("MKOBA_RATE_LIMITS__{key}");
+            let err = Config::from_sources(None, env(&[(var.as_str(), "0")])).expect_err("zero refused");
+            assert!(err.to_string().contains("at least 1"), "{err}");
+        }
     }
 
     #[test]

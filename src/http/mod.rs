@@ -1,23 +1,27 @@
 //! HTTP handlers: thin adapters from requests to the domain.
 
+pub mod guard;
 pub mod sms;
 pub mod ussd;
 
 use crate::limits::Limited;
 use crate::startup::AppState;
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{middleware, web, HttpRequest, HttpResponse};
 use subtle::ConstantTimeEq;
 
 /// Largest webhook body accepted; larger gets 413.
 pub const BODY_BYTES_MAX: usize = 8 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::PayloadConfig::new(BODY_BYTES_MAX))
-        .route("/health", web::get().to(health))
-        .route("/webhooks/africastalking/ussd", web::post().to(ussd::africastalking))
-        .route("/webhooks/africastalking/sms", web::post().to(sms::inbound))
-        .route("/webhooks/africastalking/delivery", web::post().to(sms::delivery));
+    cfg.app_data(web::PayloadConfig::new(BODY_BYTES_MAX)).route("/health", web::get().to(health)).service(
+        // Every route in this scope passes the guard before its handler.
+        web::scope("/webhooks")
+            .wrap(middleware::from_fn(guard::webhook_guard))
+            .route("/africastalking/ussd", web::post().to(ussd::africastalking))
+            .route("/africastalking/sms", web::post().to(sms::inbound))
+            .route("/africastalking/delivery", web::post().to(sms::delivery)),
+    );
 }
 
 /// Compares `?token=` with the configured token in constant time. Exactly

@@ -1,15 +1,21 @@
-//! Request rate limits (governor): per phone number and for the process.
+//! Request rate limits (governor): per phone number, per source address
+//! ([`source`]) and for the process. Every count is this process's own.
 //! Money limits (KYC tiers) live in the ledger, checked in its transaction.
+
+pub mod source;
 
 use crate::config::RateLimits;
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use source::SourceLimits;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 pub struct Limits {
     per_msisdn: DefaultKeyedRateLimiter<String>,
     global: DefaultDirectRateLimiter,
+    per_source: SourceLimits,
 }
 
 /// Why a request was refused, and when the caller may try again.
@@ -25,6 +31,8 @@ pub enum Scope {
     Global,
     /// This phone number is at `rate_limits.per_msisdn_per_minute`.
     Msisdn,
+    /// This source address is at `rate_limits.per_source_per_second`.
+    Source,
 }
 
 impl Limited {
@@ -33,6 +41,7 @@ impl Limited {
         match self.scope {
             Scope::Global => "too many requests; try again later",
             Scope::Msisdn => "too many requests from this number; try again later",
+            Scope::Source => "too many requests from this address; try again later",
         }
     }
 
@@ -52,6 +61,7 @@ impl Limits {
         Limits {
             per_msisdn: RateLimiter::keyed(Quota::per_minute(nz(config.per_msisdn_per_minute))),
             global: RateLimiter::direct(Quota::per_second(nz(config.global_per_second))),
+            per_source: SourceLimits::new(config),
         }
     }
 
@@ -72,10 +82,17 @@ impl Limits {
         })
     }
 
-    /// Forgets numbers that have not been seen for a while (bounded memory).
+    /// Counts a webhook request from this peer address (see [`source`]).
+    pub fn check_source(&self, peer: Option<IpAddr>) -> Result<(), Limited> {
+        self.per_source.check(peer)
+    }
+
+    /// Forgets numbers and sources whose allowance is full again (bounded
+    /// memory).
     pub fn forget_idle(&self) {
         self.per_msisdn.retain_recent();
         self.per_msisdn.shrink_to_fit();
+        self.per_source.forget_idle();
     }
 }
 
@@ -85,7 +102,8 @@ mod tests {
 
     #[test]
     fn per_number_quota_is_enforced_separately() {
-        let limits = Limits::new(&RateLimits { per_msisdn_per_minute: 3, global_per_second: 1_000 });
+        let limits =
+            Limits::new(&RateLimits { per_msisdn_per_minute: 3, global_per_second: 1_000, ..RateLimits::default() });
         assert!((0..3).all(|_| limits.allow("254712000001")));
         assert!(!limits.allow("254712000001"));
         assert!(limits.allow("254712000002"));
@@ -93,7 +111,8 @@ mod tests {
 
     #[test]
     fn a_refusal_says_which_limit_and_when_to_retry() {
-        let limits = Limits::new(&RateLimits { per_msisdn_per_minute: 1, global_per_second: 1_000 });
+        let limits =
+            Limits::new(&RateLimits { per_msisdn_per_minute: 1, global_per_second: 1_000, ..RateLimits::default() });
         assert_eq!(limits.check("254712000001"), Ok(()));
         let limited = limits.check("254712000001").expect_err("second in a minute");
         assert_eq!(limited.scope, Scope::Msisdn);

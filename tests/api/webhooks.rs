@@ -83,3 +83,57 @@ async fn the_token_alone_is_accepted_among_other_parameters() {
     assert_eq!(resp.status().as_u16(), 200);
     assert!(resp.text().await.expect("body").starts_with("CON "));
 }
+
+/// A refusal that says why in `text/plain` with a `Retry-After`.
+async fn assert_refused(resp: reqwest::Response, status: u16, reason: &str, what: &str) {
+    assert_eq!(resp.status().as_u16(), status, "{what}");
+    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let content_type = header("content-type").unwrap_or_default();
+    assert!(content_type.starts_with("text/plain"), "{what}: {content_type}");
+    if status == 429 {
+        let retry_after: u64 = header("retry-after").expect("Retry-After").parse().expect("whole seconds");
+        assert!((1..=2).contains(&retry_after), "{what}: Retry-After {retry_after}");
+    }
+    let text = resp.text().await.expect("body");
+    assert!(text.contains(reason), "{what}: {text}");
+}
+
+#[tokio::test]
+async fn a_burst_from_one_address_is_refused_wrong_tokens_included() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.notify.workers = false;
+    config.rate_limits.per_source_per_second = 1;
+    config.rate_limits.per_source_burst = 6;
+    let app = crate::helpers::spawn_app_with(db, config).await;
+    // Six wrong tokens, two on each route, use up 127.0.0.1's burst...
+    for (route, body) in routes() {
+        for _ in 0..2 {
+            assert_eq!(app.webhook(route, "token=wrong", &body).await.status().as_u16(), 401, "{route}");
+        }
+    }
+    // ...so the right token is refused too, on every route (USSD included:
+    // the aggregator is talking, not a phone), and nothing is processed.
+    for (route, body) in routes() {
+        let resp = app.webhook(route, &format!("token={TOKEN}"), &body).await;
+        assert_refused(resp, 429, "too many requests from this address", route).await;
+    }
+    assert_eq!(app.webhook_rows().await, 0, "a refused request was processed");
+    // The allowance comes back at its rate.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let (route, body) = &routes()[0];
+    assert_eq!(app.webhook(route, &format!("token={TOKEN}"), body).await.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn the_default_source_limit_lets_a_busy_aggregator_through() {
+    let app = spawn_app(TestDb::sqlite()).await;
+    // 300 hops at once from one address, each its own session.
+    let hops = (0..300).map(|i| {
+        let body = format!("sessionId=ATUid_busy{i}&serviceCode=%2A384%23&phoneNumber=%2B2547120{i:05}&text=");
+        let app = &app;
+        async move { app.webhook("ussd", &format!("token={TOKEN}"), &body).await.status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(hops).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
