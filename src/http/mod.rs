@@ -45,6 +45,10 @@ impl PlainError {
         HttpResponse::Unauthorized().content_type("text/plain; charset=utf-8").body("missing or wrong token\n")
     }
 
+    pub fn forbidden(message: &str) -> HttpResponse {
+        HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body(format!("{message}\n"))
+    }
+
     /// 429 saying which limit was hit, with `Retry-After` in seconds.
     pub fn too_many_requests(limited: &Limited) -> HttpResponse {
         HttpResponse::TooManyRequests()

@@ -137,3 +137,45 @@ async fn the_default_source_limit_lets_a_busy_aggregator_through() {
     let statuses = futures_util::future::join_all(hops).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn an_address_outside_allowed_ips_gets_403_and_nothing_is_processed() {
+    for db in TestDb::all() {
+        let mut config = db.config();
+        config.notify.workers = false;
+        config.webhooks.allowed_ips = vec!["10.0.0.0/8".into(), "2001:db8::/32".into()];
+        let app = crate::helpers::spawn_app_with(db, config).await;
+        let b = app.backend();
+        for (route, body) in routes() {
+            let resp = app.webhook(route, &format!("token={TOKEN}"), &body).await;
+            assert_refused(resp, 403, "may not call the webhooks", &format!("[{b}] {route}")).await;
+        }
+        assert_eq!(app.webhook_rows().await, 0, "[{b}] a refused request was processed");
+    }
+}
+
+#[tokio::test]
+async fn an_address_inside_allowed_ips_is_served() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.notify.workers = false;
+    config.webhooks.allowed_ips = vec!["10.0.0.0/8".into(), "127.0.0.0/8".into()];
+    let app = crate::helpers::spawn_app_with(db, config).await;
+    for (route, body) in routes() {
+        assert_eq!(app.webhook(route, &format!("token={TOKEN}"), &body).await.status().as_u16(), 200, "{route}");
+    }
+    assert!(app.webhook_rows().await >= 2, "the USSD hop and the SMS were processed");
+    // Still behind the token.
+    let (route, body) = &routes()[0];
+    assert_eq!(app.webhook(route, "token=wrong", body).await.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn an_invalid_allowed_ips_entry_stops_the_start() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.webhooks.allowed_ips = vec!["10.0.0.0/8".into(), "10.0.0.0/40".into()];
+    let err = mkoba::startup::Application::build(config).await.err().expect("refused to start");
+    let message = format!("{err:#}");
+    assert!(message.contains("webhooks.allowed_ips") && message.contains("10.0.0.0/40"), "{message}");
+}
