@@ -1,4 +1,6 @@
-//! HTTP handlers: thin adapters from requests to the domain.
+//! HTTP handlers: thin adapters from requests to the domain. Every webhook
+//! route sits in the `/webhooks` scope behind [`guard`] (allowed source,
+//! per-source rate, token), so a handler starts with an authenticated request.
 
 pub mod guard;
 pub mod sms;

@@ -179,3 +179,21 @@ async fn an_invalid_allowed_ips_entry_stops_the_start() {
     let message = format!("{err:#}");
     assert!(message.contains("webhooks.allowed_ips") && message.contains("10.0.0.0/40"), "{message}");
 }
+
+/// The guard wraps the whole `/webhooks` scope, not each handler: a path
+/// there with no handler behind it is still refused before routing.
+#[tokio::test]
+async fn the_guard_covers_every_path_under_webhooks() {
+    let app = spawn_app(TestDb::sqlite()).await;
+    let (_, body) = &routes()[0];
+    assert_eq!(app.webhook("not-yet-written", "token=wrong", body).await.status().as_u16(), 401);
+    assert_eq!(app.webhook("not-yet-written", &format!("token={TOKEN}"), body).await.status().as_u16(), 404);
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.webhooks.allowed_ips = vec!["10.0.0.0/8".into()];
+    let fenced = crate::helpers::spawn_app_with(db, config).await;
+    assert_eq!(fenced.webhook("not-yet-written", &format!("token={TOKEN}"), body).await.status().as_u16(), 403);
+    // Outside the scope nothing changes: /health needs no token.
+    let health = fenced.client.get(format!("{}/health", fenced.address)).send().await.expect("get");
+    assert_eq!(health.status().as_u16(), 200);
+}
