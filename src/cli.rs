@@ -426,7 +426,10 @@ async fn serve(config: Config) -> Outcome {
 }
 
 pub(crate) async fn open(config: &Config) -> Result<Ledger, Failure> {
-    let config = config.clone();
+    let mut config = config.clone();
+    // A pool thread opening a connection while the process exits crashes in
+    // libpq's TLS teardown: the CLI opens connections only when it asks.
+    config.database.min_idle = 0;
     Ok(tokio::task::spawn_blocking(move || startup::open_ledger(&config)).await??)
 }
 

@@ -26,6 +26,7 @@ pub struct Config {
     pub tariffs: Tariffs,
     pub ledger: LedgerConfig,
     pub rate_limits: RateLimits,
+    pub webhooks: WebhooksConfig,
     pub database: DatabaseConfig,
     pub ussd: UssdConfig,
     pub sms: SmsConfig,
@@ -183,6 +184,8 @@ pub struct LedgerConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub pool_size: u32,
+    /// Connections kept open while idle (the CLI uses none).
+    pub min_idle: u32,
     pub pool_timeout_ms: u64,
     pub busy_timeout_ms: u64,
 }
@@ -200,6 +203,41 @@ pub struct RateLimits {
     /// callers: size this to the traffic of the whole service.
     pub wrong_pins_per_source: u32,
     pub wrong_pins_window_s: u64,
+    /// Webhook requests per second from one source address (IPv6: one
+    /// /64), counted before the token is checked. Per process, like every
+    /// limit here: N processes let a source through N times as fast.
+    pub per_source_per_second: u32,
+    /// Requests a source may send at once above its rate.
+    pub per_source_burst: u32,
+    /// Source addresses remembered at most; past it, idle ones are dropped
+    /// and, if a flood from more addresses is under way, counts start afresh.
+    pub source_keys_max: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Peer addresses allowed to call the webhooks, as CIDRs (`10.0.0.0/8`,
+    /// `2001:db8::/32`) or single addresses; empty lets any address in.
+    pub allowed_ips: Vec<String>,
+}
+
+impl WebhooksConfig {
+    /// `allowed_ips` parsed; the first entry that is not a CIDR or an
+    /// address is the error.
+    pub fn allowed_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.allowed_ips
+            .iter()
+            .map(|entry| {
+                let text = entry.trim();
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!("webhooks.allowed_ips: '{entry}' is not a CIDR or an address (e.g. 10.0.0.0/8, 2001:db8::/32)")
+                    })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -316,6 +354,7 @@ impl Default for Config {
             tariffs: Tariffs::default(),
             ledger: LedgerConfig::default(),
             rate_limits: RateLimits::default(),
+            webhooks: WebhooksConfig::default(),
             database: DatabaseConfig::default(),
             ussd: UssdConfig::default(),
             sms: SmsConfig::default(),
@@ -393,15 +432,20 @@ impl Default for LedgerConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { pool_size: 16, pool_timeout_ms: 5_000, busy_timeout_ms: 5_000 }
+        DatabaseConfig { pool_size: 16, min_idle: 1, pool_timeout_ms: 5_000, busy_timeout_ms: 5_000 }
     }
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
+        // One aggregator address carries every subscriber's traffic, so the
+        // per-source limit is far above any real peak; it stops floods.
         RateLimits {
             per_msisdn_per_minute: 60,
             global_per_second: 50_000,
+            per_source_per_second: 2_000,
+            per_source_burst: 4_000,
+            source_keys_max: 100_000,
             wrong_pins_per_source: 10_000,
             wrong_pins_window_s: 3_600,
         }
@@ -530,6 +574,13 @@ impl Config {
         if self.country_code.is_empty() || !self.country_code.bytes().all(|b| b.is_ascii_digit()) {
             return invalid("country_code must be digits, e.g. 254".into());
         }
+        let r = &self.rate_limits;
+        if r.per_source_per_second == 0 || r.per_source_burst == 0 || r.source_keys_max == 0 {
+            return invalid(
+                "rate_limits.per_source_per_second, .per_source_burst and .source_keys_max must be at least 1".into(),
+            );
+        }
+        self.webhooks.allowed_nets().map_err(ConfigError::Invalid)?;
         if self.ledger.batch_max == 0 || self.ledger.queue_depth == 0 {
             return invalid("ledger.batch_max and ledger.queue_depth must be at least 1".into());
         }
@@ -683,6 +734,19 @@ fn set_path(tree: &mut toml::Value, keys: &[String], raw: &str) -> Result<(), St
         Some(toml::Value::Boolean(_)) => {
             toml::Value::Boolean(raw.trim().parse().map_err(|_| format!("'{raw}' is not true or false"))?)
         }
+        // A list of strings also takes a comma-separated string:
+        // `MKOBA_WEBHOOKS__ALLOWED_IPS=10.0.0.0/8,192.168.0.0/16`.
+        Some(toml::Value::Array(items))
+            if !raw.trim_start().starts_with('[') && items.iter().all(toml::Value::is_str) =>
+        {
+            toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.into()))
+                    .collect(),
+            )
+        }
         Some(_) => {
             // Arrays and tables: the value is TOML, e.g. an inline table of bands.
             let doc: toml::Table = toml::from_str(&format!("v = {raw}")).map_err(|e| e.message().to_string())?;
@@ -759,6 +823,41 @@ mod tests {
         let c = Config::from_sources(Some(("t.toml", bands)), env_bands).expect("valid");
         assert_eq!(c.tariffs.p2p.len(), 1);
         assert_eq!(c.tariffs.cash_in[0].commission_minor, 5);
+    }
+
+    #[test]
+    fn per_source_limits_default_high_and_refuse_zero() {
+        let r = Config::from_sources(None, env(&[])).expect("defaults").rate_limits;
+        assert_eq!((r.per_source_per_second, r.per_source_burst, r.source_keys_max), (2_000, 4_000, 100_000));
+        let c = Config::from_sources(None, env(&[("MKOBA_RATE_LIMITS__PER_SOURCE_BURST", "10")])).expect("loads");
+        assert_eq!(c.rate_limits.per_source_burst, 10);
+        for key in ["PER_SOURCE_PER_SECOND", "PER_SOURCE_BURST", "SOURCE_KEYS_MAX"] {
+            let var = format!("MKOBA_RATE_LIMITS__{key}");
+            let err = Config::from_sources(None, env(&[(var.as_str(), "0")])).expect_err("zero refused");
+            assert!(err.to_string().contains("at least 1"), "{err}");
+        }
+    }
+
+    #[test]
+    fn allowed_ips_from_a_toml_array_or_a_comma_separated_string() {
+        let var = "MKOBA_WEBHOOKS__ALLOWED_IPS";
+        let load = |raw: &str| Config::from_sources(None, env(&[(var, raw)]));
+        let array = load(r#"["10.0.0.0/8", "2001:db8::/32"]"#).expect("TOML array");
+        assert_eq!(array.webhooks.allowed_ips, ["10.0.0.0/8", "2001:db8::/32"]);
+        let listed = load(" 10.0.0.0/8, 192.168.1.7 ,2001:db8::/32,").expect("comma-separated");
+        assert_eq!(listed.webhooks.allowed_ips, ["10.0.0.0/8", "192.168.1.7", "2001:db8::/32"]);
+        let nets = listed.webhooks.allowed_nets().expect("parsed");
+        assert!(nets[1].contains(&"192.168.1.7".parse::<std::net::IpAddr>().expect("ip")));
+        assert_eq!(nets[1].prefix_len(), 32, "a single address is its own /32");
+        assert!(load("").expect("empty").webhooks.allowed_ips.is_empty());
+        assert!(Config::from_sources(None, env(&[])).expect("defaults").webhooks.allowed_ips.is_empty());
+        for bad in ["10.0.0.0/33", "10.0.0.0/8,localhost", r#"["10.0.0.0/8", "nope"]"#] {
+            let err = load(bad).expect_err("refused");
+            assert!(err.to_string().contains("webhooks.allowed_ips"), "{bad}: {err}");
+        }
+        let file = "[webhooks]\nallowed_ips = [\"127.0.0.0/8\", \"::1\"]\n";
+        let c = Config::from_sources(Some(("w.toml", file)), env(&[])).expect("from a file");
+        assert_eq!(c.webhooks.allowed_nets().expect("parsed").len(), 2);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct AppState {
     pub ussd: Ussd,
     pub sms: SmsService,
     pub limits: Limits,
+    /// `webhooks.allowed_ips`, parsed; empty lets any address in.
+    pub webhook_sources: Vec<ipnet::IpNet>,
     pub notices: Arc<Notices>,
 }
 
@@ -38,6 +40,7 @@ pub fn open_ledger(config: &Config) -> anyhow::Result<Ledger> {
     let pool = db::open_pool(
         &config.database_url,
         config.database.pool_size,
+        config.database.min_idle,
         config.database.pool_timeout_ms,
         config.database.busy_timeout_ms,
     )
@@ -146,8 +149,9 @@ impl Application {
         let catalog_for_notices = catalog.clone();
         let sms = SmsService::new(ledger.clone(), pins.clone(), catalog, config.clone());
         let limits = Limits::new(&config.rate_limits);
+        let webhook_sources = config.webhooks.allowed_nets().map_err(anyhow::Error::msg)?;
         let notices = Arc::new(Notices::new(&config, catalog_for_notices));
-        let state = web::Data::new(AppState { ledger, config, pins, ussd, sms, limits, notices });
+        let state = web::Data::new(AppState { ledger, config, pins, ussd, sms, limits, webhook_sources, notices });
         tokio::spawn(housekeeping(state.clone()));
         if state.config.notify.workers {
             start_senders(&state)?;

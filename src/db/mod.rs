@@ -232,24 +232,72 @@ impl DbConn {
 }
 
 /// Opens the pool; for SQLite, creates the file's directory first.
-pub fn open_pool(database_url: &str, size: u32, timeout_ms: u64, busy_timeout_ms: u64) -> Result<Pool, DbError> {
+/// `min_idle` connections are kept open, reopened in the background when
+/// taken: a short-lived process (the CLI) asks for none, so that no
+/// connection is being opened on a pool thread when it exits.
+pub fn open_pool(
+    database_url: &str,
+    size: u32,
+    min_idle: u32,
+    timeout_ms: u64,
+    busy_timeout_ms: u64,
+) -> Result<Pool, DbError> {
     let backend = Backend::from_url(database_url)?;
     if let Backend::Sqlite { path } = &backend {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| DbError::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
+        create_private(path)?;
     }
     let manager = Manager::new(backend, busy_timeout_ms);
     // Connect once up front so a bad URL fails with its own message, not a pool timeout.
     drop(manager.connect()?);
     let pool = r2d2::Pool::builder()
         .max_size(size.max(2))
-        .min_idle(Some(1))
+        .min_idle(Some(min_idle))
         .connection_timeout(Duration::from_millis(timeout_ms))
         .test_on_check_out(false)
         .build(manager)?;
     Ok(pool)
+}
+
+/// Creates a new SQLite file readable only by its owner (it holds PIN
+/// hashes) before SQLite opens it; SQLite then gives the `-wal` and `-shm`
+/// files the main file's mode. An existing file keeps its mode (the operator
+/// may have chosen it) but a warning says when others can read it.
+fn create_private(path: &std::path::Path) -> Result<(), DbError> {
+    let name = path.to_string_lossy();
+    if name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if let Ok(meta) = std::fs::metadata(path) {
+                    if meta.permissions().mode() & 0o077 != 0 {
+                        tracing::warn!(
+                            file = %path.display(),
+                            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                            "others may open the database file, which holds PIN hashes: chmod 600 it"
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(DbError::Config(format!("cannot create {}: {e}", path.display()))),
+    }
 }
 
 /// Runs blocking database work off the async executor.

@@ -58,6 +58,10 @@ impl TestDb {
         // Cheap hashing keeps tests fast; production uses the OWASP default.
         config.pin.argon2 = Argon2Config { memory_kib: 1024, iterations: 1, parallelism: 1 };
         config.database.pool_size = 8;
+        // No connection is opened in the background: none is being opened on
+        // a pool thread when the test binary exits (libpq's TLS teardown
+        // then crashes the process).
+        config.database.min_idle = 0;
         config
     }
 }

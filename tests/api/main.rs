@@ -13,3 +13,4 @@ mod pin_guessing;
 mod receipts;
 mod sms;
 mod ussd;
+mod webhooks;

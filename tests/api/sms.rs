@@ -316,3 +316,31 @@ async fn two_processes_sending_from_one_outbox_send_each_message_once() {
         drop(db);
     }
 }
+
+#[tokio::test]
+async fn a_rate_limited_number_is_told_why_and_when_to_retry() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.notify.workers = false;
+    config.rate_limits.per_msisdn_per_minute = 2;
+    let app = spawn_app_with(db, config).await;
+    let body =
+        |id: &str| format!("from=%2B{AMINA}&to=20880&text=HELP&date=2026-11-24&id={id}&linkId=&networkCode=63902");
+    for id in ["ATXid_r1", "ATXid_r2"] {
+        assert_eq!(app.webhook("sms", &format!("token={TOKEN}"), &body(id)).await.status().as_u16(), 200);
+    }
+    let stored = app.webhook_rows().await;
+    let resp = app.webhook("sms", &format!("token={TOKEN}"), &body("ATXid_r3")).await;
+    assert_eq!(resp.status().as_u16(), 429);
+    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    assert!(header("content-type").is_some_and(|t| t.starts_with("text/plain")), "{:?}", header("content-type"));
+    // Two a minute: the next one is allowed within 30 s.
+    let retry_after: u64 = header("retry-after").expect("Retry-After").parse().expect("whole seconds");
+    assert!((1..=30).contains(&retry_after), "Retry-After: {retry_after}");
+    let text = resp.text().await.expect("body");
+    assert!(text.contains("too many requests from this number"), "{text}");
+    assert_eq!(app.webhook_rows().await, stored, "the refused SMS was processed");
+    // Another number is not held back by Amina's limit.
+    let other = format!("from=%2B{BARAKA}&to=20880&text=HELP&date=2026-11-24&id=ATXid_r4&linkId=&networkCode=63902");
+    assert_eq!(app.webhook("sms", &format!("token={TOKEN}"), &other).await.status().as_u16(), 200);
+}
