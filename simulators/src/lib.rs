@@ -7,10 +7,13 @@
 //!   Africa's Talking sends (used by `mkoba-phone` and `mkoba-load`).
 //! * [`load`]: the USSD load generator behind `mkoba-load`.
 //! * [`msisdn`]: phone-number normalisation shared by all of the above.
+//! * [`camara`]: a stand-in for an operator's CAMARA SIM Swap API.
 
 pub mod aggregator;
+pub mod camara;
 pub mod load;
 pub mod msisdn;
 pub mod ussd;
 
 pub use aggregator::{start_aggregator, AggregatorConfig, AggregatorHandle, DeliveryReport, Failure, Message};
+pub use camara::{start_camara, CamaraHandle};

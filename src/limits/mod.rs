@@ -2,6 +2,7 @@
 //! ([`source`]) and for the process. Every count is this process's own.
 //! Money limits (KYC tiers) live in the ledger, checked in its transaction.
 
+pub mod sim_swap;
 pub mod source;
 pub mod velocity;
 

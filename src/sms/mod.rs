@@ -11,6 +11,7 @@ use crate::domain::{now_ms, Money, Msisdn, Pin, PinError};
 use crate::i18n::Catalog;
 use crate::ledger::account::parse_till;
 use crate::ledger::{Account, AccountKey, AccountKind, AccountStatus, Language, Ledger, LedgerError};
+use crate::limits::sim_swap::SimSwapCheck;
 use crate::notify::outbox::{self, NewMessage};
 use crate::notify::Notices;
 use crate::ussd::effects::{self, Effect};
@@ -43,6 +44,7 @@ struct Inner {
     catalog: Arc<Catalog>,
     config: Arc<Config>,
     notices: Arc<Notices>,
+    sim_swap: SimSwapCheck,
 }
 
 /// What to do once the inbound id is claimed.
@@ -54,9 +56,15 @@ enum Action {
 }
 
 impl SmsService {
-    pub fn new(ledger: Ledger, pins: PinHasher, catalog: Arc<Catalog>, config: Arc<Config>) -> SmsService {
+    pub fn new(
+        ledger: Ledger,
+        pins: PinHasher,
+        catalog: Arc<Catalog>,
+        config: Arc<Config>,
+        sim_swap: SimSwapCheck,
+    ) -> SmsService {
         let notices = Arc::new(Notices::new(&config, catalog.clone()));
-        SmsService { inner: Arc::new(Inner { ledger, pins, catalog, config, notices }) }
+        SmsService { inner: Arc::new(Inner { ledger, pins, catalog, config, notices, sim_swap }) }
     }
 
     /// Handles an inbound SMS; `false` when this id was handled before.
@@ -205,6 +213,9 @@ impl SmsService {
             Command::Statement { .. } => Effect::Statement,
             Command::Lang(_) | Command::Help => Effect::Balance,
         };
+        if let (Effect::Transfer { .. }, Some(msisdn)) = (&effect, &account.msisdn) {
+            inner.sim_swap.check(msisdn).await;
+        }
         // The check is reserved first (see `auth::lockout`): a locked account
         // checks nothing, and answers a right PIN as it does a wrong one.
         let limits = config.attempt_limits();

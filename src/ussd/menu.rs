@@ -445,6 +445,10 @@ async fn pin_step(ctx: &Ctx<'_>, screen: &Screen, input: &str, on_ok: Effect) ->
         return Ok(ctx.retry(screen, "invalid_pin", &[("len", &len.to_string())]));
     };
     let shared = ctx.shared;
+    if let (Effect::Transfer { .. }, Some(msisdn)) = (&on_ok, &account.msisdn) {
+        // A swap the operator's API reports is marked before the transfer is decided.
+        shared.sim_swap.check(msisdn).await;
+    }
     let request = AttemptRequest { claim: ctx.hop_key.to_string(), source: ctx.source.map(str::to_string) };
     let (ticket, pin_hash) =
         match lockout::reserve_on(&shared.ledger, account.id, request, shared.config.attempt_limits()).await? {

@@ -17,6 +17,7 @@ use crate::domain::msisdn::mask_digits as mask;
 use crate::domain::{now_ms, Msisdn};
 use crate::i18n::Catalog;
 use crate::ledger::{AccountKey, AccountKind, Language, Ledger, LedgerError};
+use crate::limits::sim_swap::SimSwapCheck;
 use crate::notify::Notices;
 use menu::{Caller, Ctx, Outcome, Reply, Screen};
 use session::{HopRecord, SessionKey, TextMac};
@@ -43,6 +44,8 @@ pub struct Shared {
     pub catalog: Arc<Catalog>,
     pub config: Arc<Config>,
     pub mac: TextMac,
+    /// Asks the operator's SIM Swap API before money leaves a customer.
+    pub sim_swap: SimSwapCheck,
 }
 
 #[derive(Clone)]
@@ -56,10 +59,16 @@ const HOP_ATTEMPTS: usize = 3;
 const INPUT_CHARS_MAX: usize = 64;
 
 impl Ussd {
-    pub fn new(ledger: Ledger, pins: PinHasher, catalog: Arc<Catalog>, config: Arc<Config>) -> Ussd {
+    pub fn new(
+        ledger: Ledger,
+        pins: PinHasher,
+        catalog: Arc<Catalog>,
+        config: Arc<Config>,
+        sim_swap: SimSwapCheck,
+    ) -> Ussd {
         let mac = TextMac::new(config.pin.pepper.expose());
         let notices = Arc::new(Notices::new(&config, catalog.clone()));
-        Ussd { shared: Arc::new(Shared { notices, ledger, pins, catalog, config, mac }) }
+        Ussd { shared: Arc::new(Shared { notices, ledger, pins, catalog, config, mac, sim_swap }) }
     }
 
     pub fn shared(&self) -> &Shared {

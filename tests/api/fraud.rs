@@ -260,3 +260,40 @@ async fn after_a_sim_swap_money_out_is_capped() {
         t.assert_verified().await;
     }
 }
+
+/// The operator's CAMARA SIM Swap API (a stand-in from simulators/) is asked
+/// before money leaves a customer; a swap it reports caps the number like an
+/// operator's mark. When the API is down, payments go on.
+#[tokio::test]
+async fn a_swap_reported_by_the_check_api_caps_money_out() {
+    use mkoba_simulators::start_camara;
+    use std::time::Duration;
+    for db in TestDb::all() {
+        let camara = start_camara().await.expect("camara");
+        camara.swap("+254712000001", Duration::from_secs(3_600));
+        let config = with_rules(&db, |c| {
+            c.sim_swap.check_url = camara.check_url();
+            c.sim_swap.check_token = mkoba::config::Secret::new("camara-token");
+            c.sim_swap.max_out_minor = kes(50).minor();
+        });
+        camara.require_token("camara-token");
+        let app = spawn_app_with(db, config).await;
+        let (t, be) = (&app.t, app.backend());
+        t.world(1_000).await;
+        let screen = app.last("254712000001", &["1", "0712000002", "100", "1357"]).await;
+        assert!(screen.starts_with("END Your SIM card was changed recently"), "[{be}] {screen}");
+        let at = t.ledger.read(|c| history::swapped_at(c, "254712000001", 0)).await.expect("read");
+        let hour_ago = now_ms() - 3_600_000;
+        assert!(at.is_some_and(|at| (at - hour_ago).abs() < 5_000), "[{be}] swap time from retrieve-date: {at:?}");
+        let screen = app.last("254712000001", &["1", "0712000002", "40", "1357"]).await;
+        assert!(screen.starts_with("END Sent"), "[{be}] within the cap: {screen}");
+        assert_eq!(camara.checks(), 1, "[{be}] one check per number while the answer is fresh");
+
+        // Not swapped: unaffected. API down: the payment goes on.
+        camara.fail(true);
+        let screen = app.last("254712000002", &["1", "0712000001", "10", "1357"]).await;
+        assert!(screen.starts_with("END Sent"), "[{be}] {screen}");
+        t.assert_verified().await;
+        camara.stop().await;
+    }
+}
