@@ -17,6 +17,8 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 SCHEMA=
 export MKOBA_WEBHOOK_TOKEN=bench-token MKOBA_LISTEN=127.0.0.1:$PORT MKOBA_LOG=warn
 export MKOBA_RATE_LIMITS__PER_MSISDN_PER_MINUTE=1000000000 MKOBA_RATE_LIMITS__GLOBAL_PER_SECOND=1000000000
+# One load generator is one source address: lift the per-source limits too.
+export MKOBA_RATE_LIMITS__PER_SOURCE_PER_SECOND=1000000000 MKOBA_RATE_LIMITS__PER_SOURCE_BURST=1000000000
 export MKOBA_NOTIFY__WORKERS=false   # outbound SMS is not what is measured here
 if [[ $BACKEND == postgres ]]; then
     BASE=${MKOBA_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
