@@ -19,7 +19,9 @@ pub struct Config {
     pub currency: Currency,
     pub country_code: String,
     pub national_number_digits: usize,
-    pub service_code: String,
+    /// The USSD codes callers dial: one, or a list (Africa's Talking's
+    /// shared codes look like `*384*1234#`). The first is the one shown.
+    pub service_code: ServiceCodes,
     pub webhook_token: Secret,
     pub pin: PinConfig,
     pub tiers: BTreeMap<String, Tier>,
@@ -35,6 +37,68 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub velocity: VelocityConfig,
     pub sim_swap: SimSwapConfig,
+}
+
+/// One USSD code or several: a TOML string, a list of strings, or (from
+/// the environment) a TOML array literal or a comma-separated string.
+/// Shown as a string when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCodes(Vec<String>);
+
+impl Serialize for ServiceCodes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl ServiceCodes {
+    pub fn one(code: &str) -> ServiceCodes {
+        ServiceCodes(vec![code.to_string()])
+    }
+
+    pub fn new(codes: Vec<String>) -> ServiceCodes {
+        ServiceCodes(codes)
+    }
+
+    /// The code shown to callers ("dial *384#").
+    pub fn primary(&self) -> &str {
+        self.0.first().map_or("", String::as_str)
+    }
+
+    pub fn contains(&self, code: &str) -> bool {
+        let code = code.trim();
+        self.0.iter().any(|c| c == code)
+    }
+
+    pub fn all(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ServiceCodes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let codes = match OneOrMany::deserialize(d)? {
+            OneOrMany::One(text) if text.trim_start().starts_with('[') => {
+                let doc: toml::Table = toml::from_str(&format!("v = {text}")).map_err(serde::de::Error::custom)?;
+                doc.get("v")
+                    .and_then(toml::Value::as_array)
+                    .map(|items| items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default()
+            }
+            OneOrMany::One(text) => text.split(',').map(str::to_string).collect(),
+            OneOrMany::Many(codes) => codes,
+        };
+        Ok(ServiceCodes(codes.into_iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()))
+    }
 }
 
 /// What a velocity rule does when it fires.
@@ -244,6 +308,12 @@ impl WebhooksConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct UssdConfig {
     pub session_timeout_s: u64,
+    /// A caller whose session dropped (Incomplete) and who dials again
+    /// within this is offered to continue where they left off.
+    pub resume_window_s: u64,
+    /// A hop not answered within this gets "processing, you will get an
+    /// SMS" (Africa's Talking waits about 15 s).
+    pub deadline_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -347,7 +417,7 @@ impl Default for Config {
             currency: Currency::default(),
             country_code: "254".into(),
             national_number_digits: 9,
-            service_code: "*384#".into(),
+            service_code: ServiceCodes::one("*384#"),
             webhook_token: Secret::default(),
             pin: PinConfig::default(),
             tiers,
@@ -454,7 +524,7 @@ impl Default for RateLimits {
 
 impl Default for UssdConfig {
     fn default() -> Self {
-        UssdConfig { session_timeout_s: 180 }
+        UssdConfig { session_timeout_s: 180, resume_window_s: 120, deadline_ms: 10_000 }
     }
 }
 
@@ -567,6 +637,15 @@ impl Config {
         }
         if !(4..=8).contains(&self.pin.length) {
             return invalid("pin.length must be between 4 and 8".into());
+        }
+        if self.service_code.0.is_empty() {
+            return invalid("service_code needs at least one code, e.g. \"*384#\"".into());
+        }
+        for code in &self.service_code.0 {
+            let body = code.strip_prefix('*').and_then(|c| c.strip_suffix('#')).unwrap_or("");
+            if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit() || b == b'*') {
+                return invalid(format!("service_code '{code}' must look like *384# or *384*1234#"));
+            }
         }
         if self.pin.max_attempts == 0 || self.pin.verify_concurrency == 0 {
             return invalid("pin.max_attempts and pin.verify_concurrency must be at least 1".into());
@@ -771,7 +850,7 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8080");
         assert_eq!(c.database_url, "sqlite://mkoba.db");
         assert_eq!((c.currency.code.as_str(), c.currency.minor_digits), ("KES", 2));
-        assert_eq!((c.country_code.as_str(), c.service_code.as_str()), ("254", "*384#"));
+        assert_eq!((c.country_code.as_str(), c.service_code.primary()), ("254", "*384#"));
         assert_eq!((c.pin.length, c.pin.max_attempts), (4, 3));
         assert_eq!(c.pin.argon2, Argon2Config { memory_kib: 19_456, iterations: 2, parallelism: 1 });
     }
@@ -836,6 +915,22 @@ mod tests {
             let err = Config::from_sources(None, env(&[(var.as_str(), "0")])).expect_err("zero refused");
             assert!(err.to_string().contains("at least 1"), "{err}");
         }
+    }
+
+    #[test]
+    fn service_code_is_one_code_or_a_list() {
+        let file = |toml: &str| Config::from_sources(Some(("test.toml", toml)), env(&[]));
+        assert_eq!(file("service_code = \"*384#\"\n").expect("one").service_code.all(), ["*384#"]);
+        let many = file("service_code = [\"*384#\", \"*384*1234#\"]\n").expect("list");
+        assert!(many.service_code.contains("*384*1234#") && many.service_code.contains(" *384# "));
+        assert!(!many.service_code.contains("*385#"));
+        let var = "MKOBA_SERVICE_CODE";
+        let from_env = |raw: &str| Config::from_sources(None, env(&[(var, raw)]));
+        assert_eq!(from_env(r#"["*384#","*384*1234#"]"#).expect("array").service_code.all(), ["*384#", "*384*1234#"]);
+        assert_eq!(from_env("*384#,*384*1234#").expect("commas").service_code.all(), ["*384#", "*384*1234#"]);
+        assert_eq!(from_env("*384*99#").expect("one").service_code.primary(), "*384*99#");
+        assert!(file("service_code = \"384\"\n").is_err());
+        assert!(file("service_code = []\n").is_err());
     }
 
     #[test]

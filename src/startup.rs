@@ -104,6 +104,10 @@ async fn housekeeping(state: web::Data<AppState>) {
             }
         }
         let day_ago = now_ms().saturating_sub(86_400_000);
+        let forget = move |conn: &mut _| crate::ussd::events::forget_before(conn, day_ago);
+        if let Err(e) = state.ledger.write(forget).await {
+            tracing::warn!(error = %e, "USSD session event cleanup failed");
+        }
         let forget = move |conn: &mut _| crate::auth::lockout::forget_claims_before(conn, day_ago);
         if let Err(e) = state.ledger.write(forget).await {
             tracing::warn!(error = %e, "PIN claim cleanup failed");
@@ -178,7 +182,7 @@ impl Application {
         let config = &self.state.config;
         let host = config.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
         let token = config.webhook_token.expose();
-        ["ussd", "sms", "delivery"]
+        ["ussd", "ussd-events", "sms", "delivery"]
             .into_iter()
             .map(|kind| (kind, format!("http://{host}:{}/webhooks/africastalking/{kind}?token={token}", self.port)))
             .collect()

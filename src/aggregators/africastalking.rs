@@ -25,6 +25,10 @@ pub enum AdapterError {
     Malformed(String),
     #[error("{0}")]
     Invalid(String),
+    /// A well-formed number of another country: the caller gets a screen
+    /// saying whose numbers mkoba serves, not an HTTP error.
+    #[error("{0} is not a number of this service's country")]
+    ForeignNumber(String),
 }
 
 /// Longest `text` accepted: far more than a real session types.
@@ -48,8 +52,15 @@ fn check_text(text: &str) -> Result<(), AdapterError> {
 }
 
 fn phone(field: &str, value: &str, plan: &NumberPlan) -> Result<Msisdn, AdapterError> {
-    Msisdn::parse(value, plan)
-        .map_err(|_| AdapterError::Invalid(format!("{field} is not a valid number for this service")))
+    Msisdn::parse(value, plan).map_err(|_| {
+        let digits = value.trim().strip_prefix('+').unwrap_or(value.trim());
+        let international = value.trim().starts_with('+') && (8..=15).contains(&digits.len());
+        if international && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with(&plan.country_code) {
+            AdapterError::ForeignNumber(crate::domain::msisdn::mask_digits(digits))
+        } else {
+            AdapterError::Invalid(format!("{field} is not a valid number for this service"))
+        }
+    })
 }
 
 pub fn parse_ussd(body: &[u8], plan: &NumberPlan) -> Result<UssdRequest, AdapterError> {
@@ -125,4 +136,97 @@ pub fn parse_delivery(body: &[u8]) -> Result<DeliveryForm, AdapterError> {
         return Err(AdapterError::Invalid("status is required".into()));
     }
     Ok(form)
+}
+
+/// Africa's Talking's session-end notification ("events callback"). Its
+/// `input` carries every input of the session, PINs included: it is not
+/// even read.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UssdEventForm {
+    session_id: String,
+    #[serde(default)]
+    phone_number: String,
+    status: String,
+    #[serde(default)]
+    hops_count: String,
+    #[serde(default)]
+    duration_in_millis: String,
+    #[serde(default)]
+    cost: String,
+    #[serde(default)]
+    error_message: String,
+    #[serde(default)]
+    service_code: String,
+    #[serde(default)]
+    network_code: String,
+}
+
+/// How a USSD session ended, as the aggregator saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    Success,
+    /// The caller dropped or timed out: the session may be resumed.
+    Incomplete,
+    Failed,
+}
+
+impl SessionEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionEnd::Success => "success",
+            SessionEnd::Incomplete => "incomplete",
+            SessionEnd::Failed => "failed",
+        }
+    }
+}
+
+/// A session-end notification, without its `input`.
+#[derive(Debug, Clone)]
+pub struct UssdSessionEvent {
+    pub session_id: String,
+    pub msisdn: Option<Msisdn>,
+    pub status: SessionEnd,
+    pub hops_count: i32,
+    pub duration_ms: i64,
+    pub cost: String,
+    pub error_message: String,
+    pub service_code: String,
+    pub network_code: String,
+}
+
+pub fn parse_ussd_event(body: &[u8], plan: &NumberPlan) -> Result<UssdSessionEvent, AdapterError> {
+    let form: UssdEventForm = serde_urlencoded::from_bytes(body).map_err(|e| AdapterError::Malformed(e.to_string()))?;
+    let session_id = bounded_id("sessionId", &form.session_id)?;
+    let status = match form.status.trim() {
+        "Success" => SessionEnd::Success,
+        "Incomplete" => SessionEnd::Incomplete,
+        "Failed" => SessionEnd::Failed,
+        other => {
+            let shown: String = other.chars().take(20).collect();
+            return Err(AdapterError::Invalid(format!("status '{shown}' is not Success, Incomplete or Failed")));
+        }
+    };
+    let short = |s: &str, n: usize| s.trim().chars().take(n).collect::<String>();
+    Ok(UssdSessionEvent {
+        session_id: session_id.to_string(),
+        msisdn: Msisdn::parse(&form.phone_number, plan).ok(),
+        status,
+        hops_count: form.hops_count.trim().parse().unwrap_or(0),
+        duration_ms: form.duration_in_millis.trim().parse().unwrap_or(0),
+        cost: short(&form.cost, 40),
+        error_message: short(&form.error_message, 200),
+        service_code: short(&form.service_code, 40),
+        network_code: short(&form.network_code, 20),
+    })
+}
+
+/// Whether a body posted to the hop URL is in fact a session-end
+/// notification (it has a `status` and no `text`): an aggregator pointed at
+/// one URL for both must not have its events read as empty hops.
+pub fn is_session_event(body: &[u8]) -> bool {
+    let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) else {
+        return false;
+    };
+    pairs.iter().any(|(k, _)| k == "status") && !pairs.iter().any(|(k, _)| k == "text")
 }

@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/webhooks")
             .wrap(middleware::from_fn(guard::webhook_guard))
             .route("/africastalking/ussd", web::post().to(ussd::africastalking))
+            .route("/africastalking/ussd-events", web::post().to(ussd::session_event))
             .route("/africastalking/sms", web::post().to(sms::inbound))
             .route("/africastalking/delivery", web::post().to(sms::delivery)),
     );

@@ -12,7 +12,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 pub async fn inbound(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let mut sms = match africastalking::parse_sms(&body, &state.config.number_plan()) {
         Ok(sms) => sms,
-        Err(AdapterError::Malformed(m) | AdapterError::Invalid(m)) => return PlainError::bad_request(&m),
+        Err(AdapterError::Malformed(m) | AdapterError::Invalid(m) | AdapterError::ForeignNumber(m)) => {
+            return PlainError::bad_request(&m)
+        }
     };
     sms.source = req.peer_addr().map(|a| a.ip().to_string());
     let span = tracing::info_span!("sms", id = %sms.id, msisdn = %mask_digits(sms.from.as_str()));
@@ -41,7 +43,9 @@ const UNKNOWN_ID_ATTEMPTS: u32 = 5;
 pub async fn delivery(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let report = match africastalking::parse_delivery(&body) {
         Ok(r) => r,
-        Err(AdapterError::Malformed(m) | AdapterError::Invalid(m)) => return PlainError::bad_request(&m),
+        Err(AdapterError::Malformed(m) | AdapterError::Invalid(m) | AdapterError::ForeignNumber(m)) => {
+            return PlainError::bad_request(&m)
+        }
     };
     let outcome = africastalking::delivery_outcome(&report.status);
     let (id, status, reason) = (report.id.clone(), report.status.clone(), report.failure_reason.clone());

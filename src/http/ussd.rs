@@ -1,5 +1,6 @@
 //! `POST /webhooks/africastalking/ussd` (after [`super::guard`]): body, rate limit, then the
-//! USSD service. No business logic here.
+//! USSD service; `…/ussd-events`: session-end notifications, recorded,
+//! never a hop. No business logic here.
 
 use super::PlainError;
 use crate::aggregators::africastalking::{self, AdapterError};
@@ -11,8 +12,18 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use tracing::Instrument;
 
 pub async fn africastalking(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    if africastalking::is_session_event(&body) {
+        return session_event(body, state).await;
+    }
     let mut hop = match africastalking::parse_ussd(&body, &state.config.number_plan()) {
         Ok(hop) => hop,
+        Err(AdapterError::ForeignNumber(number)) => {
+            // The aggregator shows our END screen; an HTTP error would show a generic failure.
+            tracing::info!(msisdn = %number, "ussd hop from another country's number");
+            let country = &state.config.country_code;
+            let text = state.ussd.shared().catalog.text(Language::En, "err_foreign_number", &[("country", country)]);
+            return plain(format!("END {text}"));
+        }
         Err(AdapterError::Malformed(m) | AdapterError::Invalid(m)) => return PlainError::bad_request(&m),
     };
     hop.source = req.peer_addr().map(|a| a.ip().to_string());
@@ -37,4 +48,32 @@ pub async fn africastalking(req: HttpRequest, body: web::Bytes, state: web::Data
 
 fn plain(body: String) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body)
+}
+
+/// A session-end notification: recorded (its `input`, which carries PINs,
+/// is neither read nor logged) and answered 200; no session changes.
+pub async fn session_event(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let event = match africastalking::parse_ussd_event(&body, &state.config.number_plan()) {
+        Ok(event) => event,
+        Err(AdapterError::Malformed(m) | AdapterError::Invalid(m) | AdapterError::ForeignNumber(m)) => {
+            return PlainError::bad_request(&m)
+        }
+    };
+    tracing::info!(
+        session = %event.session_id,
+        status = event.status.as_str(),
+        hops = event.hops_count,
+        duration_ms = event.duration_ms,
+        error = %event.error_message,
+        "ussd session ended"
+    );
+    let now = crate::domain::now_ms();
+    let record = move |conn: &mut _| crate::ussd::events::record(conn, africastalking::NAME, &event, now);
+    match state.ledger.write(record).await {
+        Ok(_) => HttpResponse::Ok().finish(),
+        Err(e) => {
+            tracing::error!(error = %e, "ussd session event not recorded");
+            HttpResponse::ServiceUnavailable().finish()
+        }
+    }
 }

@@ -35,7 +35,7 @@ impl Notices {
             catalog,
             currency: config.currency.clone(),
             day_offset_minutes: config.ledger.day_utc_offset_minutes,
-            service_code: config.service_code.clone(),
+            service_code: config.service_code.primary().to_string(),
             alerts_email_to: config.alerts.email_to.trim().to_string(),
             float_low_minor: config.alerts.float_low_minor,
         }

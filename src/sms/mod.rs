@@ -87,7 +87,7 @@ impl SmsService {
             settings: inner.ledger.settings_arc(),
             catalog: inner.catalog.clone(),
             max_attempts: inner.config.pin.max_attempts,
-            service_code: inner.config.service_code.clone(),
+            service_code: inner.config.service_code.primary().to_string(),
             msisdn: sms.from.to_string(),
             account: account.as_ref().map(|a| a.id),
             is_agent: account.as_ref().is_some_and(|a| a.kind == AccountKind::Agent),
@@ -141,7 +141,7 @@ impl SmsService {
         let inner = &self.inner;
         let config = &inner.config;
         let t = |key: &str, args: &[(&str, &str)]| inner.catalog.text(lang, key, args);
-        let code = config.service_code.as_str();
+        let code = config.service_code.primary();
         match command {
             Command::Help => return Ok(Action::Reply(t("sms_help", &[("code", code)]))),
             Command::Lang(new) => return Ok(Action::Effect(Effect::SetLanguage(*new))),

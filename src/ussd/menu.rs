@@ -116,6 +116,12 @@ pub enum Screen {
     },
     AgentMain,
     FloatPin,
+    /// The caller's last session dropped at `screen`: `1` continues there
+    /// (a PIN screen asks for the PIN again), `2` starts again.
+    Resume {
+        from: String,
+        dropped: Box<Screen>,
+    },
     /// Content longer than a screen, shown a page at a time (`98` More).
     /// With `then`, input on a page goes to that screen; without, the last
     /// page closes the session.
@@ -244,6 +250,7 @@ impl Ctx<'_> {
             Screen::PinNew => Screen::PinOld,
             Screen::PinNewConfirm { .. } => Screen::PinNew,
             Screen::Paged { then, .. } => then.as_deref().map_or_else(|| self.home_screen(), |s| self.back(s)),
+            Screen::Resume { .. } => self.home_screen(),
         }
     }
 
@@ -279,6 +286,7 @@ impl Ctx<'_> {
             Screen::PinNew => with_back(self.t("pin_new", &[("len", &self.pin_len())])),
             Screen::PinNewConfirm { .. } => with_back(self.t("pin_new_confirm", &[])),
             Screen::Paged { pages, index, .. } => pages.get(*index).cloned().unwrap_or_default(),
+            Screen::Resume { .. } => self.t("resume_offer", &[]),
         }
     }
 }
@@ -303,7 +311,7 @@ pub async fn advance(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Result<Outc
                     Effect::Register { name: name.clone(), id_number: id_number.clone(), pin_hash: pin_hash.clone() };
                 ctx.effect(Screen::Start, effect)
             } else {
-                ctx.end("reg_pin_mismatch", &[("code", &ctx.shared.config.service_code)])
+                ctx.end("reg_pin_mismatch", &[("code", ctx.shared.config.service_code.primary())])
             }
         }
         Screen::Recipient { flow } => recipient(ctx, screen, *flow, input).await?,
@@ -404,6 +412,11 @@ pub fn advance_sync(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Option<Outco
             }
         }
         Screen::Amount { flow, to } => amount(ctx, screen, *flow, to, input),
+        Screen::Resume { dropped, .. } => match input {
+            "1" => ctx.show((**dropped).clone()),
+            "2" => ctx.home(),
+            _ => ctx.retry(screen, "invalid_choice", &[]),
+        },
         _ => return None,
     };
     Some(outcome)

@@ -7,6 +7,7 @@
 //! repeated hop (same session, same text) gets the stored reply.
 
 pub mod effects;
+pub mod events;
 pub mod menu;
 pub mod render;
 pub mod session;
@@ -76,21 +77,43 @@ impl Ussd {
     }
 
     /// The response body for a hop: `CON …` or `END …`, never an error.
+    ///
+    /// The hop runs as a task of its own: if it is not done within
+    /// `ussd.deadline_ms`, the caller is told it is processing and will get
+    /// an SMS, and the task finishes the work (see [`events::Deadline`]).
     pub async fn handle(&self, req: UssdRequest) -> String {
-        match self.try_handle(&req).await {
-            Ok(body) => body,
-            Err(e) => {
+        let deadline = Arc::new(events::Deadline::default());
+        let (this, task_req, task_deadline) = (self.clone(), req.clone(), deadline.clone());
+        let mut task = tokio::spawn(async move { this.try_handle(&task_req, &task_deadline).await });
+        let limit = std::time::Duration::from_millis(self.shared.config.ussd.deadline_ms.max(1));
+        let result = match tokio::time::timeout(limit, &mut task).await {
+            Ok(joined) => joined,
+            Err(_) if deadline.give_up() => {
+                tracing::warn!(session = %req.session_id, deadline_ms = limit.as_millis() as u64, "ussd hop past its deadline");
+                return processing_reply(&self.shared.catalog);
+            }
+            // Its commit already claimed the answer: it is about to finish.
+            Err(_) => task.await,
+        };
+        match result {
+            Ok(Ok(body)) => body,
+            Ok(Err(e)) => {
                 tracing::error!(error = %e, session = %req.session_id, "ussd hop failed");
+                format!("END {}", self.shared.catalog.text(Language::En, "err_unavailable", &[]))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, session = %req.session_id, "ussd hop task failed");
                 format!("END {}", self.shared.catalog.text(Language::En, "err_unavailable", &[]))
             }
         }
     }
 
-    async fn try_handle(&self, req: &UssdRequest) -> Result<String, LedgerError> {
+    async fn try_handle(&self, req: &UssdRequest, deadline: &Arc<events::Deadline>) -> Result<String, LedgerError> {
         let shared = &self.shared;
         let config = &shared.config;
-        if req.service_code.trim() != config.service_code {
-            let text = shared.catalog.text(Language::En, "err_service_code", &[("code", &config.service_code)]);
+        if !config.service_code.contains(&req.service_code) {
+            let text =
+                shared.catalog.text(Language::En, "err_service_code", &[("code", config.service_code.primary())]);
             return Ok(format!("END {text}"));
         }
         let key = SessionKey { aggregator: req.aggregator.to_string(), session_id: req.session_id.clone() };
@@ -102,9 +125,12 @@ impl Ussd {
             // they run in parallel on the pool, not one after another on the
             // writer.
             let (job_shared, job_key, job_req, job_mac) = (self.shared.clone(), key.clone(), req.clone(), mac.clone());
+            let job_deadline = deadline.clone();
             let look = if shared.ledger.is_sqlite() {
-                let first =
-                    shared.ledger.write(move |conn| quick_hop(conn, &job_shared, &job_key, &job_req, &job_mac)).await?;
+                let first = shared
+                    .ledger
+                    .write(move |conn| quick_hop(conn, &job_shared, &job_key, &job_req, &job_mac, &job_deadline))
+                    .await?;
                 match first {
                     Quick::Done(body) => return Ok(body),
                     Quick::Conflict => continue,
@@ -129,10 +155,10 @@ impl Ussd {
             };
             let (env, hop) = hop_parts(shared, &key, req, &look, &outcome, &mac);
             let prev_hops = look.session.as_ref().map(|s| s.hop_count);
-            let (job_key, catalog) = (key.clone(), shared.catalog.clone());
+            let (job_key, catalog, job_deadline) = (key.clone(), shared.catalog.clone(), deadline.clone());
             let saved = shared
                 .ledger
-                .write(move |conn| commit_hop(conn, &job_key, prev_hops, &hop, &outcome, &env, &catalog))
+                .write(move |conn| commit_hop(conn, &job_key, prev_hops, &hop, &outcome, &env, &catalog, &job_deadline))
                 .await?;
             if let Some(body) = saved {
                 return Ok(body);
@@ -149,6 +175,8 @@ struct Look {
     caller: Caller,
     lang: Language,
     input: String,
+    /// A dropped session this caller may continue: its id and screen.
+    resume: Option<(String, Screen)>,
 }
 
 enum Quick {
@@ -177,6 +205,7 @@ fn quick_hop(
     key: &SessionKey,
     req: &UssdRequest,
     mac: &str,
+    deadline: &events::Deadline,
 ) -> Result<Quick, LedgerError> {
     let look = match look(conn, shared, key, req, mac)? {
         Ok(look) => look,
@@ -189,7 +218,7 @@ fn quick_hop(
     };
     let (env, hop) = hop_parts(shared, key, req, &look, &outcome, mac);
     let prev_hops = look.session.as_ref().map(|s| s.hop_count);
-    Ok(match commit_hop(conn, key, prev_hops, &hop, &outcome, &env, &shared.catalog)? {
+    Ok(match commit_hop(conn, key, prev_hops, &hop, &outcome, &env, &shared.catalog, deadline)? {
         Some(body) => Quick::Done(body),
         None => Quick::Conflict,
     })
@@ -214,7 +243,7 @@ fn look(
         let timeout_ms = i64::try_from(config.ussd.session_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
         if s.ended == 1 || idle_ms > timeout_ms || s.msisdn != req.msisdn.as_str() {
             let lang = Language::parse(&s.language).unwrap_or(Language::En);
-            let text = shared.catalog.text(lang, "err_session", &[("code", &config.service_code)]);
+            let text = shared.catalog.text(lang, "err_session", &[("code", config.service_code.primary())]);
             return Ok(Err(format!("END {text}")));
         }
     }
@@ -240,7 +269,15 @@ fn look(
         }
         None => String::new(),
     };
-    Ok(Ok(Look { session, caller, lang, input }))
+    // A caller back within the resume window after a dropped session.
+    let resume = match (&session, req.text.is_empty(), &caller) {
+        (None, true, Caller::Customer(a) | Caller::Agent(a)) if a.status == crate::ledger::AccountStatus::Active => {
+            let window_ms = i64::try_from(config.ussd.resume_window_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+            events::resumable(conn, &key.aggregator, req.msisdn.as_str(), now_ms().saturating_sub(window_ms))?
+        }
+        _ => None,
+    };
+    Ok(Ok(Look { session, caller, lang, input, resume }))
 }
 
 /// What committing a hop needs besides its outcome.
@@ -257,7 +294,7 @@ fn hop_parts(
         settings: shared.ledger.settings_arc(),
         catalog: shared.catalog.clone(),
         max_attempts: config.pin.max_attempts,
-        service_code: config.service_code.clone(),
+        service_code: config.service_code.primary().to_string(),
         msisdn: req.msisdn.to_string(),
         account: look.caller.account().map(|a| a.id),
         is_agent: matches!(look.caller, Caller::Agent(_)),
@@ -281,6 +318,10 @@ fn hop_parts(
 
 /// The outcome of a hop when it needs no lookup, PIN check or hashing.
 fn sync_outcome(ctx: &Ctx<'_>, look: &Look, text: &str) -> Option<Outcome> {
+    if let (None, Some((from, screen))) = (&look.session, &look.resume) {
+        let offer = Screen::Resume { from: from.clone(), dropped: Box::new(screen.clone()) };
+        return Some(Outcome { reply: Reply::Con(ctx.prompt(&offer)), next: offer, effect: None });
+    }
     match &look.session {
         None => first_hop_sync(ctx, &split_inputs(text)),
         // Longer than any menu input: refused before any work.
@@ -320,6 +361,9 @@ async fn first_hop(ctx: &Ctx<'_>, inputs: &[&str]) -> Result<Outcome, LedgerErro
 
 /// Records the hop and applies its effect in the same transaction. `None`
 /// when another request recorded this hop first (nothing is changed then).
+/// Past the deadline, the hop's reply is "processing" and its real outcome
+/// goes to the caller by SMS, in the same transaction.
+#[allow(clippy::too_many_arguments)]
 fn commit_hop(
     conn: &mut crate::db::DbConn,
     key: &SessionKey,
@@ -328,12 +372,17 @@ fn commit_hop(
     outcome: &Outcome,
     env: &effects::Env,
     catalog: &Catalog,
+    deadline: &events::Deadline,
 ) -> Result<Option<String>, LedgerError> {
     let mut hop = hop.clone();
+    if let Screen::Resume { from, .. } = &outcome.next {
+        events::mark_offered(conn, &key.aggregator, from)?;
+    }
     let Some(effect) = &outcome.effect else {
         // Most hops: one conditional write.
         let more = catalog.text(env.lang, "more", &[]);
         (hop.screen, hop.reply, hop.ended) = finish(outcome.next.clone(), outcome.reply.clone(), &more);
+        late(conn, key, &mut hop, catalog, deadline)?;
         return Ok(session::save(conn, key, prev_hops, &hop)?.then_some(hop.reply));
     };
     // Claim the hop before the effect, so the effect runs at most once.
@@ -345,8 +394,38 @@ fn commit_hop(
     hop.language = lang.as_str().to_string();
     let more = catalog.text(lang, "more", &[]);
     (hop.screen, hop.reply, hop.ended) = finish(next, reply, &more);
+    late(conn, key, &mut hop, catalog, deadline)?;
     session::update_reply(conn, key, &hop)?;
     Ok(Some(hop.reply))
+}
+
+/// If the caller was already told "processing", the hop's reply becomes
+/// that (a replay gets the same) and a final answer goes out by SMS.
+fn late(
+    conn: &mut crate::db::DbConn,
+    key: &SessionKey,
+    hop: &mut HopRecord,
+    catalog: &Catalog,
+    deadline: &events::Deadline,
+) -> Result<(), LedgerError> {
+    if deadline.claim_in_time() {
+        return Ok(());
+    }
+    if let Some(text) = hop.reply.strip_prefix("END ").filter(|_| hop.ended) {
+        let dedupe = format!("ussd-late:{}:{}:{}", key.aggregator, key.session_id, hop.inputs_seen);
+        let message = crate::notify::outbox::NewMessage::sms(&hop.msisdn, text.to_string(), Some(dedupe));
+        crate::notify::outbox::enqueue(conn, &message, hop.now_ms)?;
+    }
+    hop.reply = processing_reply(catalog);
+    hop.screen = Screen::Start;
+    hop.ended = true;
+    Ok(())
+}
+
+/// "Processing, you will get an SMS": the same words in every language, so
+/// that a replay of the hop gets exactly what the first request got.
+fn processing_reply(catalog: &Catalog) -> String {
+    format!("END {}", catalog.text(Language::En, "processing_sms", &[]))
 }
 
 /// Fits a reply to the screen budget: long content becomes pages.

@@ -13,4 +13,5 @@ mod pin_guessing;
 mod receipts;
 mod sms;
 mod ussd;
+mod ussd_events;
 mod webhooks;

@@ -1,0 +1,1 @@
+DROP TABLE ussd_session_events;
