@@ -175,7 +175,7 @@ fn current(conn: &mut DbConn, id: AccountId) -> Result<(AccountStatus, Option<St
     const SQL: &str = "SELECT status, pin_hash FROM accounts WHERE id = $1";
     let rows: Vec<CurrentRow> = with_conn!(conn, c => diesel::sql_query(SQL).bind::<BigInt, _>(id.0).load(c))?;
     let row = rows.into_iter().next().ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?;
-    Ok((AccountStatus::parse(&row.status), row.pin_hash))
+    Ok((AccountStatus::from_stored(&row.status)?, row.pin_hash))
 }
 
 /// Forgets claims made before `cutoff_ms` (aggregators repeat within minutes).
@@ -237,7 +237,7 @@ fn state(conn: &mut DbConn, id: AccountId) -> Result<(u32, AccountStatus), Ledge
     const SQL: &str = "SELECT pin_failures, status FROM accounts WHERE id = $1";
     let rows: Vec<StateRow> = with_conn!(conn, c => diesel::sql_query(SQL).bind::<BigInt, _>(id.0).load(c))?;
     let row = rows.into_iter().next().ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?;
-    let status = AccountStatus::parse(&row.status);
+    let status = AccountStatus::from_stored(&row.status)?;
     Ok((u32::try_from(row.pin_failures).unwrap_or(0), status))
 }
 

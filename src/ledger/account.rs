@@ -38,13 +38,16 @@ impl AccountKind {
         }
     }
 
-    fn parse(s: &str) -> AccountKind {
-        match s {
+    /// A kind read from the database; anything else is a corrupt row, never
+    /// guessed (an unknown kind taken as `system` would carry no limits).
+    pub fn from_stored(s: &str) -> Result<AccountKind, LedgerError> {
+        Ok(match s {
             "customer" => AccountKind::Customer,
             "agent" => AccountKind::Agent,
             "merchant" => AccountKind::Merchant,
-            _ => AccountKind::System,
-        }
+            "system" => AccountKind::System,
+            other => return Err(LedgerError::corrupt("accounts.kind", other)),
+        })
     }
 }
 
@@ -67,12 +70,14 @@ impl AccountStatus {
         }
     }
 
-    pub fn parse(s: &str) -> AccountStatus {
-        match s {
+    /// A status read from the database; anything else is a corrupt row.
+    pub fn from_stored(s: &str) -> Result<AccountStatus, LedgerError> {
+        Ok(match s {
             "active" => AccountStatus::Active,
             "locked" => AccountStatus::Locked,
-            _ => AccountStatus::Suspended,
-        }
+            "suspended" => AccountStatus::Suspended,
+            other => return Err(LedgerError::corrupt("accounts.status", other)),
+        })
     }
 }
 
@@ -97,11 +102,21 @@ impl Language {
         }
     }
 
+    /// What a person typed (`EN`, ` sw `).
     pub fn parse(s: &str) -> Option<Language> {
         match s.trim().to_ascii_lowercase().as_str() {
             "en" => Some(Language::En),
             "sw" => Some(Language::Sw),
             _ => None,
+        }
+    }
+
+    /// A language read from the database; anything else is a corrupt row.
+    pub fn from_stored(s: &str) -> Result<Language, LedgerError> {
+        match s {
+            "en" => Ok(Language::En),
+            "sw" => Ok(Language::Sw),
+            other => Err(LedgerError::corrupt("language", other)),
         }
     }
 }
@@ -152,11 +167,13 @@ pub struct Account {
     pub created_at_ms: i64,
 }
 
-impl From<AccountRow> for Account {
-    fn from(r: AccountRow) -> Account {
-        Account {
+impl TryFrom<AccountRow> for Account {
+    type Error = LedgerError;
+
+    fn try_from(r: AccountRow) -> Result<Account, LedgerError> {
+        Ok(Account {
             id: AccountId(r.id),
-            kind: AccountKind::parse(&r.kind),
+            kind: AccountKind::from_stored(&r.kind)?,
             msisdn: r.msisdn.map(Msisdn::from_stored),
             till: r.till,
             system_code: r.system_code,
@@ -164,15 +181,15 @@ impl From<AccountRow> for Account {
             name: r.name,
             id_number: r.id_number,
             tier: r.tier,
-            status: AccountStatus::parse(&r.status),
-            language: Language::parse(&r.language).unwrap_or(Language::En),
+            status: AccountStatus::from_stored(&r.status)?,
+            language: Language::from_stored(&r.language)?,
             balance_minor: r.balance_minor,
             pin_hash: r.pin_hash,
             pin_failures: r.pin_failures,
             out_day: r.out_day,
             out_day_minor: r.out_day_minor,
             created_at_ms: r.created_at_ms,
-        }
+        })
     }
 }
 
@@ -295,7 +312,7 @@ pub fn find(conn: &mut DbConn, key: &AccountKey) -> Result<Option<Account>, Ledg
             .first(c)
             .optional()),
     };
-    Ok(row?.map(Account::from))
+    row?.map(Account::try_from).transpose()
 }
 
 pub fn find_by_id(conn: &mut DbConn, id: AccountId) -> Result<Option<Account>, LedgerError> {
@@ -304,7 +321,7 @@ pub fn find_by_id(conn: &mut DbConn, id: AccountId) -> Result<Option<Account>, L
         .find(id.0)
         .first(c)
         .optional())?;
-    Ok(row.map(Account::from))
+    row.map(Account::try_from).transpose()
 }
 
 /// The rows of many accounts, in a few statements prepared once each.
@@ -367,6 +384,20 @@ mod tests {
         ] {
             assert!(clean_name(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn unknown_stored_values_are_errors_not_guesses() {
+        use super::{AccountKind, AccountStatus, Language};
+        assert_eq!(AccountKind::from_stored("agent").ok(), Some(AccountKind::Agent));
+        assert!(AccountKind::from_stored("vip").is_err(), "an unknown kind must not become system (no limits)");
+        assert_eq!(AccountStatus::from_stored("locked").ok(), Some(AccountStatus::Locked));
+        assert!(AccountStatus::from_stored("Active").is_err());
+        assert_eq!(Language::from_stored("sw").ok(), Some(Language::Sw));
+        assert!(Language::from_stored("SW").is_err(), "stored values are exact; people's input goes through parse");
+        assert_eq!(Language::parse(" SW "), Some(Language::Sw));
+        let e = AccountKind::from_stored("vip").expect_err("corrupt");
+        assert!(!e.is_refusal() && e.to_string().contains("accounts.kind"), "{e}");
     }
 
     #[test]

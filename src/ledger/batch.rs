@@ -424,7 +424,7 @@ fn load_accounts(conn: &mut DbConn, ids: &[i64], day: i64) -> Result<HashMap<Acc
     let mut book = HashMap::with_capacity(ids.len());
     for row in account::find_rows(conn, ids)? {
         let allow_negative = row.allow_negative == 1;
-        let account = Account::from(row);
+        let account = Account::try_from(row)?;
         let out_today = if account.out_day == day { account.out_day_minor } else { 0 };
         book.insert(
             account.id,

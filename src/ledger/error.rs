@@ -47,6 +47,9 @@ pub enum LedgerError {
     AlreadySettled { reference: String, status: String },
     #[error("transfer {0} belongs to a hold: use mkoba held release/return")]
     HeldTransfer(String),
+    /// A stored value mkoba does not understand: never guessed at.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -75,13 +78,19 @@ impl LedgerError {
             LedgerError::NotHeld(_) => "not_held",
             LedgerError::AlreadySettled { .. } => "already_settled",
             LedgerError::HeldTransfer(_) => "held_transfer",
-            LedgerError::Db(_) => "internal",
+            LedgerError::Corrupt(_) | LedgerError::Db(_) => "internal",
         }
     }
 
     /// A refusal the caller caused (as opposed to a system failure).
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, LedgerError::Db(_))
+        !matches!(self, LedgerError::Db(_) | LedgerError::Corrupt(_))
+    }
+
+    /// A stored `field` holding `value`, which mkoba does not understand.
+    pub fn corrupt(field: &str, value: &str) -> LedgerError {
+        let shown: String = value.chars().take(40).collect();
+        LedgerError::Corrupt(format!("{field} holds '{}', which mkoba does not know", shown.escape_debug()))
     }
 
     /// The message for an operator, with amounts in the currency.

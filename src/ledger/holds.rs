@@ -222,8 +222,7 @@ fn release(
     hold: &HoldRow,
     hold_reference: &str,
 ) -> Result<Receipt, LedgerError> {
-    let kind = TransferKind::parse(&hold.kind)
-        .ok_or_else(|| LedgerError::InvalidInput(format!("a hold of unknown kind '{}'", hold.kind)))?;
+    let kind = TransferKind::from_stored(&hold.kind)?;
     let req = TransferRequest {
         idempotency_key: format!("hold-release:{}", hold.id),
         kind,

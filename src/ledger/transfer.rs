@@ -45,6 +45,11 @@ impl TransferKind {
         }
     }
 
+    /// A kind read from the database; anything else is a corrupt row.
+    pub fn from_stored(s: &str) -> Result<TransferKind, LedgerError> {
+        TransferKind::parse(s).ok_or_else(|| LedgerError::corrupt("transfers.kind", s))
+    }
+
     pub fn parse(s: &str) -> Option<TransferKind> {
         Some(match s {
             "p2p" => TransferKind::P2p,
@@ -342,7 +347,7 @@ pub fn stored_receipt(conn: &mut DbConn, row: TransferRow) -> Result<Receipt, Le
         None => None,
     };
     let id = row.id;
-    let mut receipt = receipt_of(row, &from, &to, reverses);
+    let mut receipt = receipt_of(row, &from, &to, reverses)?;
     if to.kind == AccountKind::System {
         receipt.held_rule =
             super::holds::of_transfers(conn, &[id])?.into_iter().find(|h| h.hold_transfer_id == id).map(|h| h.rule);
@@ -352,11 +357,16 @@ pub fn stored_receipt(conn: &mut DbConn, row: TransferRow) -> Result<Receipt, Le
 
 /// The receipt of a stored transfer: its parties as they are now, with the
 /// balances they had right after it.
-pub fn receipt_of(row: TransferRow, from: &Account, to: &Account, reverses: Option<String>) -> Receipt {
-    Receipt {
+pub fn receipt_of(
+    row: TransferRow,
+    from: &Account,
+    to: &Account,
+    reverses: Option<String>,
+) -> Result<Receipt, LedgerError> {
+    Ok(Receipt {
         transfer_id: row.id,
+        kind: TransferKind::from_stored(&row.kind)?,
         reference: row.reference,
-        kind: TransferKind::parse(&row.kind).unwrap_or(TransferKind::Reversal),
         amount_minor: row.amount_minor,
         fee_minor: row.fee_minor,
         commission_minor: row.commission_minor,
@@ -366,7 +376,7 @@ pub fn receipt_of(row: TransferRow, from: &Account, to: &Account, reverses: Opti
         created_at_ms: row.created_at_ms,
         replayed: false,
         held_rule: None,
-    }
+    })
 }
 
 fn load(conn: &mut DbConn, id: AccountId) -> Result<Account, LedgerError> {

@@ -92,8 +92,10 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
     ids.extend(holds.values().flat_map(|h| [h.payer_id, h.payee_id]));
     ids.sort_unstable();
     ids.dedup();
-    let accounts: HashMap<i64, Account> =
-        account::find_rows(conn, &ids)?.into_iter().map(|row| (row.id, Account::from(row))).collect();
+    let accounts: HashMap<i64, Account> = account::find_rows(conn, &ids)?
+        .into_iter()
+        .map(|row| Ok((row.id, Account::try_from(row)?)))
+        .collect::<Result<_, LedgerError>>()?;
     let party = |id: i64| accounts.get(&id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()));
 
     let n = rows.len();
@@ -105,7 +107,7 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
         };
         let (from, to) = (party(row.debit_account_id)?, party(row.credit_account_id)?);
         let hold = holds.get(&row.id);
-        let receipt = transfer::receipt_of(row, from, to, reverses);
+        let receipt = transfer::receipt_of(row, from, to, reverses)?;
         match hold {
             Some(hold) => {
                 let original = if hold.hold_transfer_id == receipt.transfer_id {
@@ -160,8 +162,10 @@ pub fn feed_declines(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result
     let mut ids: Vec<i64> = declines.iter().flat_map(|d| [d.payer_id, d.payee_id]).collect();
     ids.sort_unstable();
     ids.dedup();
-    let accounts: HashMap<i64, Account> =
-        account::find_rows(conn, &ids)?.into_iter().map(|row| (row.id, Account::from(row))).collect();
+    let accounts: HashMap<i64, Account> = account::find_rows(conn, &ids)?
+        .into_iter()
+        .map(|row| Ok((row.id, Account::try_from(row)?)))
+        .collect::<Result<_, LedgerError>>()?;
     for d in &declines {
         notices.decline_alert(conn, d, accounts.get(&d.payer_id), accounts.get(&d.payee_id))?;
     }

@@ -242,7 +242,7 @@ fn look(
         let idle_ms = now_ms() - s.updated_at_ms;
         let timeout_ms = i64::try_from(config.ussd.session_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
         if s.ended == 1 || idle_ms > timeout_ms || s.msisdn != req.msisdn.as_str() {
-            let lang = Language::parse(&s.language).unwrap_or(Language::En);
+            let lang = s.language;
             let text = shared.catalog.text(lang, "err_session", &[("code", config.service_code.primary())]);
             return Ok(Err(format!("END {text}")));
         }
@@ -260,7 +260,7 @@ fn look(
     let lang = caller
         .account()
         .map(|a| a.language)
-        .or_else(|| session.as_ref().and_then(|s| Language::parse(&s.language)))
+        .or_else(|| session.as_ref().map(|s| s.language))
         .or_else(|| preferred.as_deref().and_then(Language::parse))
         .unwrap_or(Language::En);
     let input = match &session {

@@ -21,8 +21,8 @@ pub struct SessionKey {
 #[derive(Debug, Clone)]
 pub struct SessionRow {
     pub msisdn: String,
-    pub language: String,
-    pub screen: String,
+    pub language: crate::ledger::Language,
+    pub screen: Screen,
     pub inputs_seen: i32,
     pub hop_count: i32,
     pub last_mac: String,
@@ -33,7 +33,7 @@ pub struct SessionRow {
 
 impl SessionRow {
     pub fn screen(&self) -> Screen {
-        serde_json::from_str(&self.screen).unwrap_or(Screen::Start)
+        self.screen.clone()
     }
 }
 
@@ -59,8 +59,24 @@ pub fn load(conn: &mut DbConn, key: &SessionKey) -> Result<Option<SessionRow>, L
         .select((s::msisdn, s::language, s::screen, s::inputs_seen, s::hop_count, s::last_mac, s::last_reply, s::ended, s::updated_at_ms))
         .first::<(String, String, String, i32, i32, String, String, i32, i64)>(c)
         .optional())?;
-    Ok(row.map(|(msisdn, language, screen, inputs_seen, hop_count, last_mac, last_reply, ended, updated_at_ms)| {
-        SessionRow { msisdn, language, screen, inputs_seen, hop_count, last_mac, last_reply, ended, updated_at_ms }
+    let Some((msisdn, language, screen, inputs_seen, hop_count, last_mac, last_reply, ended, updated_at_ms)) = row
+    else {
+        return Ok(None);
+    };
+    // A session mkoba cannot read is an error, never a silent restart.
+    let screen = serde_json::from_str(&screen)
+        .map_err(|e| LedgerError::Corrupt(format!("session {} has a screen mkoba cannot read: {e}", key.session_id)))?;
+    let language = crate::ledger::Language::from_stored(&language)?;
+    Ok(Some(SessionRow {
+        msisdn,
+        language,
+        screen,
+        inputs_seen,
+        hop_count,
+        last_mac,
+        last_reply,
+        ended,
+        updated_at_ms,
     }))
 }
 

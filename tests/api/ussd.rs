@@ -358,3 +358,29 @@ async fn disguised_names_are_refused_at_registration() {
         }
     }
 }
+
+/// A session whose stored screen mkoba cannot read is an error the caller
+/// is told of, never a silent restart at the home screen.
+#[tokio::test]
+async fn an_unreadable_stored_session_is_refused_not_restarted() {
+    for db in TestDb::all() {
+        let app = world(db).await;
+        let b = app.backend();
+        let session = format!("ATUid_{}", random_suffix());
+        app.hop(&session, AMINA, "").await;
+        app.hop(&session, AMINA, "1").await;
+        app.t
+            .ledger
+            .write(|conn| {
+                use diesel::RunQueryDsl;
+                mkoba::with_conn!(conn, c => diesel::sql_query(
+                    "UPDATE ussd_sessions SET screen = '{\"screen\":\"from_the_future\"}'").execute(c))?;
+                Ok(())
+            })
+            .await
+            .expect("corrupt");
+        let (status, body) = app.hop(&session, AMINA, "1*0712000002").await;
+        assert_eq!(status, 200);
+        assert!(body.starts_with("END Sorry, the service is unavailable"), "[{b}] {body}");
+    }
+}
