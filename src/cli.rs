@@ -491,11 +491,7 @@ fn random_key() -> String {
 
 fn print_account(ledger: &Ledger, a: &Account, out: &Output) {
     let currency = &ledger.settings().currency;
-    let balance = if a.balance_minor < 0 {
-        format!("-{}", Money::from_minor(-a.balance_minor).unwrap_or_default().display(currency))
-    } else {
-        a.balance().display(currency)
-    };
+    let balance = currency.show(a.balance_minor);
     if out.json {
         let v = json!({
             "msisdn": a.msisdn.as_ref().map(|m| m.to_string()).or_else(|| a.contact_msisdn.as_ref().map(|m| m.to_string())),
@@ -525,7 +521,7 @@ fn print_account(ledger: &Ledger, a: &Account, out: &Output) {
 
 pub(crate) fn print_receipt(ledger: &Ledger, r: &Receipt, out: &Output) {
     let currency = &ledger.settings().currency;
-    let money = |m: i64| Money::from_minor(m).unwrap_or_default().display(currency);
+    let money = |m: i64| currency.show(m);
     if out.json {
         println!("{}", json!({ "receipt": r, "currency": currency.code }));
         return;

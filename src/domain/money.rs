@@ -128,6 +128,20 @@ pub struct Currency {
     pub minor_digits: u32,
 }
 
+impl Currency {
+    /// Any signed amount in minor units, as people read it: `KES 1,250.50`,
+    /// `-KES 3.00`. The one place a signed amount is shown.
+    pub fn show(&self, minor: i64) -> String {
+        let magnitude = i64::try_from(minor.unsigned_abs()).unwrap_or(i64::MAX);
+        let shown = Money::from_minor(magnitude).unwrap_or_default().display(self);
+        if minor < 0 {
+            format!("-{shown}")
+        } else {
+            shown
+        }
+    }
+}
+
 impl Default for Currency {
     fn default() -> Self {
         Currency { code: "KES".into(), minor_digits: 2 }
@@ -175,6 +189,16 @@ fn truncate(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn signed_amounts_are_shown_one_way() {
+        let kes = Currency::default();
+        assert_eq!(kes.show(125_050), "KES 1,250.50");
+        assert_eq!(kes.show(-300), "-KES 3.00");
+        assert_eq!(kes.show(0), "KES 0.00");
+        assert!(kes.show(i64::MIN).starts_with("-KES "));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

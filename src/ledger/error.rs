@@ -3,7 +3,7 @@
 
 use super::account::AccountStatus;
 use crate::db::{DbError, WriteError};
-use crate::domain::{Currency, Money};
+use crate::domain::Currency;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -95,7 +95,7 @@ impl LedgerError {
 
     /// The message for an operator, with amounts in the currency.
     pub fn describe(&self, currency: &Currency) -> String {
-        let money = |minor: i64| Money::from_minor(minor.max(0)).unwrap_or_default().display(currency);
+        let money = |minor: i64| currency.show(minor);
         match self {
             LedgerError::InsufficientFunds { who, available_minor } => {
                 format!("insufficient funds in {who} (available {})", money(*available_minor))

@@ -13,7 +13,7 @@ pub mod worker;
 
 use crate::config::Config;
 use crate::db::DbConn;
-use crate::domain::{now_ms, Currency, Money};
+use crate::domain::{now_ms, Currency};
 use crate::i18n::Catalog;
 use crate::ledger::{Language, LedgerError, Receipt, TransferKind};
 use outbox::NewMessage;
@@ -42,12 +42,7 @@ impl Notices {
     }
 
     pub fn money(&self, minor: i64) -> String {
-        let shown = Money::from_minor(minor.abs()).unwrap_or_default().display(&self.currency);
-        if minor < 0 {
-            format!("-{shown}")
-        } else {
-            shown
-        }
+        self.currency.show(minor)
     }
 
     pub fn text(&self, lang: Language, key: &str, args: &[(&str, &str)]) -> String {

@@ -66,12 +66,7 @@ impl Env {
     }
 
     fn money(&self, minor: i64) -> String {
-        let shown = Money::from_minor(minor.abs()).unwrap_or_default().display(&self.settings.currency);
-        if minor < 0 {
-            format!("-{shown}")
-        } else {
-            shown
-        }
+        self.settings.currency.show(minor)
     }
 
     fn end(&self, key: &str, args: &[(&str, &str)]) -> (Screen, Reply, Option<Language>) {

@@ -180,7 +180,7 @@ impl Ctx<'_> {
     }
 
     fn money(&self, minor: i64) -> String {
-        Money::from_minor(minor.max(0)).unwrap_or_default().display(&self.shared.config.currency)
+        self.shared.config.currency.show(minor)
     }
 
     fn pin_len(&self) -> String {
