@@ -277,17 +277,10 @@ fn money(minor: i64) -> anyhow::Result<Money> {
 }
 
 fn new_account(kind: &str, tier: &str, phone: &str, name: String) -> anyhow::Result<NewAccount> {
-    Ok(NewAccount {
-        kind: kind.into(),
-        msisdn: Some(Msisdn::parse(phone, &Default::default())?.to_string()),
-        till: None,
-        contact_msisdn: None,
-        name,
-        id_number: None,
-        tier: tier.into(),
-        language: "en".into(),
-        pin_hash: None,
-        created_at_ms: now_ms(),
+    let msisdn = Msisdn::parse(phone, &Default::default())?;
+    Ok(match kind {
+        "agent" => NewAccount::agent(&msisdn, &name, None),
+        _ => NewAccount::customer(&msisdn, &name, tier, None),
     })
 }
 

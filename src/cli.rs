@@ -2,7 +2,7 @@
 //! arguments. Exit codes: 0 done, 1 refused (message on stderr), 2 bad usage.
 
 use crate::config::Config;
-use crate::domain::{now_ms, Money, Msisdn, Pin, Reference};
+use crate::domain::{Money, Msisdn, Pin, Reference};
 use crate::i18n::Catalog;
 use crate::ledger::account::{clean_name, parse_till};
 use crate::ledger::Language;
@@ -262,18 +262,7 @@ async fn run(command: Command, mut config: Config) -> Outcome {
             let pin = read_new_pin(&config)?;
             let pin_hash = startup::pin_hasher(&config)?.hash_async(pin).await?;
             let ledger = open(&config).await?;
-            let new = NewAccount {
-                kind: "customer".into(),
-                msisdn: Some(msisdn.to_string()),
-                till: None,
-                contact_msisdn: None,
-                name,
-                id_number,
-                tier,
-                language: "en".into(),
-                pin_hash: Some(pin_hash),
-                created_at_ms: now_ms(),
-            };
+            let new = NewAccount::customer(&msisdn, &name, &tier, Some(pin_hash)).with_id_number(id_number);
             created(&ledger, &config, new, AccountKey::Msisdn(msisdn), &out).await
         }
         Command::Agent(AgentCmd::Create { msisdn, name, out }) => {
@@ -283,18 +272,7 @@ async fn run(command: Command, mut config: Config) -> Outcome {
             let pin = read_new_pin(&config)?;
             let pin_hash = startup::pin_hasher(&config)?.hash_async(pin).await?;
             let ledger = open(&config).await?;
-            let new = NewAccount {
-                kind: "agent".into(),
-                msisdn: Some(msisdn.to_string()),
-                till: None,
-                contact_msisdn: None,
-                name,
-                id_number: None,
-                tier: "agent".into(),
-                language: "en".into(),
-                pin_hash: Some(pin_hash),
-                created_at_ms: now_ms(),
-            };
+            let new = NewAccount::agent(&msisdn, &name, Some(pin_hash));
             created(&ledger, &config, new, AccountKey::Msisdn(msisdn), &out).await
         }
         Command::Merchant(MerchantCmd::Create { till, name, msisdn, out }) => {
@@ -302,18 +280,7 @@ async fn run(command: Command, mut config: Config) -> Outcome {
             let name = clean_name(&name)?;
             let contact = Msisdn::parse(&msisdn, &config.number_plan())?;
             let ledger = open(&config).await?;
-            let new = NewAccount {
-                kind: "merchant".into(),
-                msisdn: None,
-                till: Some(till.clone()),
-                contact_msisdn: Some(contact.to_string()),
-                name,
-                id_number: None,
-                tier: "merchant".into(),
-                language: "en".into(),
-                pin_hash: None,
-                created_at_ms: now_ms(),
-            };
+            let new = NewAccount::merchant(&till, &name, &contact);
             created(&ledger, &config, new, AccountKey::Till(till), &out).await
         }
         Command::Float(FloatCmd::Issue { agent, amount, idempotency_key, out }) => {
@@ -446,13 +413,14 @@ async fn existing(ledger: &Ledger, key: AccountKey) -> Result<Account, Failure> 
 async fn created(ledger: &Ledger, config: &Config, new: NewAccount, key: AccountKey, out: &Output) -> Outcome {
     let catalog = Arc::new(Catalog::load().map_err(Failure::Refused)?);
     let notices = Notices::new(config, catalog);
+    let welcome = key.clone();
     ledger
         .write(move |conn| {
             let id = crate::ledger::account::insert(conn, &new)?;
             // Customers and agents; a merchant's till is no account its contact dials.
-            if let Some(msisdn) = new.msisdn.as_deref() {
-                let lang = Language::parse(&new.language).unwrap_or(Language::En);
-                notices.registered(conn, msisdn, &new.name, lang)?;
+            if let AccountKey::Msisdn(msisdn) = &welcome {
+                let lang = Language::from_stored(new.language())?;
+                notices.registered(conn, msisdn.as_str(), new.name(), lang)?;
             }
             Ok(id)
         })

@@ -4,12 +4,14 @@ pub mod money;
 pub mod msisdn;
 pub mod pin;
 pub mod reference;
+pub mod till;
 pub mod time;
 
 pub use money::{Currency, Money, MoneyError};
 pub use msisdn::{Msisdn, MsisdnError, NumberPlan};
 pub use pin::{Pin, PinError};
 pub use reference::{Reference, ReferenceError};
+pub use till::{Till, TillError};
 
 /// Milliseconds since the Unix epoch: how mkoba stores time in both backends.
 pub fn now_ms() -> i64 {

@@ -4,7 +4,7 @@
 use super::LedgerError;
 use crate::db::schema::accounts;
 use crate::db::DbConn;
-use crate::domain::{Money, Msisdn};
+use crate::domain::{now_ms, Money, Msisdn, Till};
 use crate::with_conn;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -151,7 +151,7 @@ pub struct Account {
     pub id: AccountId,
     pub kind: AccountKind,
     pub msisdn: Option<Msisdn>,
-    pub till: Option<String>,
+    pub till: Option<Till>,
     pub system_code: Option<String>,
     pub contact_msisdn: Option<Msisdn>,
     pub name: String,
@@ -175,7 +175,7 @@ impl TryFrom<AccountRow> for Account {
             id: AccountId(r.id),
             kind: AccountKind::from_stored(&r.kind)?,
             msisdn: r.msisdn.map(Msisdn::from_stored),
-            till: r.till,
+            till: r.till.map(Till::from_stored),
             system_code: r.system_code,
             contact_msisdn: r.contact_msisdn.map(Msisdn::from_stored),
             name: r.name,
@@ -209,27 +209,81 @@ impl Account {
     }
 }
 
-/// A new customer, agent or merchant.
+/// A new customer, agent or merchant, built by [`NewAccount::customer`],
+/// [`NewAccount::agent`] or [`NewAccount::merchant`] (which keep kind,
+/// number or till, and tier consistent).
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = accounts)]
 pub struct NewAccount {
-    pub kind: String,
-    pub msisdn: Option<String>,
-    pub till: Option<String>,
-    pub contact_msisdn: Option<String>,
-    pub name: String,
-    pub id_number: Option<String>,
-    pub tier: String,
-    pub language: String,
-    pub pin_hash: Option<String>,
-    pub created_at_ms: i64,
+    kind: String,
+    msisdn: Option<String>,
+    till: Option<String>,
+    contact_msisdn: Option<String>,
+    name: String,
+    id_number: Option<String>,
+    tier: String,
+    language: String,
+    pin_hash: Option<String>,
+    created_at_ms: i64,
+}
+
+impl NewAccount {
+    fn new(kind: AccountKind, name: &str, tier: &str) -> NewAccount {
+        NewAccount {
+            kind: kind.as_str().to_string(),
+            msisdn: None,
+            till: None,
+            contact_msisdn: None,
+            name: name.to_string(),
+            id_number: None,
+            tier: tier.to_string(),
+            language: Language::En.as_str().to_string(),
+            pin_hash: None,
+            created_at_ms: now_ms(),
+        }
+    }
+
+    /// A customer of `tier` (`basic` when self-registered, `standard` once
+    /// the ID is verified).
+    pub fn customer(msisdn: &Msisdn, name: &str, tier: &str, pin_hash: Option<String>) -> NewAccount {
+        NewAccount { msisdn: Some(msisdn.to_string()), pin_hash, ..NewAccount::new(AccountKind::Customer, name, tier) }
+    }
+
+    pub fn agent(msisdn: &Msisdn, name: &str, pin_hash: Option<String>) -> NewAccount {
+        NewAccount { msisdn: Some(msisdn.to_string()), pin_hash, ..NewAccount::new(AccountKind::Agent, name, "agent") }
+    }
+
+    /// A merchant, paid by till; `contact` gets its receipts.
+    pub fn merchant(till: &Till, name: &str, contact: &Msisdn) -> NewAccount {
+        NewAccount {
+            till: Some(till.to_string()),
+            contact_msisdn: Some(contact.to_string()),
+            ..NewAccount::new(AccountKind::Merchant, name, "merchant")
+        }
+    }
+
+    pub fn with_id_number(self, id_number: Option<String>) -> NewAccount {
+        NewAccount { id_number, ..self }
+    }
+
+    pub fn with_language(self, language: Language) -> NewAccount {
+        NewAccount { language: language.as_str().to_string(), ..self }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn language(&self) -> &str {
+        &self.language
+    }
 }
 
 /// How someone names an account: by phone number or till.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountKey {
     Msisdn(Msisdn),
-    Till(String),
+    Till(Till),
 }
 
 impl fmt::Display for AccountKey {
@@ -241,17 +295,9 @@ impl fmt::Display for AccountKey {
     }
 }
 
-/// Tills are 5 to 8 digits, so they never look like a phone number.
-pub fn parse_till(s: &str) -> Result<String, LedgerError> {
-    let t = s.trim();
-    if (5..=8).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(t.to_string())
-    } else {
-        Err(LedgerError::InvalidInput(format!(
-            "'{}' is not a till number (5 to 8 digits)",
-            t.chars().take(20).collect::<String>()
-        )))
-    }
+/// A till number, or a refusal saying what a till looks like.
+pub fn parse_till(s: &str) -> Result<Till, LedgerError> {
+    Till::parse(s).map_err(|e| LedgerError::InvalidInput(e.to_string()))
 }
 
 /// Names are what a confirmation screen shows the payer: printable, short,
@@ -308,7 +354,7 @@ pub fn find(conn: &mut DbConn, key: &AccountKey) -> Result<Option<Account>, Ledg
             .optional()),
         AccountKey::Till(t) => with_conn!(conn, c => accounts::table
             .select(AccountRow::as_select())
-            .filter(accounts::till.eq(t))
+            .filter(accounts::till.eq(t.as_str()))
             .first(c)
             .optional()),
     };

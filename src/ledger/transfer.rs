@@ -123,7 +123,7 @@ impl Party {
             kind: account.kind,
             name: account.name.clone(),
             msisdn: account.msisdn.as_ref().map(|m| m.to_string()),
-            till: account.till.clone(),
+            till: account.till.as_ref().map(|t| t.to_string()),
             balance_after_minor,
             language: account.language,
             notify_to: account.msisdn.as_ref().or(account.contact_msisdn.as_ref()).map(|m| m.to_string()),

@@ -194,10 +194,10 @@ impl SmsService {
                 match inner.ledger.find_account(AccountKey::Till(till.clone())).await? {
                     Some(m) if m.kind == AccountKind::Merchant => Effect::Transfer {
                         flow: Flow::Pay,
-                        to: Party { id: m.id.0, name: m.name, handle: till },
+                        to: Party { id: m.id.0, name: m.name, handle: till.to_string() },
                         amount_minor: amount.minor(),
                     },
-                    _ => return Ok(Action::Reply(t("err_unknown_till", &[("till", &till)]))),
+                    _ => return Ok(Action::Reply(t("err_unknown_till", &[("till", till.as_str())]))),
                 }
             }
             Command::ChangePin { new, .. } => match Pin::parse_new(new, config.pin.length) {

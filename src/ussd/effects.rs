@@ -103,19 +103,11 @@ fn apply_effect(
         return Ok((Screen::Start, Reply::End(reply), Some(*lang)));
     }
     if let Effect::Register { name, id_number, pin_hash } = effect {
-        let new = NewAccount {
-            kind: "customer".into(),
-            msisdn: Some(env.msisdn.clone()),
-            till: None,
-            contact_msisdn: None,
-            name: name.clone(),
-            id_number: Some(id_number.clone()),
-            // Self-registered: the ID is not yet verified.
-            tier: "basic".into(),
-            language: env.lang.as_str().into(),
-            pin_hash: Some(pin_hash.clone()),
-            created_at_ms: now_ms(),
-        };
+        // Self-registered: the ID is not yet verified.
+        let msisdn = crate::domain::Msisdn::from_stored(env.msisdn.clone());
+        let new = NewAccount::customer(&msisdn, name, "basic", Some(pin_hash.clone()))
+            .with_id_number(Some(id_number.clone()))
+            .with_language(env.lang);
         return Ok(match nested(conn, |c| account::insert(c, &new)) {
             Ok(_) => {
                 env.notices.registered(conn, &env.msisdn, name, env.lang)?;

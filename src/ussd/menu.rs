@@ -485,9 +485,9 @@ async fn recipient(ctx: &Ctx<'_>, screen: &Screen, flow: Flow, input: &str) -> R
         };
         return Ok(match ledger.find_account(AccountKey::Till(till.clone())).await? {
             Some(m) if m.kind == AccountKind::Merchant => {
-                ctx.show(Screen::Amount { flow, to: Party { id: m.id.0, name: m.name, handle: till } })
+                ctx.show(Screen::Amount { flow, to: Party { id: m.id.0, name: m.name, handle: till.to_string() } })
             }
-            _ => ctx.end("err_unknown_till", &[("till", &till)]),
+            _ => ctx.end("err_unknown_till", &[("till", till.as_str())]),
         });
     }
     let Ok(msisdn) = Msisdn::parse(input, &ctx.shared.config.number_plan()) else {

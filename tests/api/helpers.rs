@@ -2,7 +2,7 @@
 //! schema when MKOBA_TEST_DATABASE_URL is set), ledgers and a running app.
 
 use mkoba::config::{Argon2Config, Config, Secret};
-use mkoba::domain::{now_ms, Money, Msisdn, Pin};
+use mkoba::domain::{Money, Msisdn, Pin};
 use mkoba::ledger::{AccountId, AccountKey, Ledger, NewAccount, Receipt, TransferKind, TransferRequest};
 use mkoba::startup::{self, Application};
 use rand::Rng;
@@ -147,17 +147,10 @@ impl TestLedger {
             .expect("hasher")
             .hash(&Pin::parse("1357", 4).expect("pin"))
             .expect("hash");
-        let new = NewAccount {
-            kind: kind.into(),
-            msisdn: Some(msisdn(phone).to_string()),
-            till: None,
-            contact_msisdn: None,
-            name: name.into(),
-            id_number: None,
-            tier: tier.into(),
-            language: "en".into(),
-            pin_hash: Some(pin_hash),
-            created_at_ms: now_ms(),
+        let number = msisdn(phone);
+        let new = match kind {
+            "agent" => NewAccount::agent(&number, name, Some(pin_hash)),
+            _ => NewAccount::customer(&number, name, tier, Some(pin_hash)),
         };
         self.ledger.create_account(new).await.expect("create account")
     }
@@ -171,18 +164,8 @@ impl TestLedger {
     }
 
     pub async fn merchant(&self, till: &str, name: &str) -> AccountId {
-        let new = NewAccount {
-            kind: "merchant".into(),
-            msisdn: None,
-            till: Some(till.into()),
-            contact_msisdn: Some(msisdn("0799000000").to_string()),
-            name: name.into(),
-            id_number: None,
-            tier: "merchant".into(),
-            language: "en".into(),
-            pin_hash: None,
-            created_at_ms: now_ms(),
-        };
+        let till = mkoba::domain::Till::parse(till).expect("till");
+        let new = NewAccount::merchant(&till, name, &msisdn("0799000000"));
         self.ledger.create_account(new).await.expect("create merchant")
     }
 

@@ -219,18 +219,7 @@ async fn duplicate_accounts_are_refused() {
     for db in TestDb::all() {
         let t = TestLedger::open(db);
         t.customer("0712000001", "Amina Juma").await;
-        let new = mkoba::ledger::NewAccount {
-            kind: "agent".into(),
-            msisdn: Some("254712000001".into()),
-            till: None,
-            contact_msisdn: None,
-            name: "Someone".into(),
-            id_number: None,
-            tier: "agent".into(),
-            language: "en".into(),
-            pin_hash: None,
-            created_at_ms: 0,
-        };
+        let new = mkoba::ledger::NewAccount::agent(&crate::helpers::msisdn("0712000001"), "Someone", None);
         let err = t.ledger.create_account(new).await.expect_err("duplicate");
         assert_eq!(err.code(), "duplicate_account");
     }
