@@ -195,11 +195,47 @@ enum LedgerCmd {
 pub(crate) enum Failure {
     /// The operation was refused (exit 1).
     Refused(String),
+    /// mkoba could not carry it out: the database, the disk… (exit 3).
+    Failed(String),
 }
 
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(e: E) -> Failure {
-        Failure::Refused(e.to_string())
+/// Bad input the operator gave: refused.
+macro_rules! refusal_from {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for Failure {
+            fn from(e: $t) -> Failure {
+                Failure::Refused(e.to_string())
+            }
+        }
+    )*};
+}
+refusal_from!(
+    crate::domain::MsisdnError,
+    crate::domain::MoneyError,
+    crate::domain::ReferenceError,
+    crate::domain::PinError
+);
+
+/// Something mkoba could not do: not the operator's input.
+macro_rules! failure_from {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for Failure {
+            fn from(e: $t) -> Failure {
+                Failure::Failed(format!("{e:#}"))
+            }
+        }
+    )*};
+}
+failure_from!(crate::secrets::SecretsError, anyhow::Error, crate::auth::AuthError, std::io::Error);
+
+/// A ledger error is a refusal only when the operation was refused.
+impl From<LedgerError> for Failure {
+    fn from(e: LedgerError) -> Failure {
+        if e.is_refusal() {
+            Failure::Refused(e.to_string())
+        } else {
+            Failure::Failed(e.to_string())
+        }
     }
 }
 
@@ -233,6 +269,10 @@ pub fn main() -> ExitCode {
         Err(Failure::Refused(message)) => {
             eprintln!("mkoba: {message}");
             ExitCode::from(1)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("mkoba: could not be done (this is not a refusal; try again once the cause is fixed): {message}");
+            ExitCode::from(3)
         }
     }
 }
@@ -397,10 +437,18 @@ pub(crate) async fn open(config: &Config) -> Result<Ledger, Failure> {
     // A pool thread opening a connection while the process exits crashes in
     // libpq's TLS teardown: the CLI opens connections only when it asks.
     config.database.min_idle = 0;
-    Ok(tokio::task::spawn_blocking(move || startup::open_ledger(&config)).await??)
+    let opened = tokio::task::spawn_blocking(move || startup::open_ledger(&config)).await;
+    match opened {
+        Ok(Ok(ledger)) => Ok(ledger),
+        Ok(Err(e)) => Err(Failure::Failed(format!("{e:#}"))),
+        Err(e) => Err(Failure::Failed(e.to_string())),
+    }
 }
 
 pub(crate) fn refused(ledger: &Ledger, e: LedgerError) -> Failure {
+    if !e.is_refusal() {
+        return Failure::Failed(e.to_string());
+    }
     Failure::Refused(e.describe(&ledger.settings().currency))
 }
 
@@ -411,7 +459,7 @@ async fn existing(ledger: &Ledger, key: AccountKey) -> Result<Account, Failure> 
 
 /// Creates the account and, in the same transaction, its welcome SMS.
 async fn created(ledger: &Ledger, config: &Config, new: NewAccount, key: AccountKey, out: &Output) -> Outcome {
-    let catalog = Arc::new(Catalog::load().map_err(Failure::Refused)?);
+    let catalog = Arc::new(Catalog::load().map_err(Failure::Failed)?);
     let notices = Notices::new(config, catalog);
     let welcome = key.clone();
     ledger

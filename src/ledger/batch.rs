@@ -512,7 +512,7 @@ fn insert_transfers(
         }
     }
     rows.into_iter()
-        .map(|r| r.ok_or_else(|| LedgerError::InvalidInput("could not allocate a unique reference".into())))
+        .map(|r| r.ok_or_else(|| LedgerError::Internal("could not allocate a unique reference".into())))
         .collect()
 }
 

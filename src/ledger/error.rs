@@ -50,6 +50,10 @@ pub enum LedgerError {
     /// A stored value mkoba does not understand: never guessed at.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// Something mkoba itself could not do (hashing, running out of fresh
+    /// references, contention it gave up on): not the caller's doing.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -78,13 +82,13 @@ impl LedgerError {
             LedgerError::NotHeld(_) => "not_held",
             LedgerError::AlreadySettled { .. } => "already_settled",
             LedgerError::HeldTransfer(_) => "held_transfer",
-            LedgerError::Corrupt(_) | LedgerError::Db(_) => "internal",
+            LedgerError::Corrupt(_) | LedgerError::Internal(_) | LedgerError::Db(_) => "internal",
         }
     }
 
     /// A refusal the caller caused (as opposed to a system failure).
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, LedgerError::Db(_) | LedgerError::Corrupt(_))
+        !matches!(self, LedgerError::Db(_) | LedgerError::Corrupt(_) | LedgerError::Internal(_))
     }
 
     /// A stored `field` holding `value`, which mkoba does not understand.

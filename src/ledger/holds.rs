@@ -229,7 +229,7 @@ fn release(
         from: settings.system.suspense,
         to: AccountId(hold.payee_id),
         amount: crate::domain::Money::from_minor(hold.amount_minor)
-            .map_err(|e| LedgerError::InvalidInput(e.to_string()))?,
+            .map_err(|_| LedgerError::corrupt("holds.amount_minor", &hold.amount_minor.to_string()))?,
     };
     let _ = hold_reference;
     transfer::post_release(conn, settings, &req, hold.fee_minor, hold.commission_minor, now_ms())

@@ -388,7 +388,7 @@ fn load(conn: &mut DbConn, id: AccountId) -> Result<Account, LedgerError> {
 pub fn apply(conn: &mut DbConn, settings: &Settings, req: &TransferRequest) -> Result<Receipt, LedgerError> {
     super::batch::apply_all(conn, settings, &[req])?
         .pop()
-        .unwrap_or_else(|| Err(LedgerError::InvalidInput("no result for the transfer".into())))
+        .unwrap_or_else(|| Err(LedgerError::Internal("no result for the transfer".into())))
 }
 
 /// A request to undo a completed transfer with a compensating one.
@@ -422,7 +422,8 @@ pub(super) fn reverse_row(
     }
     let req = ReversalRequest {
         idempotency_key: key.to_string(),
-        reference: Reference::parse(&original.reference).map_err(|e| LedgerError::InvalidInput(e.to_string()))?,
+        reference: Reference::parse(&original.reference)
+            .map_err(|_| LedgerError::corrupt("transfers.reference", &original.reference))?,
     };
     let fingerprint = format!("reversal|{}", original.id);
     let now = now_ms();
@@ -453,7 +454,7 @@ pub(super) fn reverse_row(
             return Err(LedgerError::AlreadyReversed { original: original.reference, reversal: reversal.reference });
         }
         if attempts >= 5 {
-            return Err(LedgerError::InvalidInput("could not allocate a unique reference".into()));
+            return Err(LedgerError::Internal("could not allocate a unique reference".into()));
         }
     };
 
@@ -553,7 +554,7 @@ pub(super) fn post_release(
             return replay(conn, existing, &fingerprint);
         }
         if attempts >= 5 {
-            return Err(LedgerError::InvalidInput("could not allocate a unique reference".into()));
+            return Err(LedgerError::Internal("could not allocate a unique reference".into()));
         }
     };
     let cap = settings.tier_of(&payee).map_or(i64::MAX, |t| t.max_balance_minor);

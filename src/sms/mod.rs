@@ -202,8 +202,7 @@ impl SmsService {
             }
             Command::ChangePin { new, .. } => match Pin::parse_new(new, config.pin.length) {
                 Ok(pin) => {
-                    let hash =
-                        inner.pins.hash_async(pin).await.map_err(|e| LedgerError::InvalidInput(e.to_string()))?;
+                    let hash = inner.pins.hash_async(pin).await.map_err(|e| LedgerError::Internal(e.to_string()))?;
                     Effect::ChangePin { pin_hash: hash }
                 }
                 Err(PinError::TooWeak) => return Ok(Action::Reply(t("weak_pin", &[]))),

@@ -188,7 +188,7 @@ fn transfer_reply(
     amount_minor: i64,
     completed: &mut bool,
 ) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
-    let amount = Money::from_minor(amount_minor).map_err(|e| LedgerError::InvalidInput(e.to_string()))?;
+    let amount = Money::from_minor(amount_minor).map_err(|e| LedgerError::Internal(e.to_string()))?;
     let req = TransferRequest {
         idempotency_key: env.idempotency_key.clone(),
         kind: flow.kind(),

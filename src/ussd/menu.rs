@@ -427,7 +427,7 @@ async fn new_pin(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Result<Result<S
     let len = ctx.shared.config.pin.length;
     match Pin::parse_new(input, len) {
         Ok(pin) => {
-            let hash = ctx.shared.pins.hash_async(pin).await.map_err(|e| LedgerError::InvalidInput(e.to_string()))?;
+            let hash = ctx.shared.pins.hash_async(pin).await.map_err(|e| LedgerError::Internal(e.to_string()))?;
             Ok(Ok(hash))
         }
         Err(PinError::TooWeak) => Ok(Err(ctx.retry(screen, "weak_pin", &[]))),

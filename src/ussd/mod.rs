@@ -165,7 +165,7 @@ impl Ussd {
             }
             // Another request for this session committed first: look again.
         }
-        Err(LedgerError::InvalidInput("session kept changing under this hop".into()))
+        Err(LedgerError::Internal("session kept changing under this hop".into()))
     }
 }
 

@@ -84,7 +84,7 @@ pub fn load(conn: &mut DbConn, key: &SessionKey) -> Result<Option<SessionRow>, L
 /// insert for the first hop, a conditional update after. `false` means
 /// another request for this session won the race.
 pub fn save(conn: &mut DbConn, key: &SessionKey, prev_hops: Option<i32>, hop: &HopRecord) -> Result<bool, LedgerError> {
-    let screen = serde_json::to_string(&hop.screen).map_err(|e| LedgerError::InvalidInput(e.to_string()))?;
+    let screen = serde_json::to_string(&hop.screen).map_err(|e| LedgerError::Internal(e.to_string()))?;
     use crate::db::schema::ussd_sessions::dsl as s;
     let changed = match prev_hops {
         None => with_conn!(conn, c => diesel::insert_into(s::ussd_sessions)
@@ -128,7 +128,7 @@ pub fn save(conn: &mut DbConn, key: &SessionKey, prev_hops: Option<i32>, hop: &H
 /// Stores the reply and screen of a hop already claimed by [`save`] in
 /// this transaction (the effect decided them).
 pub fn update_reply(conn: &mut DbConn, key: &SessionKey, hop: &HopRecord) -> Result<(), LedgerError> {
-    let screen = serde_json::to_string(&hop.screen).map_err(|e| LedgerError::InvalidInput(e.to_string()))?;
+    let screen = serde_json::to_string(&hop.screen).map_err(|e| LedgerError::Internal(e.to_string()))?;
     const SQL: &str = "UPDATE ussd_sessions SET language = $1, screen = $2, last_reply = $3, ended = $4 \
         WHERE aggregator = $5 AND session_id = $6";
     with_conn!(conn, c => diesel::sql_query(SQL)

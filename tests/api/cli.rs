@@ -233,3 +233,21 @@ async fn held_transfers_are_listed_released_and_returned_from_the_cli() {
         assert_eq!(code, 2, "[{b}] bad usage: {err}");
     }
 }
+
+/// A refusal exits 1; a failure that is not the operator's doing (here the
+/// database cannot be reached) exits 3 and says so plainly.
+#[test]
+fn a_failure_is_told_apart_from_a_refusal() {
+    let db = TestDb::sqlite();
+    let cli = Cli::new(&db);
+    let out = cli
+        .cmd(&["account", "show", "0712000001"])
+        .env("MKOBA_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("not a refusal"), "{err}");
+    let (code, _, err) = cli.run(&["account", "show", "0712000001"], "");
+    assert_eq!(code, 1, "unknown account is a refusal: {err}");
+}
