@@ -64,16 +64,19 @@ pub fn apply_all(
 }
 
 /// The state of one account as the group's decisions move it.
-struct Slot {
-    account: Account,
-    allow_negative: bool,
-    balance: i64,
+pub(super) struct Slot {
+    pub account: Account,
+    pub allow_negative: bool,
+    pub balance: i64,
     /// Sent today before this group, plus what this group counts.
     out_today: i64,
     /// What this group adds to today's outgoing total.
     counted: i64,
-    debited: bool,
-    credited: bool,
+    pub debited: bool,
+    pub credited: bool,
+    /// A corrective movement (a reversal): no status, daily or balance-cap
+    /// guard, only the floor.
+    pub corrective: bool,
 }
 
 /// An accepted request, waiting for its transfer row.
@@ -335,6 +338,9 @@ fn decide(
         });
     }
     let entries = entries_of(&legs);
+    if entries.iter().try_fold(0i64, |acc, e| acc.checked_add(e.2)) != Some(0) {
+        return Err(LedgerError::Internal("the legs of a transfer do not sum to zero".into()));
+    }
     let counted = if req.kind.counts_toward_daily_limit() { req.amount.minor() } else { 0 };
 
     // Check every account first, then move them all: a refusal moves nothing.
@@ -344,15 +350,14 @@ fn decide(
         let a = &slot.account;
         let tier = if id == req.from || id == req.to { settings.tier_of(a) } else { None };
         if delta < 0 {
-            let amount = -delta;
             if a.status != AccountStatus::Active {
                 return Err(LedgerError::AccountNotActive { who: a.handle(), status: a.status });
             }
             // An account that may go negative still stops short of underflow.
-            let floor = if slot.allow_negative { amount - i64::MAX } else { amount };
-            if slot.balance < floor {
+            let after = slot.balance.checked_add(delta).filter(|&b| b >= 0 || slot.allow_negative);
+            let Some(after) = after else {
                 return Err(LedgerError::InsufficientFunds { who: a.handle(), available_minor: slot.balance });
-            }
+            };
             let cap = tier.map_or(i64::MAX, |t| t.max_daily_out_minor);
             let counted_here = if id == req.from { counted } else { 0 };
             if slot.out_today > cap - counted_here {
@@ -361,25 +366,26 @@ fn decide(
                     remaining_minor: cap.saturating_sub(slot.out_today).max(0),
                 });
             }
-            moves.push((id, delta, counted_here));
+            moves.push((id, after, counted_here, true));
         } else if delta > 0 {
             if a.status == AccountStatus::Suspended {
                 return Err(LedgerError::AccountNotActive { who: a.handle(), status: a.status });
             }
             let cap = tier.map_or(i64::MAX, |t| t.max_balance_minor);
-            if slot.balance > cap - delta {
+            let Some(after) = slot.balance.checked_add(delta).filter(|&b| b <= cap) else {
                 return Err(LedgerError::ReceiverOverBalanceLimit { who: a.handle() });
-            }
-            moves.push((id, delta, 0));
+            };
+            moves.push((id, after, 0, false));
         }
     }
-    for (id, delta, counted_here) in moves {
-        let slot = book.get_mut(&id).expect("checked above");
-        slot.balance += delta;
-        if delta < 0 {
+    for (id, after, counted_here, debited) in moves {
+        let slot = book.get_mut(&id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?;
+        slot.balance = after;
+        if debited {
             slot.debited = true;
-            slot.out_today += counted_here;
-            slot.counted += counted_here;
+            // Within the daily cap, checked above.
+            slot.out_today = slot.out_today.saturating_add(counted_here);
+            slot.counted = slot.counted.saturating_add(counted_here);
         } else {
             slot.credited = true;
         }
@@ -399,7 +405,10 @@ fn decide(
 pub(super) fn net_deltas(entries: &[Entry]) -> BTreeMap<AccountId, i64> {
     let mut deltas = BTreeMap::new();
     for &(account, _, amount) in entries {
-        *deltas.entry(account).or_insert(0) += amount;
+        let net: &mut i64 = deltas.entry(account).or_insert(0);
+        // Amounts are checked Money; a sum past i64 saturates and is then
+        // refused by the balance bounds.
+        *net = net.saturating_add(amount);
     }
     deltas
 }
@@ -420,7 +429,7 @@ fn find_by_keys(conn: &mut DbConn, keys: &[&str]) -> Result<HashMap<String, Tran
     Ok(found)
 }
 
-fn load_accounts(conn: &mut DbConn, ids: &[i64], day: i64) -> Result<HashMap<AccountId, Slot>, LedgerError> {
+pub(super) fn load_accounts(conn: &mut DbConn, ids: &[i64], day: i64) -> Result<HashMap<AccountId, Slot>, LedgerError> {
     let mut book = HashMap::with_capacity(ids.len());
     for row in account::find_rows(conn, ids)? {
         let allow_negative = row.allow_negative == 1;
@@ -436,6 +445,7 @@ fn load_accounts(conn: &mut DbConn, ids: &[i64], day: i64) -> Result<HashMap<Acc
                 counted: 0,
                 debited: false,
                 credited: false,
+                corrective: false,
             },
         );
     }
@@ -546,7 +556,7 @@ struct BalanceRow {
 
 /// One conditional statement per account: the group's net change, guarded by
 /// the conditions the decisions checked, landing on the balance they reached.
-fn update_account(conn: &mut DbConn, settings: &Settings, slot: &Slot, day: i64) -> Result<(), LedgerError> {
+pub(super) fn update_account(conn: &mut DbConn, settings: &Settings, slot: &Slot, day: i64) -> Result<(), LedgerError> {
     const SQL: &str = "UPDATE accounts SET \
         balance_minor = balance_minor + ?, \
         out_day_minor = CASE WHEN ? = 1 THEN (CASE WHEN out_day = ? THEN out_day_minor ELSE 0 END) + ? \
@@ -559,14 +569,19 @@ fn update_account(conn: &mut DbConn, settings: &Settings, slot: &Slot, day: i64)
         AND (? = 0 OR (CASE WHEN out_day = ? THEN out_day_minor ELSE 0 END) <= ?) \
         RETURNING balance_minor";
     let a = &slot.account;
-    let net = slot.balance - a.balance_minor;
-    let tier = settings.tier_of(a);
+    let net = slot
+        .balance
+        .checked_sub(a.balance_minor)
+        .ok_or_else(|| LedgerError::Internal(format!("the change to account {} overflows", a.id)))?;
+    // A corrective movement keeps no limits but the floor.
+    let tier = if slot.corrective { None } else { settings.tier_of(a) };
     // Bounds on the balance before, such that the balance after is allowed.
     let min_before = if slot.allow_negative { (i64::MIN + 1).saturating_sub(net) } else { -net.min(0) };
-    let max_before = if net > 0 { tier.map_or(i64::MAX, |t| t.max_balance_minor) - net } else { i64::MAX };
+    let max_before =
+        if net > 0 { tier.map_or(i64::MAX, |t| t.max_balance_minor).saturating_sub(net) } else { i64::MAX };
     let daily_cap = tier.map_or(i64::MAX, |t| t.max_daily_out_minor);
     // A debited account's daily total is reset on a new day and checked.
-    let debited = i32::from(slot.debited);
+    let debited = i32::from(slot.debited && !slot.corrective);
     let rows: Vec<BalanceRow> = with_conn!(conn, c => Prepared::new(SQL)
         .bind::<BigInt, _>(net)
         .bind::<Integer, _>(debited)
@@ -576,7 +591,7 @@ fn update_account(conn: &mut DbConn, settings: &Settings, slot: &Slot, day: i64)
         .bind::<BigInt, _>(day)
         .bind::<BigInt, _>(a.id.0)
         .bind::<Integer, _>(debited)
-        .bind::<Integer, _>(i32::from(slot.credited))
+        .bind::<Integer, _>(i32::from(slot.credited && !slot.corrective))
         .bind::<BigInt, _>(min_before)
         .bind::<BigInt, _>(max_before)
         .bind::<Integer, _>(debited)

@@ -198,7 +198,7 @@ pub fn settle(
     }
     let receipt = match how {
         Settle::Release => release(conn, settings, &hold, &original.reference)?,
-        Settle::Return => transfer::reverse_row(conn, settings, original, &format!("hold-return:{}", hold.id))?,
+        Settle::Return => super::engine::reverse_row(conn, settings, original, &format!("hold-return:{}", hold.id))?,
     };
     // Compare-and-set: the writer's lock makes it certain, this makes it checked.
     const SQL: &str = "UPDATE holds SET status = ?, resolved_at_ms = ?, resolution_transfer_id = ? \
@@ -232,7 +232,7 @@ fn release(
             .map_err(|_| LedgerError::corrupt("holds.amount_minor", &hold.amount_minor.to_string()))?,
     };
     let _ = hold_reference;
-    transfer::post_release(conn, settings, &req, hold.fee_minor, hold.commission_minor, now_ms())
+    super::engine::post_release(conn, settings, &req, hold.fee_minor, hold.commission_minor)
 }
 
 /// Records a transfer a rule declined (it moved nothing); operators are

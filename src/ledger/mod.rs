@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod batch;
+pub mod engine;
 pub mod error;
 pub mod history;
 pub mod holds;
@@ -168,7 +169,7 @@ impl Ledger {
 
     pub async fn reverse(&self, req: ReversalRequest) -> Result<Receipt, LedgerError> {
         let settings = self.inner.settings.clone();
-        self.inner.queue.run(move |conn| transfer::apply_reversal(conn, &settings, &req)).await
+        self.inner.queue.run(move |conn| engine::apply_reversal(conn, &settings, &req)).await
     }
 
     /// Any other write (accounts, PIN state), committed through the same queue.

@@ -8,15 +8,12 @@
 
 use super::account::{self, Account, AccountId, AccountKind};
 use super::{LedgerError, Settings};
-use crate::db::prepared::Prepared;
-use crate::db::schema::{postings, transfers};
+use crate::db::schema::transfers;
 use crate::db::DbConn;
-use crate::domain::{now_ms, Money, Reference};
+use crate::domain::{Money, Reference};
 use crate::with_conn;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -172,122 +169,12 @@ pub struct TransferRow {
     pub credit_balance_after_minor: Option<i64>,
 }
 
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
-#[derive(QueryableByName)]
-struct BalanceRow {
-    #[diesel(sql_type = BigInt)]
-    balance_minor: i64,
-}
-
 /// A movement of `amount` from one account to another inside a transfer.
 pub(super) struct Leg {
     pub from: AccountId,
     pub to: AccountId,
     pub amount_minor: i64,
     pub code: &'static str,
-}
-
-struct NewTransfer<'a> {
-    reference: &'a str,
-    key: &'a str,
-    fingerprint: &'a str,
-    kind: TransferKind,
-    debit: AccountId,
-    credit: AccountId,
-    amount_minor: i64,
-    fee_minor: i64,
-    commission_minor: i64,
-    reverses: Option<i64>,
-    created_at_ms: i64,
-}
-
-/// Claims the idempotency key (and a fresh reference) with the transfer row.
-/// `None` when a unique value is taken: the key, the reference, or (for a
-/// reversal) the original's one reversal.
-fn insert_transfer(conn: &mut DbConn, t: &NewTransfer<'_>) -> Result<Option<i64>, LedgerError> {
-    const SQL: &str = "INSERT INTO transfers (reference, idempotency_key, fingerprint, kind, debit_account_id, \
-        credit_account_id, amount_minor, fee_minor, commission_minor, reverses_transfer_id, created_at_ms) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id";
-    let rows: Vec<IdRow> = with_conn!(conn, c => Prepared::new(SQL)
-        .bind::<Text, _>(t.reference.to_string())
-        .bind::<Text, _>(t.key.to_string())
-        .bind::<Text, _>(t.fingerprint.to_string())
-        .bind::<Text, _>(t.kind.as_str())
-        .bind::<BigInt, _>(t.debit.0)
-        .bind::<BigInt, _>(t.credit.0)
-        .bind::<BigInt, _>(t.amount_minor)
-        .bind::<BigInt, _>(t.fee_minor)
-        .bind::<BigInt, _>(t.commission_minor)
-        .bind::<Nullable<BigInt>, _>(t.reverses)
-        .bind::<BigInt, _>(t.created_at_ms)
-        .load(c))?;
-    Ok(rows.first().map(|r| r.id))
-}
-
-/// Takes `amount` from an account if it has it (or may go negative), is
-/// active (unless `any_status`), and stays within its daily limit. Returns the
-/// new balance, or `None` when a condition fails.
-#[allow(clippy::too_many_arguments)]
-fn debit(
-    conn: &mut DbConn,
-    id: AccountId,
-    amount_minor: i64,
-    day: i64,
-    counted_minor: i64,
-    daily_cap_minor: i64,
-    any_status: bool,
-) -> Result<Option<i64>, LedgerError> {
-    // The allow_negative branch also stops issuance accounts short of i64
-    // underflow (SQLite would silently turn it into a float).
-    const SQL: &str = "UPDATE accounts SET \
-        balance_minor = balance_minor - ?, \
-        out_day_minor = (CASE WHEN out_day = ? THEN out_day_minor ELSE 0 END) + ?, \
-        out_day = ? \
-        WHERE id = ? AND (? = 1 OR status = 'active') \
-        AND ((allow_negative = 1 AND balance_minor >= ? - 9223372036854775807) OR balance_minor >= ?) \
-        AND (CASE WHEN out_day = ? THEN out_day_minor ELSE 0 END) <= ? - ? \
-        RETURNING balance_minor";
-    let rows: Vec<BalanceRow> = with_conn!(conn, c => Prepared::new(SQL)
-        .bind::<BigInt, _>(amount_minor)
-        .bind::<BigInt, _>(day)
-        .bind::<BigInt, _>(counted_minor)
-        .bind::<BigInt, _>(day)
-        .bind::<BigInt, _>(id.0)
-        .bind::<Integer, _>(i32::from(any_status))
-        .bind::<BigInt, _>(amount_minor)
-        .bind::<BigInt, _>(amount_minor)
-        .bind::<BigInt, _>(day)
-        .bind::<BigInt, _>(daily_cap_minor)
-        .bind::<BigInt, _>(counted_minor)
-        .load(c))?;
-    Ok(rows.first().map(|r| r.balance_minor))
-}
-
-/// Adds `amount` to an account unless that would pass `cap_minor` or the
-/// account is suspended (unless `any_status`). Returns the new balance.
-fn credit(
-    conn: &mut DbConn,
-    id: AccountId,
-    amount_minor: i64,
-    cap_minor: i64,
-    any_status: bool,
-) -> Result<Option<i64>, LedgerError> {
-    const SQL: &str = "UPDATE accounts SET balance_minor = balance_minor + ? \
-        WHERE id = ? AND (? = 1 OR status <> 'suspended') AND balance_minor <= ? - ? \
-        RETURNING balance_minor";
-    let rows: Vec<BalanceRow> = with_conn!(conn, c => Prepared::new(SQL)
-        .bind::<BigInt, _>(amount_minor)
-        .bind::<BigInt, _>(id.0)
-        .bind::<Integer, _>(i32::from(any_status))
-        .bind::<BigInt, _>(cap_minor)
-        .bind::<BigInt, _>(amount_minor)
-        .load(c))?;
-    Ok(rows.first().map(|r| r.balance_minor))
 }
 
 /// A posting before it is written: one account's signed share of a leg.
@@ -297,7 +184,7 @@ pub(super) fn entries_of(legs: &[Leg]) -> Vec<Entry> {
     legs.iter().flat_map(|l| [(l.from, l.code, -l.amount_minor), (l.to, l.code, l.amount_minor)]).collect()
 }
 
-fn find_by_key(conn: &mut DbConn, key: &str) -> Result<Option<TransferRow>, LedgerError> {
+pub(super) fn find_by_key(conn: &mut DbConn, key: &str) -> Result<Option<TransferRow>, LedgerError> {
     Ok(with_conn!(conn, c => transfers::table
         .select(TransferRow::as_select())
         .filter(transfers::idempotency_key.eq(key))
@@ -321,7 +208,7 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Option<TransferRow>, Led
         .optional())?)
 }
 
-fn find_reversal_of(conn: &mut DbConn, original_id: i64) -> Result<Option<TransferRow>, LedgerError> {
+pub(super) fn find_reversal_of(conn: &mut DbConn, original_id: i64) -> Result<Option<TransferRow>, LedgerError> {
     Ok(with_conn!(conn, c => transfers::table
         .select(TransferRow::as_select())
         .filter(transfers::reverses_transfer_id.eq(original_id))
@@ -379,7 +266,7 @@ pub fn receipt_of(
     })
 }
 
-fn load(conn: &mut DbConn, id: AccountId) -> Result<Account, LedgerError> {
+pub(super) fn load(conn: &mut DbConn, id: AccountId) -> Result<Account, LedgerError> {
     account::find_by_id(conn, id)?.ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))
 }
 
@@ -396,194 +283,4 @@ pub fn apply(conn: &mut DbConn, settings: &Settings, req: &TransferRequest) -> R
 pub struct ReversalRequest {
     pub idempotency_key: String,
     pub reference: Reference,
-}
-
-/// Posts the exact opposite of every posting of the original transfer, only
-/// while each account it credited still holds what it received.
-pub fn apply_reversal(conn: &mut DbConn, settings: &Settings, req: &ReversalRequest) -> Result<Receipt, LedgerError> {
-    let original = find_by_reference(conn, req.reference.as_str())?
-        .ok_or_else(|| LedgerError::TransferNotFound(req.reference.to_string()))?;
-    // Money in suspense moves only through its hold, which says where it went.
-    if !super::holds::of_transfers(conn, &[original.id])?.is_empty() {
-        return Err(LedgerError::HeldTransfer(original.reference));
-    }
-    reverse_row(conn, settings, original, &req.idempotency_key)
-}
-
-/// Reverses a stored transfer (every posting negated), claiming `key`.
-pub(super) fn reverse_row(
-    conn: &mut DbConn,
-    settings: &Settings,
-    original: TransferRow,
-    key: &str,
-) -> Result<Receipt, LedgerError> {
-    if original.reverses_transfer_id.is_some() {
-        return Err(LedgerError::NotReversible);
-    }
-    let req = ReversalRequest {
-        idempotency_key: key.to_string(),
-        reference: Reference::parse(&original.reference)
-            .map_err(|_| LedgerError::corrupt("transfers.reference", &original.reference))?,
-    };
-    let fingerprint = format!("reversal|{}", original.id);
-    let now = now_ms();
-    let mut attempts = 0;
-    let transfer_id = loop {
-        attempts += 1;
-        let reference = Reference::generate();
-        let new = NewTransfer {
-            reference: reference.as_str(),
-            key: &req.idempotency_key,
-            fingerprint: &fingerprint,
-            kind: TransferKind::Reversal,
-            debit: AccountId(original.credit_account_id),
-            credit: AccountId(original.debit_account_id),
-            amount_minor: original.amount_minor,
-            fee_minor: original.fee_minor,
-            commission_minor: original.commission_minor,
-            reverses: Some(original.id),
-            created_at_ms: now,
-        };
-        if let Some(id) = insert_transfer(conn, &new)? {
-            break id;
-        }
-        if let Some(existing) = find_by_key(conn, &req.idempotency_key)? {
-            return replay(conn, existing, &fingerprint);
-        }
-        if let Some(reversal) = find_reversal_of(conn, original.id)? {
-            return Err(LedgerError::AlreadyReversed { original: original.reference, reversal: reversal.reference });
-        }
-        if attempts >= 5 {
-            return Err(LedgerError::Internal("could not allocate a unique reference".into()));
-        }
-    };
-
-    // Found through postings_account: these are all the accounts a transfer can touch.
-    let accounts = [
-        original.debit_account_id,
-        original.credit_account_id,
-        settings.system.fee_revenue.0,
-        settings.system.commission_expense.0,
-    ];
-    let original_postings: Vec<(i64, i64)> = with_conn!(conn, c => postings::table
-        .select((postings::account_id, postings::amount_minor))
-        .filter(postings::account_id.eq_any(accounts))
-        .filter(postings::transfer_id.eq(original.id))
-        .load(c))?;
-    let entries: Vec<Entry> =
-        original_postings.iter().map(|&(account, amount)| (AccountId(account), "reversal", -amount)).collect();
-    // Today's outgoing totals are kept as they are: a reversal is not a payment.
-    let day = settings.day_number(now);
-    let mut balances = BTreeMap::new();
-    for (id, delta) in super::batch::net_deltas(&entries) {
-        let new_balance = if delta < 0 {
-            debit(conn, id, -delta, day, 0, i64::MAX, true)?.ok_or_else(|| {
-                let who = account::find_by_id(conn, id).ok().flatten().map_or(id.to_string(), |a| a.handle());
-                LedgerError::ReversalFundsGone { who }
-            })?
-        } else if delta > 0 {
-            credit(conn, id, delta, i64::MAX, true)?.ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?
-        } else {
-            continue;
-        };
-        balances.insert(id, new_balance);
-    }
-    let postings: Vec<(i64, Entry)> = entries.iter().map(|&e| (transfer_id, e)).collect();
-    super::batch::insert_postings(conn, &postings)?;
-
-    // The balances after it are known only now; the row is still this
-    // transaction's own, so nothing has seen it without them.
-    const SQL: &str = "UPDATE transfers SET debit_balance_after_minor = ?, credit_balance_after_minor = ? WHERE id = ?";
-    let (payer, payee) = (AccountId(original.credit_account_id), AccountId(original.debit_account_id));
-    with_conn!(conn, c => Prepared::new(SQL)
-        .bind::<Nullable<BigInt>, _>(balances.get(&payer).copied())
-        .bind::<Nullable<BigInt>, _>(balances.get(&payee).copied())
-        .bind::<BigInt, _>(transfer_id)
-        .execute(c))?;
-    let row = find_by_id(conn, transfer_id)?.ok_or_else(|| LedgerError::TransferNotFound(transfer_id.to_string()))?;
-    stored_receipt(conn, row)
-}
-
-/// Pays out a held transfer from suspense: the principal to the payee, the
-/// fee to fee revenue and (cash-out) the agent's commission, as the transfer
-/// would have been posted. The payee must be able to receive it now.
-pub(super) fn post_release(
-    conn: &mut DbConn,
-    settings: &Settings,
-    req: &TransferRequest,
-    fee_minor: i64,
-    commission_minor: i64,
-    now: i64,
-) -> Result<Receipt, LedgerError> {
-    let payee = load(conn, req.to)?;
-    let mut legs = vec![Leg { from: req.from, to: req.to, amount_minor: req.amount.minor(), code: req.kind.as_str() }];
-    if fee_minor > 0 {
-        legs.push(Leg { from: req.from, to: settings.system.fee_revenue, amount_minor: fee_minor, code: "fee" });
-    }
-    if commission_minor > 0 {
-        legs.push(Leg {
-            from: settings.system.commission_expense,
-            to: req.to,
-            amount_minor: commission_minor,
-            code: "commission",
-        });
-    }
-    let entries = entries_of(&legs);
-    let fingerprint = req.fingerprint();
-    let mut attempts = 0;
-    let transfer_id = loop {
-        attempts += 1;
-        let reference = Reference::generate();
-        let new = NewTransfer {
-            reference: reference.as_str(),
-            key: &req.idempotency_key,
-            fingerprint: &fingerprint,
-            kind: req.kind,
-            debit: req.from,
-            credit: req.to,
-            amount_minor: req.amount.minor(),
-            fee_minor,
-            commission_minor,
-            reverses: None,
-            created_at_ms: now,
-        };
-        if let Some(id) = insert_transfer(conn, &new)? {
-            break id;
-        }
-        if let Some(existing) = find_by_key(conn, &req.idempotency_key)? {
-            return replay(conn, existing, &fingerprint);
-        }
-        if attempts >= 5 {
-            return Err(LedgerError::Internal("could not allocate a unique reference".into()));
-        }
-    };
-    let cap = settings.tier_of(&payee).map_or(i64::MAX, |t| t.max_balance_minor);
-    let mut balances = BTreeMap::new();
-    for (id, delta) in super::batch::net_deltas(&entries) {
-        let new_balance = if delta < 0 {
-            debit(conn, id, -delta, settings.day_number(now), 0, i64::MAX, true)?
-                .ok_or_else(|| LedgerError::InsufficientFunds { who: id.to_string(), available_minor: 0 })?
-        } else if delta > 0 {
-            let cap = if id == req.to { cap } else { i64::MAX };
-            credit(conn, id, delta, cap, id != req.to)?.ok_or_else(|| match payee.status {
-                account::AccountStatus::Suspended => {
-                    LedgerError::AccountNotActive { who: payee.handle(), status: payee.status }
-                }
-                _ => LedgerError::ReceiverOverBalanceLimit { who: payee.handle() },
-            })?
-        } else {
-            continue;
-        };
-        balances.insert(id, new_balance);
-    }
-    let postings: Vec<(i64, Entry)> = entries.iter().map(|&e| (transfer_id, e)).collect();
-    super::batch::insert_postings(conn, &postings)?;
-    const SQL: &str = "UPDATE transfers SET debit_balance_after_minor = ?, credit_balance_after_minor = ? WHERE id = ?";
-    with_conn!(conn, c => Prepared::new(SQL)
-        .bind::<Nullable<BigInt>, _>(balances.get(&req.from).copied())
-        .bind::<Nullable<BigInt>, _>(balances.get(&req.to).copied())
-        .bind::<BigInt, _>(transfer_id)
-        .execute(c))?;
-    let row = find_by_id(conn, transfer_id)?.ok_or_else(|| LedgerError::TransferNotFound(transfer_id.to_string()))?;
-    stored_receipt(conn, row)
 }
