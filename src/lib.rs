@@ -5,11 +5,13 @@
 pub mod aggregators;
 pub mod auth;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
 pub mod i18n;
+pub mod inbound;
 pub mod ledger;
 pub mod limits;
 pub mod notify;

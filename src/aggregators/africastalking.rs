@@ -1,7 +1,7 @@
 //! Africa's Talking: form-encoded USSD webhooks answered with `CON `/`END `.
 
 use crate::domain::{Msisdn, NumberPlan};
-use crate::ussd::UssdRequest;
+use crate::inbound::{InboundSms, SessionEnd, UssdRequest, UssdSessionEvent};
 use serde::Deserialize;
 
 pub const NAME: &str = "africastalking";
@@ -96,12 +96,12 @@ pub struct SmsForm {
     pub network_code: String,
 }
 
-pub fn parse_sms(body: &[u8], plan: &NumberPlan) -> Result<crate::sms::InboundSms, AdapterError> {
+pub fn parse_sms(body: &[u8], plan: &NumberPlan) -> Result<InboundSms, AdapterError> {
     let form: SmsForm = serde_urlencoded::from_bytes(body).map_err(|e| AdapterError::Malformed(e.to_string()))?;
     let id = bounded_id("id", &form.id)?;
     check_text(&form.text)?;
     let from = phone("from", &form.from, plan)?;
-    Ok(crate::sms::InboundSms { aggregator: NAME, id: id.to_string(), from, text: form.text, source: None })
+    Ok(InboundSms { aggregator: NAME, id: id.to_string(), from, text: form.text, source: None })
 }
 
 /// A delivery report's form fields.
@@ -160,39 +160,6 @@ struct UssdEventForm {
     service_code: String,
     #[serde(default)]
     network_code: String,
-}
-
-/// How a USSD session ended, as the aggregator saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionEnd {
-    Success,
-    /// The caller dropped or timed out: the session may be resumed.
-    Incomplete,
-    Failed,
-}
-
-impl SessionEnd {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionEnd::Success => "success",
-            SessionEnd::Incomplete => "incomplete",
-            SessionEnd::Failed => "failed",
-        }
-    }
-}
-
-/// A session-end notification, without its `input`.
-#[derive(Debug, Clone)]
-pub struct UssdSessionEvent {
-    pub session_id: String,
-    pub msisdn: Option<Msisdn>,
-    pub status: SessionEnd,
-    pub hops_count: i32,
-    pub duration_ms: i64,
-    pub cost: String,
-    pub error_message: String,
-    pub service_code: String,
-    pub network_code: String,
 }
 
 pub fn parse_ussd_event(body: &[u8], plan: &NumberPlan) -> Result<UssdSessionEvent, AdapterError> {

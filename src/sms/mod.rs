@@ -2,10 +2,11 @@
 //! id is handled once: the id is recorded in the same transaction as the
 //! command's effect and its reply.
 
-pub mod command;
+pub mod grammar;
 
-use crate::auth::lockout::{self, Attempt, AttemptRequest, Ticket};
 use crate::auth::PinHasher;
+use crate::command::pin::{self, Checker};
+use crate::command::{self as core, Effect, Flow, Party};
 use crate::config::Config;
 use crate::domain::{now_ms, Money, Msisdn, Pin, PinError};
 use crate::i18n::Catalog;
@@ -14,24 +15,13 @@ use crate::ledger::{Account, AccountKey, AccountKind, AccountStatus, Language, L
 use crate::limits::sim_swap::SimSwapCheck;
 use crate::notify::outbox::{self, NewMessage};
 use crate::notify::Notices;
-use crate::ussd::effects::{self, Effect};
-use crate::ussd::menu::{Flow, Party, Reply};
 use crate::with_conn;
-use command::Command;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
+use grammar::Command;
 use std::sync::Arc;
 
-#[derive(Debug, Clone)]
-pub struct InboundSms {
-    pub aggregator: &'static str,
-    pub id: String,
-    pub from: Msisdn,
-    /// Carries PINs: never logged or stored.
-    pub text: String,
-    /// The address the webhook came from (wrong PINs are counted per source).
-    pub source: Option<String>,
-}
+pub use crate::inbound::InboundSms;
 
 #[derive(Clone)]
 pub struct SmsService {
@@ -51,8 +41,6 @@ struct Inner {
 enum Action {
     Reply(String),
     Effect(Effect),
-    /// A mini statement, after this right PIN is settled.
-    Statement(Ticket),
 }
 
 impl SmsService {
@@ -81,9 +69,9 @@ impl SmsService {
             return Ok(false);
         }
         let lang = account.as_ref().map_or(Language::En, |a| a.language);
-        let command = command::parse(&sms.text);
-        let action = self.decide(&command, account.as_ref(), lang, &sms).await?;
-        let env = effects::Env {
+        let request = grammar::parse(&sms.text);
+        let action = self.decide(&request, account.as_ref(), lang, &sms).await?;
+        let env = core::Env {
             settings: inner.ledger.settings_arc(),
             catalog: inner.catalog.clone(),
             max_attempts: inner.config.pin.max_attempts,
@@ -106,15 +94,10 @@ impl SmsService {
                 }
                 let reply = match &action {
                     Action::Reply(text) => Some(text.clone()),
-                    Action::Statement(ticket) => Some(statement_text(conn, &env, ticket)?),
                     Action::Effect(effect) => {
-                        let (_, reply, new_lang, receipt_sent) = effects::apply(conn, &env, effect)?;
-                        let _ = new_lang;
-                        // A completed transfer's receipt is the answer: no second SMS.
-                        match reply {
-                            _ if receipt_sent => None,
-                            Reply::End(text) | Reply::Con(text) => Some(text),
-                        }
+                        let done = core::apply(conn, &env, effect)?;
+                        // A completed transfer's receipts are the answer: no second SMS.
+                        (!done.completed).then_some(done.text)
                     }
                 };
                 if let Some(body) = reply.filter(|b| !b.is_empty()) {
@@ -137,7 +120,6 @@ impl SmsService {
         lang: Language,
         sms: &InboundSms,
     ) -> Result<Action, LedgerError> {
-        let (aggregator, id, source) = (sms.aggregator, &sms.id, sms.source.as_deref());
         let inner = &self.inner;
         let config = &inner.config;
         let t = |key: &str, args: &[(&str, &str)]| inner.catalog.text(lang, key, args);
@@ -209,31 +191,17 @@ impl SmsService {
                 Err(PinError::WrongShape(n)) => return Ok(Action::Reply(t("invalid_pin", &[("len", &n.to_string())]))),
             },
             Command::Balance { .. } => Effect::Balance,
-            Command::Statement { .. } => Effect::Statement,
+            Command::Statement { .. } => Effect::Statement { limit: 5, joined_by: "; " },
             Command::Lang(_) | Command::Help => Effect::Balance,
         };
-        if let (Effect::Transfer { .. }, Some(msisdn)) = (&effect, &account.msisdn) {
-            inner.sim_swap.check(msisdn).await;
-        }
-        // The check is reserved first (see `auth::lockout`): a locked account
-        // checks nothing, and answers a right PIN as it does a wrong one.
-        let limits = config.attempt_limits();
-        let request = AttemptRequest { claim: format!("sms:{aggregator}:{id}"), source: source.map(str::to_string) };
-        let (ticket, pin_hash) = match lockout::reserve_on(&inner.ledger, account.id, request, limits).await? {
-            Attempt::Go(ticket, pin_hash) => (ticket, pin_hash),
-            Attempt::Locked => return Ok(Action::Reply(t("err_locked", &[]))),
-            Attempt::NotActive => return Ok(Action::Reply(t("err_not_active", &[]))),
-            Attempt::SourceLimited => return Ok(Action::Reply(t("err_rate_limited", &[]))),
-        };
         // A malformed PIN is still a wrong PIN here: SMS has no retry prompt.
-        let right = match Pin::parse(pin_text, config.pin.length) {
-            Ok(pin) => inner.pins.verify_async(pin, pin_hash).await,
-            Err(_) => false,
-        };
-        Ok(match (right, effect) {
-            (false, _) => Action::Effect(Effect::PinFailed { ticket }),
-            (true, Effect::Statement) => Action::Statement(ticket),
-            (true, effect) => Action::Effect(Effect::PinRight { ticket, then: Box::new(effect) }),
+        let pin = Pin::parse(pin_text, config.pin.length).ok();
+        let checker =
+            Checker { ledger: &inner.ledger, pins: &inner.pins, config: &inner.config, sim_swap: &inner.sim_swap };
+        let claim = format!("sms:{}:{}", sms.aggregator, sms.id);
+        Ok(match pin::check(&checker, account, pin, claim, sms.source.as_deref(), effect).await? {
+            Ok(effect) => Action::Effect(effect),
+            Err(refusal) => Action::Reply(t(refusal, &[])),
         })
     }
 }
@@ -275,16 +243,4 @@ fn claim(
         .bind::<BigInt, _>(now)
         .execute(c))?;
     Ok(n == 1)
-}
-
-/// The PIN was right: settle it and list the last five transfers.
-fn statement_text(conn: &mut crate::db::DbConn, env: &effects::Env, ticket: &Ticket) -> Result<String, LedgerError> {
-    let Some(me) = env.account else {
-        return Ok(String::new());
-    };
-    if !lockout::settle_right(conn, ticket)? {
-        return Ok(env.catalog.text(env.lang, "err_locked", &[]));
-    }
-    let text = effects::statement_text(conn, env, me, 5, "; ")?;
-    Ok(text.unwrap_or_else(|| env.catalog.text(env.lang, "statement_empty", &[])))
 }

@@ -4,9 +4,9 @@
 
 use super::menu::Screen;
 use super::session::{self, SessionKey};
-use crate::aggregators::africastalking::{SessionEnd, UssdSessionEvent};
 use crate::db::prepared::Prepared;
 use crate::db::DbConn;
+use crate::inbound::{SessionEnd, UssdSessionEvent};
 use crate::ledger::LedgerError;
 use crate::with_conn;
 use diesel::prelude::*;

@@ -6,68 +6,13 @@
 //! changes state (transfers, PIN counters, registration) is an effect,
 //! committed in one transaction with the session's hop.
 
-use super::effects::Effect;
 use super::Shared;
-use crate::auth::lockout::{self, Attempt, AttemptRequest};
+use crate::command::pin::{self, Checker};
+use crate::command::{Effect, Flow, Party};
 use crate::domain::{Money, Msisdn, Pin, PinError};
 use crate::ledger::account::{clean_name, parse_till};
-use crate::ledger::{Account, AccountKey, AccountKind, AccountStatus, Language, LedgerError, TransferKind};
+use crate::ledger::{Account, AccountKey, AccountKind, AccountStatus, Language, LedgerError};
 use serde::{Deserialize, Serialize};
-
-/// The other side of a transfer, as confirmed by the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Party {
-    pub id: i64,
-    pub name: String,
-    pub handle: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Flow {
-    Send,
-    Withdraw,
-    Pay,
-    Deposit,
-}
-
-impl Flow {
-    pub fn kind(self) -> TransferKind {
-        match self {
-            Flow::Send => TransferKind::P2p,
-            Flow::Withdraw => TransferKind::CashOut,
-            Flow::Pay => TransferKind::MerchantPayment,
-            Flow::Deposit => TransferKind::CashIn,
-        }
-    }
-
-    fn prompt(self) -> &'static str {
-        match self {
-            Flow::Send => "enter_phone",
-            Flow::Withdraw => "enter_agent",
-            Flow::Pay => "enter_till",
-            Flow::Deposit => "enter_customer_phone",
-        }
-    }
-
-    fn confirm(self) -> &'static str {
-        match self {
-            Flow::Send => "confirm_send",
-            Flow::Withdraw => "confirm_withdraw",
-            Flow::Pay => "confirm_pay",
-            Flow::Deposit => "confirm_deposit",
-        }
-    }
-
-    pub fn done(self) -> &'static str {
-        match self {
-            Flow::Send => "done_send",
-            Flow::Withdraw => "done_withdraw",
-            Flow::Pay => "done_pay",
-            Flow::Deposit => "done_deposit",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "screen", rename_all = "snake_case")]
@@ -320,7 +265,7 @@ pub async fn advance(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Result<Outc
             pin_step(ctx, screen, input, effect).await?
         }
         Screen::BalancePin | Screen::FloatPin => pin_step(ctx, screen, input, Effect::Balance).await?,
-        Screen::StatementPin => pin_step(ctx, screen, input, Effect::Statement).await?,
+        Screen::StatementPin => pin_step(ctx, screen, input, Effect::Statement { limit: 10, joined_by: "\n" }).await?,
         Screen::PinOld => pin_step(ctx, screen, input, Effect::PinOkThenNewPin).await?,
         Screen::PinNew => match new_pin(ctx, screen, input).await? {
             Ok(pin_hash) => ctx.show(Screen::PinNewConfirm { pin_hash }),
@@ -458,22 +403,11 @@ async fn pin_step(ctx: &Ctx<'_>, screen: &Screen, input: &str, on_ok: Effect) ->
         return Ok(ctx.retry(screen, "invalid_pin", &[("len", &len.to_string())]));
     };
     let shared = ctx.shared;
-    if let (Effect::Transfer { .. }, Some(msisdn)) = (&on_ok, &account.msisdn) {
-        // A swap the operator's API reports is marked before the transfer is decided.
-        shared.sim_swap.check(msisdn).await;
-    }
-    let request = AttemptRequest { claim: ctx.hop_key.to_string(), source: ctx.source.map(str::to_string) };
-    let (ticket, pin_hash) =
-        match lockout::reserve_on(&shared.ledger, account.id, request, shared.config.attempt_limits()).await? {
-            Attempt::Go(ticket, pin_hash) => (ticket, pin_hash),
-            Attempt::Locked => return Ok(ctx.end("err_locked", &[])),
-            Attempt::NotActive => return Ok(ctx.end("err_not_active", &[])),
-            Attempt::SourceLimited => return Ok(ctx.end("err_rate_limited", &[])),
-        };
-    Ok(if shared.pins.verify_async(pin, pin_hash).await {
-        ctx.effect(Screen::Start, Effect::PinRight { ticket, then: Box::new(on_ok) })
-    } else {
-        ctx.effect(Screen::Start, Effect::PinFailed { ticket })
+    let checker =
+        Checker { ledger: &shared.ledger, pins: &shared.pins, config: &shared.config, sim_swap: &shared.sim_swap };
+    Ok(match pin::check(&checker, account, Some(pin), ctx.hop_key.to_string(), ctx.source, on_ok).await? {
+        Ok(effect) => ctx.effect(Screen::Start, effect),
+        Err(refusal) => ctx.end(refusal, &[]),
     })
 }
 

@@ -6,16 +6,16 @@
 //! only if no other request recorded it first, together with its effect. A
 //! repeated hop (same session, same text) gets the stored reply.
 
-pub mod effects;
 pub mod events;
 pub mod menu;
 pub mod render;
 pub mod session;
 
 use crate::auth::PinHasher;
+use crate::command;
 use crate::config::Config;
 use crate::domain::msisdn::mask_digits as mask;
-use crate::domain::{now_ms, Msisdn};
+use crate::domain::now_ms;
 use crate::i18n::Catalog;
 use crate::ledger::{AccountKey, AccountKind, Language, Ledger, LedgerError};
 use crate::limits::sim_swap::SimSwapCheck;
@@ -24,18 +24,7 @@ use menu::{Caller, Ctx, Outcome, Reply, Screen};
 use session::{HopRecord, SessionKey, TextMac};
 use std::sync::Arc;
 
-/// One hop, whatever aggregator it came from.
-#[derive(Debug, Clone)]
-pub struct UssdRequest {
-    pub aggregator: &'static str,
-    pub session_id: String,
-    pub service_code: String,
-    pub msisdn: Msisdn,
-    /// Every input so far joined by `*`. Carries PINs: never log or store it.
-    pub text: String,
-    /// The address the webhook came from (wrong PINs are counted per source).
-    pub source: Option<String>,
-}
+pub use crate::inbound::UssdRequest;
 
 /// What handlers need, shared across requests.
 pub struct Shared {
@@ -249,7 +238,7 @@ fn look(
     }
     let account = crate::ledger::account::find(conn, &AccountKey::Msisdn(req.msisdn.clone()))?;
     let preferred = match (&account, &session) {
-        (None, None) => session::preferred_language(conn, req.msisdn.as_str())?,
+        (None, None) => command::prefs::preferred_language(conn, req.msisdn.as_str())?,
         _ => None,
     };
     let caller = match account {
@@ -288,9 +277,9 @@ fn hop_parts(
     look: &Look,
     outcome: &Outcome,
     mac: &str,
-) -> (effects::Env, HopRecord) {
+) -> (command::Env, HopRecord) {
     let config = &shared.config;
-    let env = effects::Env {
+    let env = command::Env {
         settings: shared.ledger.settings_arc(),
         catalog: shared.catalog.clone(),
         max_attempts: config.pin.max_attempts,
@@ -370,7 +359,7 @@ fn commit_hop(
     prev_hops: Option<i32>,
     hop: &HopRecord,
     outcome: &Outcome,
-    env: &effects::Env,
+    env: &command::Env,
     catalog: &Catalog,
     deadline: &events::Deadline,
 ) -> Result<Option<String>, LedgerError> {
@@ -389,8 +378,13 @@ fn commit_hop(
     if !session::save(conn, key, prev_hops, &hop)? {
         return Ok(None);
     }
-    let (next, reply, new_lang, _) = effects::apply(conn, env, effect)?;
-    let lang = new_lang.unwrap_or(env.lang);
+    let done = command::apply(conn, env, effect)?;
+    let lang = done.language.unwrap_or(env.lang);
+    // Long answers (a statement) are paged by `finish`.
+    let (next, reply) = match done.next {
+        command::Next::End => (Screen::Start, Reply::End(done.text)),
+        command::Next::AskNewPin => (Screen::PinNew, Reply::Con(done.text)),
+    };
     hop.language = lang.as_str().to_string();
     let more = catalog.text(lang, "more", &[]);
     (hop.screen, hop.reply, hop.ended) = finish(next, reply, &more);

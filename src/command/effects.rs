@@ -1,8 +1,10 @@
-//! What a menu step changes, applied inside the hop's write transaction so
-//! the session, the PIN counter and the money move together or not at all.
+//! What a request changes, applied inside the channel's write transaction
+//! (a USSD hop, an inbound SMS) so that the channel's record, the PIN
+//! counter and the money move together or not at all. The answer is a
+//! channel-neutral [`Outcome`]: words in the caller's language and what
+//! comes next; each channel shapes it (a screen, an SMS).
 
-use super::menu::{Flow, Party, Reply, Screen};
-use super::render;
+use super::{Flow, Party};
 use crate::auth::lockout::{self, Ticket};
 use crate::db::DbConn;
 use crate::domain::{now_ms, Money};
@@ -35,7 +37,11 @@ pub enum Effect {
         then: Box<Effect>,
     },
     Balance,
-    Statement,
+    /// The last `limit` transfers, one a line, lines joined by `joined_by`.
+    Statement {
+        limit: i64,
+        joined_by: &'static str,
+    },
     /// The old PIN was right: clear the failure count and ask for a new one.
     PinOkThenNewPin,
     ChangePin {
@@ -69,38 +75,48 @@ impl Env {
         self.settings.currency.show(minor)
     }
 
-    fn end(&self, key: &str, args: &[(&str, &str)]) -> (Screen, Reply, Option<Language>) {
-        (Screen::Start, Reply::End(self.t(key, args)), None)
+    fn end(&self, key: &str, args: &[(&str, &str)]) -> Outcome {
+        Outcome::end(self.t(key, args))
     }
 }
 
-/// Applies the effect; refusals become replies, only database failures are errors.
-/// Returns the next screen, the reply and, for a language change, the new language.
-/// The fourth value says whether a transfer completed (its receipt SMS is then
-/// the answer on the SMS channel).
-pub fn apply(
-    conn: &mut DbConn,
-    env: &Env,
-    effect: &Effect,
-) -> Result<(Screen, Reply, Option<Language>, bool), LedgerError> {
-    let mut completed = false;
-    let (screen, reply, lang) = apply_effect(conn, env, effect, &mut completed)?;
-    Ok((screen, reply, lang, completed))
+/// What comes after the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing: the exchange is over.
+    End,
+    /// The old PIN was right: the caller now chooses a new one.
+    AskNewPin,
 }
 
-fn apply_effect(
-    conn: &mut DbConn,
-    env: &Env,
-    effect: &Effect,
-    completed: &mut bool,
-) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
+/// The answer to a request, before any channel shapes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// In the caller's language (the new one after a language change).
+    pub text: String,
+    pub next: Next,
+    /// Set when the caller changed their language.
+    pub language: Option<Language>,
+    /// A transfer completed (or was held): its receipts, rendered from the
+    /// journal, tell both parties.
+    pub completed: bool,
+}
+
+impl Outcome {
+    fn end(text: String) -> Outcome {
+        Outcome { text, next: Next::End, language: None, completed: false }
+    }
+}
+
+/// Applies the effect; refusals become answers, only failures are errors.
+pub fn apply(conn: &mut DbConn, env: &Env, effect: &Effect) -> Result<Outcome, LedgerError> {
     if let Effect::SetLanguage(lang) = effect {
         match env.account {
             Some(id) => lockout::set_language(conn, id, lang.as_str())?,
-            None => super::session::set_preferred_language(conn, &env.msisdn, lang.as_str(), now_ms())?,
+            None => super::prefs::set_preferred_language(conn, &env.msisdn, lang.as_str(), now_ms())?,
         }
-        let reply = env.catalog.text(*lang, "lang_set", &[]);
-        return Ok((Screen::Start, Reply::End(reply), Some(*lang)));
+        let text = env.catalog.text(*lang, "lang_set", &[]);
+        return Ok(Outcome { language: Some(*lang), ..Outcome::end(text) });
     }
     if let Effect::Register { name, id_number, pin_hash } = effect {
         // Self-registered: the ID is not yet verified.
@@ -136,14 +152,14 @@ fn apply_effect(
         if !lockout::settle_right(conn, ticket)? {
             return Ok(env.end("err_locked", &[]));
         }
-        return apply_effect(conn, env, then, completed);
+        return apply(conn, env, then);
     }
     // Every other effect is reached through `PinRight`.
     match effect {
         Effect::PinOkThenNewPin => {
             let len = env.pin_length.to_string();
             let text = format!("{}\n{}", env.t("pin_new", &[("len", &len)]), env.t("back", &[]));
-            Ok((Screen::PinNew, Reply::Con(text), None))
+            Ok(Outcome { next: Next::AskNewPin, ..Outcome::end(text) })
         }
         Effect::ChangePin { pin_hash } => {
             lockout::set_pin_hash(conn, me, pin_hash)?;
@@ -154,10 +170,11 @@ fn apply_effect(
             let key = if env.is_agent { "float_balance" } else { "balance" };
             Ok(env.end(key, &[("balance", &env.money(balance))]))
         }
-        Effect::Statement => statement_reply(conn, env, me),
-        Effect::Transfer { flow, to, amount_minor } => {
-            transfer_reply(conn, env, me, *flow, to, *amount_minor, completed)
+        Effect::Statement { limit, joined_by } => {
+            let text = statement_text(conn, env, me, *limit, joined_by)?;
+            Ok(Outcome::end(text.unwrap_or_else(|| env.t("statement_empty", &[]))))
         }
+        Effect::Transfer { flow, to, amount_minor } => transfer_reply(conn, env, me, *flow, to, *amount_minor),
         Effect::SetLanguage(_) | Effect::Register { .. } | Effect::PinFailed { .. } | Effect::PinRight { .. } => {
             Ok(env.end("err_unavailable", &[]))
         }
@@ -186,8 +203,7 @@ fn transfer_reply(
     flow: Flow,
     to: &Party,
     amount_minor: i64,
-    completed: &mut bool,
-) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
+) -> Result<Outcome, LedgerError> {
     let amount = Money::from_minor(amount_minor).map_err(|e| LedgerError::Internal(e.to_string()))?;
     let req = TransferRequest {
         idempotency_key: env.idempotency_key.clone(),
@@ -208,18 +224,18 @@ fn transfer_reply(
         }
         Err(refusal) => return Ok(refusal_reply(conn, env, me, to, &refusal)),
     };
-    *completed = true;
+    let done = |outcome: Outcome| Outcome { completed: true, ..outcome };
     if receipt.held_rule.is_some() {
-        return Ok(env.end(
+        return Ok(done(env.end(
             "held_review",
             &[("amount", &env.money(receipt.amount_minor)), ("name", &to.name), ("ref", &receipt.reference)],
-        ));
+        )));
     }
     let balance = match receipt.from.balance_after_minor {
         Some(b) => b,
         None => account::find_by_id(conn, me)?.map_or(0, |a| a.balance_minor),
     };
-    Ok(env.end(
+    Ok(done(env.end(
         flow.done(),
         &[
             ("amount", &env.money(receipt.amount_minor)),
@@ -228,16 +244,10 @@ fn transfer_reply(
             ("fee", &env.money(receipt.fee_minor)),
             ("balance", &env.money(balance)),
         ],
-    ))
+    )))
 }
 
-fn refusal_reply(
-    conn: &mut DbConn,
-    env: &Env,
-    me: AccountId,
-    to: &Party,
-    e: &LedgerError,
-) -> (Screen, Reply, Option<Language>) {
+fn refusal_reply(conn: &mut DbConn, env: &Env, me: AccountId, to: &Party, e: &LedgerError) -> Outcome {
     match e {
         LedgerError::InsufficientFunds { .. } => {
             let balance = account::find_by_id(conn, me).ok().flatten().map_or(0, |a| a.balance_minor);
@@ -289,21 +299,4 @@ pub fn statement_text(
         ));
     }
     Ok(Some(text))
-}
-
-fn statement_reply(
-    conn: &mut DbConn,
-    env: &Env,
-    me: AccountId,
-) -> Result<(Screen, Reply, Option<Language>), LedgerError> {
-    let Some(text) = statement_text(conn, env, me, 10, "\n")? else {
-        return Ok(env.end("statement_empty", &[]));
-    };
-    let more = env.t("more", &[]);
-    let pages = render::paginate("CON ", &text, &more, "END ");
-    if pages.len() == 1 {
-        return Ok((Screen::Start, Reply::End(text), None));
-    }
-    let first = pages[0].clone();
-    Ok((Screen::Paged { pages, index: 0, then: None }, Reply::Con(first), None))
 }
