@@ -151,12 +151,12 @@ impl Application {
         let catalog = Arc::new(Catalog::load().map_err(anyhow::Error::msg)?);
         let config = Arc::new(config);
         let sim_swap = SimSwapCheck::new(&config.sim_swap, ledger.clone()).map_err(anyhow::Error::msg)?;
-        let ussd = Ussd::new(ledger.clone(), pins.clone(), catalog.clone(), config.clone(), sim_swap.clone());
-        let catalog_for_notices = catalog.clone();
-        let sms = SmsService::new(ledger.clone(), pins.clone(), catalog, config.clone(), sim_swap);
+        let notices = Arc::new(Notices::new(&config, catalog.clone()));
+        let ussd =
+            Ussd::new(ledger.clone(), pins.clone(), catalog.clone(), config.clone(), notices.clone(), sim_swap.clone());
+        let sms = SmsService::new(ledger.clone(), pins.clone(), catalog, config.clone(), notices.clone(), sim_swap);
         let limits = Limits::new(&config.rate_limits);
         let webhook_sources = config.webhooks.allowed_nets().map_err(anyhow::Error::msg)?;
-        let notices = Arc::new(Notices::new(&config, catalog_for_notices));
         let state = web::Data::new(AppState { ledger, config, pins, ussd, sms, limits, webhook_sources, notices });
         tokio::spawn(housekeeping(state.clone()));
         if state.config.notify.workers {

@@ -67,6 +67,34 @@ pub struct Env {
 }
 
 impl Env {
+    /// The environment of one request by `msisdn` (`account` if registered),
+    /// whose transfer, if any, is idempotent under `idempotency_key`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: Arc<Settings>,
+        catalog: Arc<Catalog>,
+        config: &crate::config::Config,
+        notices: Arc<crate::notify::Notices>,
+        msisdn: String,
+        account: Option<&crate::ledger::Account>,
+        lang: Language,
+        idempotency_key: String,
+    ) -> Env {
+        Env {
+            settings,
+            catalog,
+            max_attempts: config.pin.max_attempts,
+            service_code: config.service_code.primary().to_string(),
+            msisdn,
+            account: account.map(|a| a.id),
+            is_agent: account.is_some_and(|a| a.kind == crate::ledger::AccountKind::Agent),
+            lang,
+            idempotency_key,
+            pin_length: config.pin.length,
+            notices,
+        }
+    }
+
     fn t(&self, key: &str, args: &[(&str, &str)]) -> String {
         self.catalog.text(self.lang, key, args)
     }

@@ -8,6 +8,7 @@
 //! command → ledger → outbox.
 
 pub mod effects;
+pub mod lookup;
 pub mod pin;
 pub mod prefs;
 

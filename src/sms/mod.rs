@@ -5,12 +5,12 @@
 pub mod grammar;
 
 use crate::auth::PinHasher;
+use crate::command::lookup;
 use crate::command::pin::{self, Checker};
-use crate::command::{self as core, Effect, Flow, Party};
+use crate::command::{self as core, Effect, Flow};
 use crate::config::Config;
-use crate::domain::{now_ms, Money, Msisdn, Pin, PinError};
+use crate::domain::{now_ms, Money, Pin, PinError};
 use crate::i18n::Catalog;
-use crate::ledger::account::parse_till;
 use crate::ledger::{Account, AccountKey, AccountKind, AccountStatus, Language, Ledger, LedgerError};
 use crate::limits::sim_swap::SimSwapCheck;
 use crate::notify::outbox::{self, NewMessage};
@@ -49,9 +49,9 @@ impl SmsService {
         pins: PinHasher,
         catalog: Arc<Catalog>,
         config: Arc<Config>,
+        notices: Arc<Notices>,
         sim_swap: SimSwapCheck,
     ) -> SmsService {
-        let notices = Arc::new(Notices::new(&config, catalog.clone()));
         SmsService { inner: Arc::new(Inner { ledger, pins, catalog, config, notices, sim_swap }) }
     }
 
@@ -71,19 +71,16 @@ impl SmsService {
         let lang = account.as_ref().map_or(Language::En, |a| a.language);
         let request = grammar::parse(&sms.text);
         let action = self.decide(&request, account.as_ref(), lang, &sms).await?;
-        let env = core::Env {
-            settings: inner.ledger.settings_arc(),
-            catalog: inner.catalog.clone(),
-            max_attempts: inner.config.pin.max_attempts,
-            service_code: inner.config.service_code.primary().to_string(),
-            msisdn: sms.from.to_string(),
-            account: account.as_ref().map(|a| a.id),
-            is_agent: account.as_ref().is_some_and(|a| a.kind == AccountKind::Agent),
+        let env = core::Env::new(
+            inner.ledger.settings_arc(),
+            inner.catalog.clone(),
+            &inner.config,
+            inner.notices.clone(),
+            sms.from.to_string(),
+            account.as_ref(),
             lang,
-            idempotency_key: format!("sms:{}:{}", sms.aggregator, sms.id),
-            pin_length: inner.config.pin.length,
-            notices: inner.notices.clone(),
-        };
+            format!("sms:{}:{}", sms.aggregator, sms.id),
+        );
         let (aggregator, id, to) = (sms.aggregator, sms.id.clone(), sms.from.to_string());
         inner
             .ledger
@@ -147,39 +144,15 @@ impl SmsService {
         };
         // Check what can be checked without the PIN first: a typo costs no attempt.
         let effect = match command {
-            Command::Send { amount, phone, .. } => {
+            Command::Send { amount, phone: to, .. } | Command::Pay { till: to, amount, .. } => {
+                let flow = if matches!(command, Command::Send { .. }) { Flow::Send } else { Flow::Pay };
                 let Ok(amount) = Money::parse(amount, config.currency.minor_digits) else {
                     return Ok(Action::Reply(t("invalid_amount", &[])));
                 };
-                let Ok(msisdn) = Msisdn::parse(phone, &config.number_plan()) else {
-                    return Ok(Action::Reply(t("invalid_phone", &[])));
-                };
-                if account.msisdn.as_ref() == Some(&msisdn) {
-                    return Ok(Action::Reply(t("err_self", &[])));
-                }
-                match inner.ledger.find_account(AccountKey::Msisdn(msisdn.clone())).await? {
-                    Some(to) if to.kind == AccountKind::Customer => Effect::Transfer {
-                        flow: Flow::Send,
-                        to: Party { id: to.id.0, name: to.name, handle: msisdn.to_string() },
-                        amount_minor: amount.minor(),
-                    },
-                    _ => return Ok(Action::Reply(t("err_unknown_recipient", &[("phone", phone)]))),
-                }
-            }
-            Command::Pay { till, amount, .. } => {
-                let Ok(amount) = Money::parse(amount, config.currency.minor_digits) else {
-                    return Ok(Action::Reply(t("invalid_amount", &[])));
-                };
-                let Ok(till) = parse_till(till) else {
-                    return Ok(Action::Reply(t("invalid_till", &[])));
-                };
-                match inner.ledger.find_account(AccountKey::Till(till.clone())).await? {
-                    Some(m) if m.kind == AccountKind::Merchant => Effect::Transfer {
-                        flow: Flow::Pay,
-                        to: Party { id: m.id.0, name: m.name, handle: till.to_string() },
-                        amount_minor: amount.minor(),
-                    },
-                    _ => return Ok(Action::Reply(t("err_unknown_till", &[("till", till.as_str())]))),
+                let plan = config.number_plan();
+                match lookup::counterparty(&inner.ledger, &plan, Some(account), flow, to).await? {
+                    Ok(to) => Effect::Transfer { flow, to, amount_minor: amount.minor() },
+                    Err(refusal) => return Ok(Action::Reply(t(refusal.key, &refusal.args()))),
                 }
             }
             Command::ChangePin { new, .. } => match Pin::parse_new(new, config.pin.length) {

@@ -7,11 +7,12 @@
 //! committed in one transaction with the session's hop.
 
 use super::Shared;
+use crate::command::lookup;
 use crate::command::pin::{self, Checker};
 use crate::command::{Effect, Flow, Party};
 use crate::domain::{Money, Msisdn, Pin, PinError};
-use crate::ledger::account::{clean_name, parse_till};
-use crate::ledger::{Account, AccountKey, AccountKind, AccountStatus, Language, LedgerError};
+use crate::ledger::account::clean_name;
+use crate::ledger::{Account, AccountStatus, Language, LedgerError};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -412,34 +413,12 @@ async fn pin_step(ctx: &Ctx<'_>, screen: &Screen, input: &str, on_ok: Effect) ->
 }
 
 async fn recipient(ctx: &Ctx<'_>, screen: &Screen, flow: Flow, input: &str) -> Result<Outcome, LedgerError> {
-    let ledger = &ctx.shared.ledger;
-    if flow == Flow::Pay {
-        let Ok(till) = parse_till(input) else {
-            return Ok(ctx.retry(screen, "invalid_till", &[]));
-        };
-        return Ok(match ledger.find_account(AccountKey::Till(till.clone())).await? {
-            Some(m) if m.kind == AccountKind::Merchant => {
-                ctx.show(Screen::Amount { flow, to: Party { id: m.id.0, name: m.name, handle: till.to_string() } })
-            }
-            _ => ctx.end("err_unknown_till", &[("till", till.as_str())]),
-        });
-    }
-    let Ok(msisdn) = Msisdn::parse(input, &ctx.shared.config.number_plan()) else {
-        return Ok(ctx.retry(screen, "invalid_phone", &[]));
-    };
-    let phone = input.to_string();
-    let found = ledger.find_account(AccountKey::Msisdn(msisdn.clone())).await?;
-    let is_self = ctx.caller.account().is_some_and(|a| a.msisdn.as_ref() == Some(&msisdn));
-    let wanted = if flow == Flow::Withdraw { AccountKind::Agent } else { AccountKind::Customer };
-    Ok(match found {
-        _ if is_self => ctx.end("err_self", &[]),
-        Some(a) if a.kind == wanted => {
-            ctx.show(Screen::Amount { flow, to: Party { id: a.id.0, name: a.name, handle: msisdn.to_string() } })
-        }
-        Some(_) if flow == Flow::Withdraw => ctx.end("err_unknown_agent", &[("phone", &phone)]),
-        Some(_) => ctx.end("err_not_customer", &[("phone", &phone)]),
-        None if flow == Flow::Withdraw => ctx.end("err_unknown_agent", &[("phone", &phone)]),
-        None => ctx.end("err_unknown_recipient", &[("phone", &phone)]),
+    let shared = ctx.shared;
+    let plan = shared.config.number_plan();
+    Ok(match lookup::counterparty(&shared.ledger, &plan, ctx.caller.account(), flow, input).await? {
+        Ok(to) => ctx.show(Screen::Amount { flow, to }),
+        Err(refusal) if refusal.retry => ctx.retry(screen, refusal.key, &refusal.args()),
+        Err(refusal) => ctx.end(refusal.key, &refusal.args()),
     })
 }
 

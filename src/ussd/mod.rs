@@ -54,10 +54,10 @@ impl Ussd {
         pins: PinHasher,
         catalog: Arc<Catalog>,
         config: Arc<Config>,
+        notices: Arc<Notices>,
         sim_swap: SimSwapCheck,
     ) -> Ussd {
         let mac = TextMac::new(config.pin.pepper.expose());
-        let notices = Arc::new(Notices::new(&config, catalog.clone()));
         Ussd { shared: Arc::new(Shared { notices, ledger, pins, catalog, config, mac, sim_swap }) }
     }
 
@@ -279,19 +279,16 @@ fn hop_parts(
     mac: &str,
 ) -> (command::Env, HopRecord) {
     let config = &shared.config;
-    let env = command::Env {
-        settings: shared.ledger.settings_arc(),
-        catalog: shared.catalog.clone(),
-        max_attempts: config.pin.max_attempts,
-        service_code: config.service_code.primary().to_string(),
-        msisdn: req.msisdn.to_string(),
-        account: look.caller.account().map(|a| a.id),
-        is_agent: matches!(look.caller, Caller::Agent(_)),
-        lang: look.lang,
-        idempotency_key: format!("ussd:{}:{}", key.aggregator, key.session_id),
-        pin_length: config.pin.length,
-        notices: shared.notices.clone(),
-    };
+    let env = command::Env::new(
+        shared.ledger.settings_arc(),
+        shared.catalog.clone(),
+        config,
+        shared.notices.clone(),
+        req.msisdn.to_string(),
+        look.caller.account(),
+        look.lang,
+        format!("ussd:{}:{}", key.aggregator, key.session_id),
+    );
     let hop = HopRecord {
         msisdn: req.msisdn.to_string(),
         language: look.lang.as_str().to_string(),
