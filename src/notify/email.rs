@@ -9,8 +9,9 @@
 //!
 //! Tests send to `mkoba_simulators::smtp`, a small in-process SMTP server.
 
-use super::outbox::{backoff_ms, Attempt, OutboxRow};
-use crate::config::SmtpConfig;
+use super::outbox::{Attempt, OutboxRow};
+use super::retry::RetryPolicy;
+use crate::config::{NotifyConfig, SmtpConfig};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 /// Connect and per-command timeout.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest wait between two attempts.
+/// The longest wait between two attempts (email does not read `notify.retry_cap_ms`).
 const RETRY_CAP_MS: u64 = 3_600_000;
 /// Provider ids are stored in the outbox; keep them short.
 const PROVIDER_ID_MAX: usize = 200;
@@ -102,13 +103,18 @@ impl EmailSender {
         Ok(Some(EmailSender { transport: builder.build(), from, endpoint, secrets }))
     }
 
+    /// How email is retried: `notify.retry_base_ms` and `notify.max_attempts`, capped at an hour.
+    pub fn retry_policy(config: &NotifyConfig) -> RetryPolicy {
+        RetryPolicy { base_ms: config.retry_base_ms, cap_ms: RETRY_CAP_MS, max_attempts: config.max_attempts }
+    }
+
     /// Where mail goes (`scheme://host:port`), without credentials.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// Sends one row as a plain-text email and says what came of it.
-    pub async fn send(&self, row: &OutboxRow, now_ms: i64, retry_base_ms: u64, max_attempts: i32) -> Attempt {
+    pub async fn send(&self, row: &OutboxRow, now_ms: i64, policy: &RetryPolicy) -> Attempt {
         let (message, message_id) = match self.message(row) {
             Ok(built) => built,
             Err(error) => return Attempt::Failed { error },
@@ -122,14 +128,10 @@ impl EmailSender {
             }
             Err(e) => {
                 let error = self.scrub(format!("SMTP {}: {e}", self.endpoint));
-                let tried = row.attempts.saturating_add(1);
                 if e.is_permanent() {
                     Attempt::Failed { error }
-                } else if tried >= max_attempts {
-                    Attempt::Failed { error: format!("{error} (gave up after {tried} attempts)") }
                 } else {
-                    let wait = backoff_ms(retry_base_ms, row.attempts, RETRY_CAP_MS);
-                    Attempt::Retry { error, next_attempt_at_ms: now_ms.saturating_add(wait) }
+                    policy.after(row, error, now_ms)
                 }
             }
         }
@@ -272,6 +274,10 @@ mod tests {
         EmailSender::from_config(&config(url)).expect("valid config").expect("url is set")
     }
 
+    fn policy(retry_base_ms: u64, max_attempts: i32) -> RetryPolicy {
+        EmailSender::retry_policy(&NotifyConfig { retry_base_ms, max_attempts, ..NotifyConfig::default() })
+    }
+
     fn row(to: &str, subject: &str, body: &str, attempts: i32) -> OutboxRow {
         OutboxRow {
             id: 7,
@@ -300,7 +306,7 @@ mod tests {
         let sink = start_smtp().await.expect("sink starts");
         let email = sender(&sink.url());
         let r = row("ops@example.com", "mkoba: agent Juma float low", "Float is KES 900.00.\nTop it up.\n", 0);
-        let attempt = email.send(&r, 1_000, 2_000, 8).await;
+        let attempt = email.send(&r, 1_000, &policy(2_000, 8)).await;
         let Attempt::Sent { provider_id: Some(id) } = attempt else { panic!("not sent: {attempt:?}") };
         assert!(id.contains("queued as SINK1"), "{id}");
 
@@ -320,7 +326,7 @@ mod tests {
     async fn lines_starting_with_a_dot_survive_the_trip() {
         let sink = start_smtp().await.expect("sink starts");
         let r = row("ops@example.com", "dots", "first\n.hidden\n..two\n.\nlast\n", 0);
-        let attempt = sender(&sink.url()).send(&r, 0, 1_000, 3).await;
+        let attempt = sender(&sink.url()).send(&r, 0, &policy(1_000, 3)).await;
         assert!(matches!(attempt, Attempt::Sent { .. }), "{attempt:?}");
         let mail = sink.wait_for(|_| true, WAIT).await.expect("received");
         assert_eq!(body(&mail).replace("\r\n", "\n").trim_end(), "first\n.hidden\n..two\n.\nlast");
@@ -331,13 +337,13 @@ mod tests {
         let sink = start_smtp().await.expect("sink starts");
         let email = sender(&sink.url());
         sink.fail_next(1, 451);
-        let attempt = email.send(&row("ops@example.com", "s", "b", 2), 10_000, 1_000, 8).await;
+        let attempt = email.send(&row("ops@example.com", "s", "b", 2), 10_000, &policy(1_000, 8)).await;
         let Attempt::Retry { error, next_attempt_at_ms } = attempt else { panic!("not a retry: {attempt:?}") };
         assert!(error.contains("451"), "{error}");
         assert_eq!(next_attempt_at_ms, 10_000 + 4_000);
         assert!(sink.messages().is_empty());
         // The injection is used up: the next attempt goes through.
-        let attempt = email.send(&row("ops@example.com", "s", "b", 3), 20_000, 1_000, 8).await;
+        let attempt = email.send(&row("ops@example.com", "s", "b", 3), 20_000, &policy(1_000, 8)).await;
         assert!(matches!(attempt, Attempt::Sent { .. }), "{attempt:?}");
         assert_eq!(sink.messages().len(), 1);
     }
@@ -346,7 +352,7 @@ mod tests {
     async fn a_transient_refusal_after_the_data_is_retried() {
         let sink = start_smtp().await.expect("sink starts");
         sink.fail_next_at(1, 452, FailAt::Data);
-        let attempt = sender(&sink.url()).send(&row("ops@example.com", "s", "b", 0), 0, 1_000, 8).await;
+        let attempt = sender(&sink.url()).send(&row("ops@example.com", "s", "b", 0), 0, &policy(1_000, 8)).await;
         assert!(matches!(attempt, Attempt::Retry { next_attempt_at_ms: 1_000, .. }), "{attempt:?}");
         assert!(sink.messages().is_empty());
     }
@@ -356,11 +362,11 @@ mod tests {
         let sink = start_smtp().await.expect("sink starts");
         let email = sender(&sink.url());
         sink.fail_next(1, 550);
-        let attempt = email.send(&row("nobody@example.com", "s", "b", 0), 0, 1_000, 8).await;
+        let attempt = email.send(&row("nobody@example.com", "s", "b", 0), 0, &policy(1_000, 8)).await;
         let Attempt::Failed { error } = attempt else { panic!("not failed: {attempt:?}") };
         assert!(error.contains("550"), "{error}");
         sink.fail_next_at(1, 554, FailAt::Data);
-        let attempt = email.send(&row("nobody@example.com", "s", "b", 0), 0, 1_000, 8).await;
+        let attempt = email.send(&row("nobody@example.com", "s", "b", 0), 0, &policy(1_000, 8)).await;
         assert!(matches!(attempt, Attempt::Failed { .. }), "{attempt:?}");
         assert!(sink.messages().is_empty());
     }
@@ -369,7 +375,7 @@ mod tests {
     async fn transient_errors_fail_once_attempts_run_out() {
         let sink = start_smtp().await.expect("sink starts");
         sink.fail_next(1, 451);
-        let attempt = sender(&sink.url()).send(&row("ops@example.com", "s", "b", 7), 0, 1_000, 8).await;
+        let attempt = sender(&sink.url()).send(&row("ops@example.com", "s", "b", 7), 0, &policy(1_000, 8)).await;
         let Attempt::Failed { error } = attempt else { panic!("not failed: {attempt:?}") };
         assert!(error.contains("451") && error.contains("8 attempts"), "{error}");
     }
@@ -381,7 +387,7 @@ mod tests {
             listener.local_addr().expect("addr").port()
         };
         let email = sender(&format!("smtp://127.0.0.1:{port}"));
-        let attempt = email.send(&row("ops@example.com", "s", "b", 0), 5, 500, 8).await;
+        let attempt = email.send(&row("ops@example.com", "s", "b", 0), 5, &policy(500, 8)).await;
         let Attempt::Retry { error, next_attempt_at_ms } = attempt else { panic!("not a retry: {attempt:?}") };
         assert_eq!(next_attempt_at_ms, 505);
         assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
@@ -392,7 +398,7 @@ mod tests {
         let sink = start_smtp().await.expect("sink starts");
         let email = sender(&sink.url());
         for bad in ["not an address", "", "a@b@c"] {
-            let attempt = email.send(&row(bad, "s", "b", 0), 0, 1_000, 8).await;
+            let attempt = email.send(&row(bad, "s", "b", 0), 0, &policy(1_000, 8)).await;
             let Attempt::Failed { error } = attempt else { panic!("{bad:?}: not failed: {attempt:?}") };
             assert!(error.contains("recipient"), "{error}");
         }
@@ -405,7 +411,7 @@ mod tests {
         let sink = start_smtp().await.expect("sink starts");
         let email = sender(&format!("smtp://alerts%40example.com:s3cr%3At-pw@127.0.0.1:{}", sink.port()));
         assert!(!format!("{email:?}").contains("s3cr"));
-        let attempt = email.send(&row("ops@example.com", "s", "b", 0), 0, 1_000, 8).await;
+        let attempt = email.send(&row("ops@example.com", "s", "b", 0), 0, &policy(1_000, 8)).await;
         let Attempt::Retry { error, .. } = attempt else { panic!("not a retry: {attempt:?}") };
         assert!(!error.contains("s3cr"), "{error}");
         assert!(sink.messages().is_empty());
@@ -496,13 +502,14 @@ mod tests {
         let email = sender(&sink.url());
         let sends = (0..6).map(|i| {
             let email = email.clone();
-            async move { email.send(&row(&format!("u{i}@example.com"), "s", "b", 0), 0, 1_000, 8).await }
+            async move { email.send(&row(&format!("u{i}@example.com"), "s", "b", 0), 0, &policy(1_000, 8)).await }
         });
         let attempts = futures_util::future::join_all(sends).await;
         assert!(attempts.iter().all(|a| matches!(a, Attempt::Sent { .. })), "{attempts:?}");
         let waiting = sink.wait_for(|m| m.to == ["late@example.com"], WAIT);
         let late_row = row("late@example.com", "s", "b", 0);
-        let late = email.send(&late_row, 0, 1_000, 8);
+        let late_policy = policy(1_000, 8);
+        let late = email.send(&late_row, 0, &late_policy);
         let (found, sent) = tokio::join!(waiting, late);
         assert!(matches!(sent, Attempt::Sent { .. }), "{sent:?}");
         assert!(found.is_some());
