@@ -8,12 +8,15 @@
 //! * [`load`]: the USSD load generator behind `mkoba-load`.
 //! * [`msisdn`]: phone-number normalisation shared by all of the above.
 //! * [`camara`]: a stand-in for an operator's CAMARA SIM Swap API.
+//! * [`smtp`]: a small SMTP server that keeps what it receives (email alerts).
 
 pub mod aggregator;
 pub mod camara;
 pub mod load;
 pub mod msisdn;
+pub mod smtp;
 pub mod ussd;
 
 pub use aggregator::{start_aggregator, AggregatorConfig, AggregatorHandle, DeliveryReport, Failure, Message};
 pub use camara::{start_camara, CamaraHandle};
+pub use smtp::{start_smtp, FailAt, ReceivedMail, SmtpSink};

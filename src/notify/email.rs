@@ -7,10 +7,11 @@
 //! - `smtps://[user:pass@]host[:port]` — implicit TLS (port 465);
 //! - `smtp+starttls://[user:pass@]host[:port]` — STARTTLS required (port 587).
 //!
-//! [`test_sink`] is a small in-process SMTP server for tests (unit and integration).
+//! Tests send to `mkoba_simulators::smtp`, a small in-process SMTP server.
 
-use super::outbox::{backoff_ms, Attempt, OutboxRow};
-use crate::config::SmtpConfig;
+use super::outbox::{Attempt, OutboxRow};
+use super::retry::RetryPolicy;
+use crate::config::{NotifyConfig, SmtpConfig};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 /// Connect and per-command timeout.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest wait between two attempts.
+/// The longest wait between two attempts (email does not read `notify.retry_cap_ms`).
 const RETRY_CAP_MS: u64 = 3_600_000;
 /// Provider ids are stored in the outbox; keep them short.
 const PROVIDER_ID_MAX: usize = 200;
@@ -57,8 +58,8 @@ struct SmtpUrl {
     port: u16,
     /// User and password, percent-decoded.
     credentials: Option<(String, String)>,
-    /// The password as written in the URL (before decoding).
-    raw_password: Option<String>,
+    /// The password as the URL holds it (percent-encoded).
+    encoded_password: Option<String>,
 }
 
 impl EmailSender {
@@ -87,7 +88,7 @@ impl EmailSender {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
             secrets.push(password.clone());
         }
-        secrets.extend(parsed.raw_password.clone());
+        secrets.extend(parsed.encoded_password.clone());
         // Scrubbing a very short password would mangle every message; such a
         // password is also very unlikely to be echoed by a server.
         secrets.retain(|s| s.len() >= 3);
@@ -102,13 +103,18 @@ impl EmailSender {
         Ok(Some(EmailSender { transport: builder.build(), from, endpoint, secrets }))
     }
 
+    /// How email is retried: `notify.retry_base_ms` and `notify.max_attempts`, capped at an hour.
+    pub fn retry_policy(config: &NotifyConfig) -> RetryPolicy {
+        RetryPolicy { base_ms: config.retry_base_ms, cap_ms: RETRY_CAP_MS, max_attempts: config.max_attempts }
+    }
+
     /// Where mail goes (`scheme://host:port`), without credentials.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// Sends one row as a plain-text email and says what came of it.
-    pub async fn send(&self, row: &OutboxRow, now_ms: i64, retry_base_ms: u64, max_attempts: i32) -> Attempt {
+    pub async fn send(&self, row: &OutboxRow, now_ms: i64, policy: &RetryPolicy) -> Attempt {
         let (message, message_id) = match self.message(row) {
             Ok(built) => built,
             Err(error) => return Attempt::Failed { error },
@@ -122,14 +128,10 @@ impl EmailSender {
             }
             Err(e) => {
                 let error = self.scrub(format!("SMTP {}: {e}", self.endpoint));
-                let tried = row.attempts.saturating_add(1);
                 if e.is_permanent() {
                     Attempt::Failed { error }
-                } else if tried >= max_attempts {
-                    Attempt::Failed { error: format!("{error} (gave up after {tried} attempts)") }
                 } else {
-                    let wait = backoff_ms(retry_base_ms, row.attempts, RETRY_CAP_MS);
-                    Attempt::Retry { error, next_attempt_at_ms: now_ms.saturating_add(wait) }
+                    policy.after(row, error, now_ms)
                 }
             }
         }
@@ -175,11 +177,13 @@ fn host_for_display(host: &str) -> String {
     }
 }
 
-/// Parses `smtp.url`. Messages name the part that is wrong, never the password.
-fn parse_url(url: &str) -> Result<SmtpUrl, String> {
+/// Parses `smtp.url` with the `url` crate. Messages name the part that is
+/// wrong, never the password (`url::ParseError` never quotes its input).
+fn parse_url(text: &str) -> Result<SmtpUrl, String> {
     const FORMS: &str = "expected smtp://host[:port], smtps://host[:port] or smtp+starttls://host[:port], \
         optionally with user:password@ before the host";
-    let Some((scheme, rest)) = url.split_once("://") else {
+    // The scheme is judged before the rest, so a wrong scheme is named as such.
+    let Some((scheme, rest)) = text.split_once("://") else {
         return Err(format!("smtp.url is not a URL: {FORMS}"));
     };
     let (security, default_port) = match scheme.to_ascii_lowercase().as_str() {
@@ -196,37 +200,45 @@ fn parse_url(url: &str) -> Result<SmtpUrl, String> {
             return Err(format!("smtp.url has an unsupported scheme{shown}: {FORMS}"));
         }
     };
-    let (userinfo, hostport) = match rest.rsplit_once('@') {
-        Some((userinfo, hostport)) => (Some(userinfo), hostport),
-        None => (None, rest),
-    };
-    let hostport = hostport.strip_suffix('/').unwrap_or(hostport);
-    if hostport.contains(['/', '?', '#']) {
+    // The URL standard drops tabs and line breaks silently; a password must not change.
+    if text.contains(['\t', '\n', '\r']) {
+        return Err("smtp.url must not contain tabs or line breaks".into());
+    }
+    let url = url::Url::parse(text).map_err(|e| match e {
+        url::ParseError::InvalidPort => "smtp.url has a bad port (1 to 65535)".to_string(),
+        url::ParseError::InvalidIpv6Address => "smtp.url: only an IPv6 address goes between '[' and ']'".into(),
+        e => format!("smtp.url has a bad host ({e}): {FORMS}"),
+    })?;
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
             "smtp.url must not have a path or query (lettre-style ?tls= options are not read): {FORMS}"
         ));
     }
-    let (host, port) = split_host_port(hostport)?;
-    let port = match port {
+    let port = match url.port() {
+        Some(0) => return Err("smtp.url has a bad port '0' (1 to 65535)".into()),
+        Some(port) => port,
+        // The URL standard takes `host:` as the default port; an empty port is a mistake here.
+        None if rest.strip_suffix('/').unwrap_or(rest).ends_with(':') => {
+            return Err("smtp.url has a bad port '' (1 to 65535)".into())
+        }
         None => default_port,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 => n,
-            _ => return Err(format!("smtp.url has a bad port '{}' (1 to 65535)", p.escape_debug())),
-        },
     };
-    let valid_host = !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b))
-        && (!host.contains(':') || host.parse::<std::net::Ipv6Addr>().is_ok());
-    if !valid_host {
-        return Err(format!("smtp.url has a bad host '{}': {FORMS}", host.escape_debug()));
-    }
-    let (credentials, raw_password) = match userinfo {
-        None => (None, None),
-        Some(userinfo) => {
-            let Some((user, password)) = userinfo.split_once(':') else {
-                return Err("smtp.url has a user but no password (write user:password@host)".into());
-            };
-            let user = percent_decode(user).ok_or("smtp.url: the user name has a bad %-escape")?;
+    let host = match url.host() {
+        Some(url::Host::Ipv6(address)) => address.to_string(),
+        Some(url::Host::Domain(name))
+            if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_".contains(&b)) =>
+        {
+            name.to_string()
+        }
+        Some(url::Host::Ipv4(address)) => address.to_string(),
+        _ => return Err(format!("smtp.url has a bad host '{}': {FORMS}", url.host_str().unwrap_or_default())),
+    };
+    // Paths, queries and fragments are refused above, so an '@' can only close the user info.
+    let (credentials, encoded_password) = match (rest.contains('@'), url.password()) {
+        (false, _) => (None, None),
+        (true, None) => return Err("smtp.url has a user but no password (write user:password@host)".into()),
+        (true, Some(password)) => {
+            let user = percent_decode(url.username()).ok_or("smtp.url: the user name has a bad %-escape")?;
             let decoded = percent_decode(password).ok_or("smtp.url: the password has a bad %-escape")?;
             if user.is_empty() || decoded.is_empty() {
                 return Err("smtp.url: the user name and the password must not be empty".into());
@@ -234,359 +246,23 @@ fn parse_url(url: &str) -> Result<SmtpUrl, String> {
             (Some((user, decoded)), Some(password.to_string()))
         }
     };
-    Ok(SmtpUrl { security, host: host.to_string(), port, credentials, raw_password })
+    Ok(SmtpUrl { security, host, port, credentials, encoded_password })
 }
 
-/// `host`, `host:port`, `[v6]`, `[v6]:port`.
-fn split_host_port(hostport: &str) -> Result<(&str, Option<&str>), String> {
-    if let Some(rest) = hostport.strip_prefix('[') {
-        let Some((host, after)) = rest.split_once(']') else {
-            return Err("smtp.url has an unclosed '[' in the host".into());
-        };
-        if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err("smtp.url: only an IPv6 address goes between '[' and ']'".into());
-        }
-        return match after {
-            "" => Ok((host, None)),
-            _ => match after.strip_prefix(':') {
-                Some(port) => Ok((host, Some(port))),
-                None => Err("smtp.url: expected ':port' after ']'".into()),
-            },
-        };
-    }
-    Ok(match hostport.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (hostport, None),
-    })
-}
-
+/// `None` for a `%` not followed by two hex digits (which the URL standard
+/// lets through) or for bytes that are not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// A small SMTP server (RFC 5321 subset) for tests: it accepts every
-/// message, keeps it in memory and can be told to refuse the next ones.
-#[doc(hidden)]
-pub mod test_sink {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-    use std::time::Duration;
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-    use tokio::net::{TcpListener, TcpStream};
-    use tokio::sync::Notify;
-    use tokio::task::{JoinHandle, JoinSet};
-
-    /// Longest line read at once (RFC 5321 allows 1000 octets).
-    const MAX_LINE: u64 = 64 * 1024;
-    /// Larger messages are refused with 552.
-    const MAX_MESSAGE: usize = 16 * 1024 * 1024;
-
-    /// A message as the sink received it.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct ReceivedMail {
-        /// The envelope sender (MAIL FROM), without angle brackets.
-        pub from: String,
-        /// The envelope recipients (RCPT TO), without angle brackets.
-        pub to: Vec<String>,
-        /// The DATA as sent (headers and body, CRLF line ends), dot-unstuffed.
-        pub data: String,
-    }
-
-    /// When an injected failure is answered.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum FailAt {
-        /// In reply to RCPT TO (every recipient of the transaction).
-        Rcpt,
-        /// In reply to the end of DATA; the message is not kept.
-        Data,
-    }
-
-    #[derive(Debug, Clone, Copy)]
-    struct Fault {
-        remaining: u32,
-        code: u16,
-        at: FailAt,
-    }
-
-    #[derive(Default)]
-    struct Shared {
-        messages: Mutex<Vec<ReceivedMail>>,
-        fault: Mutex<Option<Fault>>,
-        arrived: Notify,
-        queued: AtomicU64,
-    }
-
-    impl Shared {
-        fn take_fault(&self, at: FailAt) -> Option<u16> {
-            let mut fault = lock(&self.fault);
-            let f = fault.as_mut().filter(|f| f.at == at && f.remaining > 0)?;
-            f.remaining -= 1;
-            let code = f.code;
-            if f.remaining == 0 {
-                *fault = None;
-            }
-            Some(code)
-        }
-    }
-
-    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-        m.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A running sink; it stops (and drops its connections) when dropped.
-    pub struct SmtpSink {
-        port: u16,
-        shared: Arc<Shared>,
-        accept: JoinHandle<()>,
-    }
-
-    impl std::fmt::Debug for SmtpSink {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("SmtpSink").field("port", &self.port).finish()
-        }
-    }
-
-    /// Starts a sink on 127.0.0.1 and a free port. Needs a Tokio runtime.
-    pub async fn start() -> std::io::Result<SmtpSink> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let port = listener.local_addr()?.port();
-        let shared = Arc::new(Shared::default());
-        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
-        Ok(SmtpSink { port, shared, accept })
-    }
-
-    impl SmtpSink {
-        pub fn port(&self) -> u16 {
-            self.port
-        }
-
-        /// `smtp://127.0.0.1:PORT`, for `SmtpConfig::url`.
-        pub fn url(&self) -> String {
-            format!("smtp://127.0.0.1:{}", self.port)
-        }
-
-        /// Every message accepted so far, oldest first.
-        pub fn messages(&self) -> Vec<ReceivedMail> {
-            lock(&self.shared.messages).clone()
-        }
-
-        /// The next `n` transactions are refused with `code` (a 4xx or 5xx
-        /// reply code) at RCPT TO. `n = 0` clears a pending injection.
-        pub fn fail_next(&self, n: u32, code: u16) {
-            self.fail_next_at(n, code, FailAt::Rcpt);
-        }
-
-        /// Like [`SmtpSink::fail_next`], choosing when the refusal comes.
-        pub fn fail_next_at(&self, n: u32, code: u16, at: FailAt) {
-            *lock(&self.shared.fault) = (n > 0).then_some(Fault { remaining: n, code, at });
-        }
-
-        /// The first message (received before or during the wait) that
-        /// satisfies `pred`, or `None` after `timeout`.
-        pub async fn wait_for(&self, pred: impl Fn(&ReceivedMail) -> bool, timeout: Duration) -> Option<ReceivedMail> {
-            let deadline = tokio::time::Instant::now() + timeout;
-            loop {
-                let arrived = self.shared.arrived.notified();
-                tokio::pin!(arrived);
-                // Registered before looking, so no arrival is missed.
-                arrived.as_mut().enable();
-                if let Some(found) = lock(&self.shared.messages).iter().find(|m| pred(m)) {
-                    return Some(found.clone());
-                }
-                if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                    return lock(&self.shared.messages).iter().find(|m| pred(m)).cloned();
-                }
-            }
-        }
-    }
-
-    impl Drop for SmtpSink {
-        fn drop(&mut self) {
-            // The accept task owns the connection tasks: they end with it.
-            self.accept.abort();
-        }
-    }
-
-    async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-        let mut sessions = JoinSet::new();
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        sessions.spawn(session(stream, Arc::clone(&shared)));
-                    }
-                    // Out of file descriptors and the like: try again shortly.
-                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-                },
-                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-            }
-        }
-    }
-
-    async fn session(stream: TcpStream, shared: Arc<Shared>) {
-        // An I/O error ends the session, as a hang-up does.
-        let _ = serve(stream, &shared).await;
-    }
-
-    struct Transaction {
-        from: String,
-        to: Vec<String>,
-        /// The injected reply code every RCPT of this transaction gets.
-        refused: Option<u16>,
-    }
-
-    async fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-        let (read, mut write) = stream.into_split();
-        let mut reader = BufReader::new(read);
-        write.write_all(b"220 127.0.0.1 mkoba test sink ESMTP ready\r\n").await?;
-        let mut tx: Option<Transaction> = None;
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            if (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line).await? == 0 {
-                return Ok(());
-            }
-            let text = String::from_utf8_lossy(&line);
-            let command = text.trim_end_matches(['\r', '\n']);
-            let (verb, arg) = command.split_once(' ').unwrap_or((command, ""));
-            let reply: String = match verb.to_ascii_uppercase().as_str() {
-                "EHLO" => "250-127.0.0.1 greets you\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 16777216\r\n".into(),
-                "HELO" => "250 127.0.0.1\r\n".into(),
-                "MAIL" => match (path_arg(arg, "FROM:"), &tx) {
-                    (None, _) => "501 5.5.4 Syntax: MAIL FROM:<address>\r\n".into(),
-                    (Some(_), Some(_)) => "503 5.5.1 Nested MAIL command\r\n".into(),
-                    (Some(from), None) => {
-                        tx = Some(Transaction { from, to: Vec::new(), refused: None });
-                        "250 2.1.0 Ok\r\n".into()
-                    }
-                },
-                "RCPT" => match (path_arg(arg, "TO:"), tx.as_mut()) {
-                    (_, None) => "503 5.5.1 Need MAIL before RCPT\r\n".into(),
-                    (None, Some(_)) => "501 5.5.4 Syntax: RCPT TO:<address>\r\n".into(),
-                    (Some(to), Some(t)) => {
-                        if t.refused.is_none() {
-                            t.refused = shared.take_fault(FailAt::Rcpt);
-                        }
-                        match t.refused {
-                            Some(code) => injected(code),
-                            None => {
-                                t.to.push(to);
-                                "250 2.1.5 Ok\r\n".into()
-                            }
-                        }
-                    }
-                },
-                "DATA" => match tx.take() {
-                    None => "503 5.5.1 Need MAIL before DATA\r\n".into(),
-                    Some(t) if t.to.is_empty() => {
-                        tx = Some(t);
-                        "554 5.5.1 No valid recipients\r\n".into()
-                    }
-                    Some(t) => {
-                        write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
-                        match read_data(&mut reader).await? {
-                            None => return Ok(()),
-                            Some(None) => "552 5.3.4 Message too big\r\n".into(),
-                            Some(Some(data)) => match shared.take_fault(FailAt::Data) {
-                                Some(code) => injected(code),
-                                None => {
-                                    let n = shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
-                                    lock(&shared.messages).push(ReceivedMail { from: t.from, to: t.to, data });
-                                    shared.arrived.notify_waiters();
-                                    format!("250 2.0.0 Ok: queued as SINK{n}\r\n")
-                                }
-                            },
-                        }
-                    }
-                },
-                "RSET" => {
-                    tx = None;
-                    "250 2.0.0 Ok\r\n".into()
-                }
-                "NOOP" => "250 2.0.0 Ok\r\n".into(),
-                "QUIT" => {
-                    write.write_all(b"221 2.0.0 Bye\r\n").await?;
-                    return Ok(());
-                }
-                _ => "502 5.5.2 Command not recognised\r\n".into(),
-            };
-            write.write_all(reply.as_bytes()).await?;
-        }
-    }
-
-    fn injected(code: u16) -> String {
-        format!("{code} {}.0.0 Injected failure\r\n", code / 100)
-    }
-
-    /// `FROM:<a@b> BODY=8BITMIME` → `a@b`; `None` when malformed.
-    fn path_arg(arg: &str, keyword: &str) -> Option<String> {
-        let head = arg.get(..keyword.len())?;
-        if !head.eq_ignore_ascii_case(keyword) {
-            return None;
-        }
-        let rest = arg[keyword.len()..].trim_start();
-        match rest.strip_prefix('<') {
-            Some(inner) => inner.split_once('>').map(|(path, _)| path.to_string()),
-            None => rest.split_whitespace().next().map(str::to_string),
-        }
-    }
-
-    /// Reads DATA up to the lone ".". `Ok(None)`: the client hung up;
-    /// `Ok(Some(None))`: the message was too big.
-    async fn read_data<R>(reader: &mut BufReader<R>) -> std::io::Result<Option<Option<String>>>
-    where
-        R: tokio::io::AsyncRead + Unpin,
-    {
-        let mut data = Vec::new();
-        let mut too_big = false;
-        let mut line = Vec::new();
-        let mut at_line_start = true;
-        loop {
-            line.clear();
-            if (&mut *reader).take(MAX_LINE).read_until(b'\n', &mut line).await? == 0 {
-                return Ok(None);
-            }
-            let mut chunk = line.as_slice();
-            if at_line_start {
-                if chunk == b".\r\n" || chunk == b".\n" {
-                    break;
-                }
-                // Dot-unstuffing (RFC 5321 §4.5.2).
-                if chunk.first() == Some(&b'.') {
-                    chunk = &chunk[1..];
-                }
-            }
-            at_line_start = line.last() == Some(&b'\n');
-            if data.len() + chunk.len() > MAX_MESSAGE {
-                too_big = true;
-            }
-            if !too_big {
-                data.extend_from_slice(chunk);
-            }
-        }
-        Ok(Some((!too_big).then(|| String::from_utf8_lossy(&data).into_owned())))
-    }
+    let well_formed =
+        s.split('%').skip(1).all(|after| after.get(..2).is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())));
+    let decoded = percent_encoding::percent_decode_str(s).decode_utf8().ok()?;
+    well_formed.then(|| decoded.into_owned())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::test_sink::{self, FailAt, ReceivedMail};
     use super::*;
     use crate::config::Secret;
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use mkoba_simulators::smtp::{start_smtp, FailAt, ReceivedMail};
 
     const WAIT: Duration = Duration::from_secs(5);
 
@@ -596,6 +272,10 @@ mod tests {
 
     fn sender(url: &str) -> EmailSender {
         EmailSender::from_config(&config(url)).expect("valid config").expect("url is set")
+    }
+
+    fn policy(retry_base_ms: u64, max_attempts: i32) -> RetryPolicy {
+        EmailSender::retry_policy(&NotifyConfig { retry_base_ms, max_attempts, ..NotifyConfig::default() })
     }
 
     fn row(to: &str, subject: &str, body: &str, attempts: i32) -> OutboxRow {
@@ -623,10 +303,10 @@ mod tests {
 
     #[tokio::test]
     async fn sends_a_plain_text_email_to_a_real_smtp_server() {
-        let sink = test_sink::start().await.expect("sink starts");
+        let sink = start_smtp().await.expect("sink starts");
         let email = sender(&sink.url());
         let r = row("ops@example.com", "mkoba: agent Juma float low", "Float is KES 900.00.\nTop it up.\n", 0);
-        let attempt = email.send(&r, 1_000, 2_000, 8).await;
+        let attempt = email.send(&r, 1_000, &policy(2_000, 8)).await;
         let Attempt::Sent { provider_id: Some(id) } = attempt else { panic!("not sent: {attempt:?}") };
         assert!(id.contains("queued as SINK1"), "{id}");
 
@@ -644,9 +324,9 @@ mod tests {
 
     #[tokio::test]
     async fn lines_starting_with_a_dot_survive_the_trip() {
-        let sink = test_sink::start().await.expect("sink starts");
+        let sink = start_smtp().await.expect("sink starts");
         let r = row("ops@example.com", "dots", "first\n.hidden\n..two\n.\nlast\n", 0);
-        let attempt = sender(&sink.url()).send(&r, 0, 1_000, 3).await;
+        let attempt = sender(&sink.url()).send(&r, 0, &policy(1_000, 3)).await;
         assert!(matches!(attempt, Attempt::Sent { .. }), "{attempt:?}");
         let mail = sink.wait_for(|_| true, WAIT).await.expect("received");
         assert_eq!(body(&mail).replace("\r\n", "\n").trim_end(), "first\n.hidden\n..two\n.\nlast");
@@ -654,48 +334,48 @@ mod tests {
 
     #[tokio::test]
     async fn a_transient_refusal_is_retried_with_backoff() {
-        let sink = test_sink::start().await.expect("sink starts");
+        let sink = start_smtp().await.expect("sink starts");
         let email = sender(&sink.url());
         sink.fail_next(1, 451);
-        let attempt = email.send(&row("ops@example.com", "s", "b", 2), 10_000, 1_000, 8).await;
+        let attempt = email.send(&row("ops@example.com", "s", "b", 2), 10_000, &policy(1_000, 8)).await;
         let Attempt::Retry { error, next_attempt_at_ms } = attempt else { panic!("not a retry: {attempt:?}") };
         assert!(error.contains("451"), "{error}");
         assert_eq!(next_attempt_at_ms, 10_000 + 4_000);
         assert!(sink.messages().is_empty());
         // The injection is used up: the next attempt goes through.
-        let attempt = email.send(&row("ops@example.com", "s", "b", 3), 20_000, 1_000, 8).await;
+        let attempt = email.send(&row("ops@example.com", "s", "b", 3), 20_000, &policy(1_000, 8)).await;
         assert!(matches!(attempt, Attempt::Sent { .. }), "{attempt:?}");
         assert_eq!(sink.messages().len(), 1);
     }
 
     #[tokio::test]
     async fn a_transient_refusal_after_the_data_is_retried() {
-        let sink = test_sink::start().await.expect("sink starts");
+        let sink = start_smtp().await.expect("sink starts");
         sink.fail_next_at(1, 452, FailAt::Data);
-        let attempt = sender(&sink.url()).send(&row("ops@example.com", "s", "b", 0), 0, 1_000, 8).await;
+        let attempt = sender(&sink.url()).send(&row("ops@example.com", "s", "b", 0), 0, &policy(1_000, 8)).await;
         assert!(matches!(attempt, Attempt::Retry { next_attempt_at_ms: 1_000, .. }), "{attempt:?}");
         assert!(sink.messages().is_empty());
     }
 
     #[tokio::test]
     async fn a_permanent_refusal_fails_at_once() {
-        let sink = test_sink::start().await.expect("sink starts");
+        let sink = start_smtp().await.expect("sink starts");
         let email = sender(&sink.url());
         sink.fail_next(1, 550);
-        let attempt = email.send(&row("nobody@example.com", "s", "b", 0), 0, 1_000, 8).await;
+        let attempt = email.send(&row("nobody@example.com", "s", "b", 0), 0, &policy(1_000, 8)).await;
         let Attempt::Failed { error } = attempt else { panic!("not failed: {attempt:?}") };
         assert!(error.contains("550"), "{error}");
         sink.fail_next_at(1, 554, FailAt::Data);
-        let attempt = email.send(&row("nobody@example.com", "s", "b", 0), 0, 1_000, 8).await;
+        let attempt = email.send(&row("nobody@example.com", "s", "b", 0), 0, &policy(1_000, 8)).await;
         assert!(matches!(attempt, Attempt::Failed { .. }), "{attempt:?}");
         assert!(sink.messages().is_empty());
     }
 
     #[tokio::test]
     async fn transient_errors_fail_once_attempts_run_out() {
-        let sink = test_sink::start().await.expect("sink starts");
+        let sink = start_smtp().await.expect("sink starts");
         sink.fail_next(1, 451);
-        let attempt = sender(&sink.url()).send(&row("ops@example.com", "s", "b", 7), 0, 1_000, 8).await;
+        let attempt = sender(&sink.url()).send(&row("ops@example.com", "s", "b", 7), 0, &policy(1_000, 8)).await;
         let Attempt::Failed { error } = attempt else { panic!("not failed: {attempt:?}") };
         assert!(error.contains("451") && error.contains("8 attempts"), "{error}");
     }
@@ -707,7 +387,7 @@ mod tests {
             listener.local_addr().expect("addr").port()
         };
         let email = sender(&format!("smtp://127.0.0.1:{port}"));
-        let attempt = email.send(&row("ops@example.com", "s", "b", 0), 5, 500, 8).await;
+        let attempt = email.send(&row("ops@example.com", "s", "b", 0), 5, &policy(500, 8)).await;
         let Attempt::Retry { error, next_attempt_at_ms } = attempt else { panic!("not a retry: {attempt:?}") };
         assert_eq!(next_attempt_at_ms, 505);
         assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
@@ -715,10 +395,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_invalid_recipient_fails_without_contacting_the_server() {
-        let sink = test_sink::start().await.expect("sink starts");
+        let sink = start_smtp().await.expect("sink starts");
         let email = sender(&sink.url());
         for bad in ["not an address", "", "a@b@c"] {
-            let attempt = email.send(&row(bad, "s", "b", 0), 0, 1_000, 8).await;
+            let attempt = email.send(&row(bad, "s", "b", 0), 0, &policy(1_000, 8)).await;
             let Attempt::Failed { error } = attempt else { panic!("{bad:?}: not failed: {attempt:?}") };
             assert!(error.contains("recipient"), "{error}");
         }
@@ -728,10 +408,10 @@ mod tests {
     #[tokio::test]
     async fn errors_never_show_the_password() {
         // The sink offers no AUTH, so a sender with credentials cannot log in.
-        let sink = test_sink::start().await.expect("sink starts");
+        let sink = start_smtp().await.expect("sink starts");
         let email = sender(&format!("smtp://alerts%40example.com:s3cr%3At-pw@127.0.0.1:{}", sink.port()));
         assert!(!format!("{email:?}").contains("s3cr"));
-        let attempt = email.send(&row("ops@example.com", "s", "b", 0), 0, 1_000, 8).await;
+        let attempt = email.send(&row("ops@example.com", "s", "b", 0), 0, &policy(1_000, 8)).await;
         let Attempt::Retry { error, .. } = attempt else { panic!("not a retry: {attempt:?}") };
         assert!(!error.contains("s3cr"), "{error}");
         assert!(sink.messages().is_empty());
@@ -785,6 +465,19 @@ mod tests {
     }
 
     #[test]
+    fn edge_forms_are_refused_as_before() {
+        for bad in
+            ["smtp://host:", "smtp://[::1]:", "smtp://@host", "smtp://u:@host", "smtp://u:p%4@host", "smtp://ho%41st"]
+        {
+            let err = parse_url(bad).expect_err(bad);
+            assert!(err.starts_with("smtp.url"), "{bad}: {err}");
+        }
+        let parsed = parse_url("smtp://u:p:w@Relay_1.local:025/").expect("colon in the password");
+        assert_eq!((parsed.host.as_str(), parsed.port), ("Relay_1.local", 25));
+        assert_eq!(parsed.credentials, Some(("u".to_string(), "p:w".to_string())));
+    }
+
+    #[test]
     fn url_forms_and_default_ports() {
         let parsed = parse_url("smtp://relay.local").expect("plain");
         assert_eq!((parsed.security, parsed.host.as_str(), parsed.port), (Security::Plain, "relay.local", 25));
@@ -803,66 +496,20 @@ mod tests {
         }
     }
 
-    /// One SMTP reply, all its lines.
-    async fn reply(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
-        let mut all = String::new();
-        loop {
-            let mut line = String::new();
-            read.read_line(&mut line).await.expect("read");
-            all.push_str(&line);
-            if line.len() < 4 || line.as_bytes()[3] != b'-' {
-                return all;
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn the_sink_speaks_enough_smtp() {
-        let sink = test_sink::start().await.expect("sink starts");
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", sink.port())).await.expect("connect");
-        let (read, mut write) = stream.into_split();
-        let mut read = BufReader::new(read);
-        assert!(reply(&mut read).await.starts_with("220 "));
-        let script: &[(&str, &str)] = &[
-            ("EHLO client.test\r\n", "250 "),
-            ("VRFY root\r\n", "502 "),
-            ("RCPT TO:<a@b>\r\n", "503 "),
-            ("MAIL FROM:<me@here> BODY=8BITMIME\r\n", "250 "),
-            ("MAIL FROM:<again@here>\r\n", "503 "),
-            ("DATA\r\n", "554 "),
-            ("RSET\r\n", "250 "),
-            ("MAIL FROM:<me@here>\r\n", "250 "),
-            ("RCPT TO:<you@there>\r\n", "250 "),
-            ("rcpt to:<other@there>\r\n", "250 "),
-            ("NOOP\r\n", "250 "),
-            ("DATA\r\n", "354 "),
-            ("Subject: hi\r\n\r\n..leading dot\r\nplain\r\n.\r\n", "250 "),
-            ("HELO again\r\n", "250 "),
-            ("QUIT\r\n", "221 "),
-        ];
-        for (send, expect) in script {
-            write.write_all(send.as_bytes()).await.expect("write");
-            let got = reply(&mut read).await;
-            assert!(got.lines().last().is_some_and(|l| l.starts_with(expect)), "{send:?} → {got:?}");
-        }
-        let mail = sink.wait_for(|m| m.from == "me@here", WAIT).await.expect("kept");
-        assert_eq!(mail.to, ["you@there", "other@there"]);
-        assert_eq!(mail.data, "Subject: hi\r\n\r\n.leading dot\r\nplain\r\n");
-    }
-
     #[tokio::test]
     async fn the_sink_serves_many_connections_and_stops_when_dropped() {
-        let sink = test_sink::start().await.expect("sink starts");
+        let sink = start_smtp().await.expect("sink starts");
         let email = sender(&sink.url());
         let sends = (0..6).map(|i| {
             let email = email.clone();
-            async move { email.send(&row(&format!("u{i}@example.com"), "s", "b", 0), 0, 1_000, 8).await }
+            async move { email.send(&row(&format!("u{i}@example.com"), "s", "b", 0), 0, &policy(1_000, 8)).await }
         });
         let attempts = futures_util::future::join_all(sends).await;
         assert!(attempts.iter().all(|a| matches!(a, Attempt::Sent { .. })), "{attempts:?}");
         let waiting = sink.wait_for(|m| m.to == ["late@example.com"], WAIT);
         let late_row = row("late@example.com", "s", "b", 0);
-        let late = email.send(&late_row, 0, 1_000, 8);
+        let late_policy = policy(1_000, 8);
+        let late = email.send(&late_row, 0, &late_policy);
         let (found, sent) = tokio::join!(waiting, late);
         assert!(matches!(sent, Attempt::Sent { .. }), "{sent:?}");
         assert!(found.is_some());

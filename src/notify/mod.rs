@@ -7,6 +7,7 @@ pub mod email;
 pub mod fraud;
 pub mod outbox;
 pub mod receipts;
+pub mod retry;
 pub mod sms;
 pub mod summary;
 pub mod worker;

@@ -232,19 +232,3 @@ pub fn for_recipient(conn: &mut DbConn, recipient: &str) -> Result<Vec<OutboxRow
     let sql = format!("SELECT {COLUMNS} FROM outbox WHERE recipient = $1 ORDER BY id");
     Ok(with_conn!(conn, c => diesel::sql_query(sql.as_str()).bind::<Text, _>(recipient).load(c))?)
 }
-
-/// Backoff before attempt `attempts + 1`: base × 2^attempts, capped.
-pub fn backoff_ms(base_ms: u64, attempts: i32, cap_ms: u64) -> i64 {
-    let factor = 1u64 << u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
-    i64::try_from(base_ms.saturating_mul(factor).min(cap_ms)).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        assert_eq!(super::backoff_ms(1_000, 0, 60_000), 1_000);
-        assert_eq!(super::backoff_ms(1_000, 3, 60_000), 8_000);
-        assert_eq!(super::backoff_ms(1_000, 10, 60_000), 60_000);
-    }
-}

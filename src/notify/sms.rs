@@ -1,6 +1,7 @@
 //! Outbound SMS through Africa's Talking's messaging API.
 
-use super::outbox::{backoff_ms, Attempt, OutboxRow};
+use super::outbox::{Attempt, OutboxRow};
+pub use super::retry::RetryPolicy;
 use crate::config::SmsConfig;
 use serde::Deserialize;
 use std::time::Duration;
@@ -36,25 +37,6 @@ struct Recipient {
     status: String,
     #[serde(rename = "messageId", default)]
     message_id: String,
-}
-
-/// Retry policy for a channel.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub base_ms: u64,
-    pub cap_ms: u64,
-    pub max_attempts: i32,
-}
-
-impl RetryPolicy {
-    /// Retry later, or give up if this was the last attempt allowed.
-    pub fn after(&self, row: &OutboxRow, error: String, now_ms: i64) -> Attempt {
-        if row.attempts + 1 >= self.max_attempts {
-            Attempt::Failed { error: format!("{error} (gave up after {} attempts)", row.attempts + 1) }
-        } else {
-            Attempt::Retry { error, next_attempt_at_ms: now_ms + backoff_ms(self.base_ms, row.attempts, self.cap_ms) }
-        }
-    }
 }
 
 impl SmsSender {

@@ -85,10 +85,10 @@ pub async fn run_sms(ledger: Ledger, notices: Arc<Notices>, sender: SmsSender, c
 
 /// Sends email until the process stops.
 pub async fn run_email(ledger: Ledger, sender: EmailSender, config: NotifyConfig) {
-    let (base, max) = (config.retry_base_ms, config.max_attempts);
+    let policy = EmailSender::retry_policy(&config);
     run(ledger, Channel::Email, None, config, move |row| {
         let sender = sender.clone();
-        async move { (row.id, sender.send(&row, now_ms(), base, max).await) }
+        async move { (row.id, sender.send(&row, now_ms(), &policy).await) }
     })
     .await;
 }

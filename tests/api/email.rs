@@ -3,15 +3,14 @@
 
 use crate::helpers::{kes, spawn_app_with, TestApp, TestDb, World};
 use mkoba::config::Secret;
-use mkoba::notify::email::test_sink::{self, SmtpSink};
-use mkoba_simulators::{start_aggregator, AggregatorConfig, AggregatorHandle};
+use mkoba_simulators::{start_aggregator, start_smtp, AggregatorConfig, AggregatorHandle, SmtpSink};
 use std::time::Duration;
 
 const OPS: &str = "ops@mkoba.example";
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn with_smtp(db: TestDb) -> (TestApp, SmtpSink, AggregatorHandle) {
-    let sink = test_sink::start().await.expect("smtp sink");
+    let sink = start_smtp().await.expect("smtp sink");
     let sim =
         start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
     let mut config = db.config();
