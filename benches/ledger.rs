@@ -43,6 +43,7 @@ use mkoba::ledger::{
 };
 use mkoba::notify::{receipts, worker, Notices};
 use mkoba::with_conn;
+use mkoba_simulators::load::Latencies;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
@@ -369,15 +370,6 @@ fn random_transfer(
     })
 }
 
-fn percentile(sorted_us: &[u32], p: f64) -> Duration {
-    if sorted_us.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted_us.len() as f64).ceil() as usize;
-    let i = rank.clamp(1, sorted_us.len()) - 1;
-    Duration::from_micros(u64::from(sorted_us[i]))
-}
-
 /// Runs `verify()` and checks that exactly the acknowledged transfers exist.
 async fn verified(ledger: &Ledger, expected_transfers: u64) -> anyhow::Result<String> {
     let report = ledger.verify().await?;
@@ -429,7 +421,7 @@ async fn run_submit(
         tasks.spawn(async move {
             let mut rng = StdRng::from_rng(&mut rand::rng());
             let mut outcome = Outcome::default();
-            let mut latencies_us: Vec<u32> = Vec::with_capacity(1 << 14);
+            let mut latencies = Latencies::default();
             let mut i = 0u64;
             while Instant::now() < deadline {
                 let key = keys.make(&mut rng, &format!("b{t}-{i}"));
@@ -438,18 +430,18 @@ async fn run_submit(
                 let sent = Instant::now();
                 let result = ledger.submit(req).await;
                 let us = sent.elapsed().as_micros();
-                latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                latencies.record_us(u64::try_from(us).unwrap_or(u64::MAX));
                 outcome.count(&result);
             }
-            anyhow::Ok((outcome, latencies_us))
+            anyhow::Ok((outcome, latencies))
         });
     }
     let mut outcome = Outcome::default();
-    let mut latencies_us = Vec::new();
+    let mut latencies = Latencies::default();
     while let Some(done) = tasks.join_next().await {
         let (o, l) = done??;
         outcome.merge(o);
-        latencies_us.extend(l);
+        latencies.merge(&l);
     }
     outcome.elapsed = start.elapsed();
     let path = match feeder {
@@ -460,8 +452,8 @@ async fn run_submit(
         }
         None => "submit".into(),
     };
-    latencies_us.sort_unstable();
-    let latency = (percentile(&latencies_us, 50.0), percentile(&latencies_us, 99.0));
+    let at = |p: f64| Duration::from_micros(latencies.percentile_us(p));
+    let latency = (at(50.0), at(99.0));
     let verify = verified(&ledger, setup + outcome.committed).await?;
     drop(ledger);
     Ok(Row {
