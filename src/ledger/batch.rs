@@ -19,24 +19,21 @@
 //! the writer posts its requests one at a time instead). A refused request
 //! writes nothing.
 
-use super::account::{self, Account, AccountId, AccountKind, AccountStatus};
-use super::history;
+use super::account::{AccountId, AccountKind, AccountStatus};
 use super::holds::{self, NewHold};
 use super::tariff::{self, Quote};
-use super::transfer::{entries_of, replay, Entry, Leg, Party, Receipt, TransferKind, TransferRequest, TransferRow};
+use super::transfer::{entries_of, replay, Entry, Leg, Party, Receipt, TransferRequest};
+use super::watch::{watch, Watch};
+use super::write::{find_by_keys, insert_postings, load_accounts, net_deltas, update_account, Slot, ROWS_PER_INSERT};
 use super::{LedgerError, Settings};
 use crate::db::prepared::{self, Prepared};
 use crate::db::{DbConn, DbError};
 use crate::domain::{now_ms, Reference};
-use crate::limits::velocity::{self, History, OutEvent, Verdict};
+use crate::limits::velocity::{self, OutEvent, Verdict};
 use crate::with_conn;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text};
-use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// Rows per multi-row statement: bounds the bind count (SQLite allows 32,766)
-/// and the number of distinct statements kept prepared.
-const ROWS_PER_INSERT: usize = 64;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use std::collections::{HashMap, HashSet};
 
 /// Posts `reqs` in order and returns a result for each. An `Err` means
 /// nothing can be said for any of them: the caller rolls back what this wrote.
@@ -63,22 +60,6 @@ pub fn apply_all(
         .collect()
 }
 
-/// The state of one account as the group's decisions move it.
-pub(super) struct Slot {
-    pub account: Account,
-    pub allow_negative: bool,
-    pub balance: i64,
-    /// Sent today before this group, plus what this group counts.
-    out_today: i64,
-    /// What this group adds to today's outgoing total.
-    counted: i64,
-    pub debited: bool,
-    pub credited: bool,
-    /// A corrective movement (a reversal): no status, daily or balance-cap
-    /// guard, only the floor.
-    pub corrective: bool,
-}
-
 /// An accepted request, waiting for its transfer row.
 struct Accepted {
     index: usize,
@@ -90,14 +71,6 @@ struct Accepted {
     held: Option<&'static str>,
 }
 
-/// What the fraud rules know while a group is decided: each payer's
-/// history, and for each request whether its payee was paid before.
-#[derive(Default)]
-struct Watch {
-    histories: HashMap<AccountId, History>,
-    payee_known: HashMap<usize, bool>,
-}
-
 fn round(
     conn: &mut DbConn,
     settings: &Settings,
@@ -107,7 +80,34 @@ fn round(
 ) -> Result<(), LedgerError> {
     let now = now_ms();
     let day = settings.day_number(now);
+    let todo = fresh_requests(conn, settings, reqs, indexes, results)?;
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let mut book = load_accounts(conn, &accounts_of(settings, reqs, &todo), day)?;
+    let mut watch = watch(conn, settings, &book, reqs, &todo, now)?;
+    let mut accepted = Vec::with_capacity(todo.len());
+    for (i, quote) in todo {
+        match decide(settings, &mut book, &mut watch, i, reqs[i], quote, now) {
+            Ok((entries, from, to, held)) => accepted.push(Accepted { index: i, quote, entries, from, to, held }),
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    write_accepted(conn, settings, reqs, accepted, &book, now, results)
+}
 
+/// The requests left to decide: those that pass [`precheck`] and whose key
+/// is new (a known key is answered by replaying its transfer).
+fn fresh_requests(
+    conn: &mut DbConn,
+    settings: &Settings,
+    reqs: &[&TransferRequest],
+    indexes: &[usize],
+    results: &mut [Option<Result<Receipt, LedgerError>>],
+) -> Result<Vec<(usize, Quote)>, LedgerError> {
     let mut todo: Vec<(usize, Quote)> = Vec::with_capacity(indexes.len());
     for &i in indexes {
         match precheck(settings, reqs[i]) {
@@ -116,24 +116,27 @@ fn round(
         }
     }
     if todo.is_empty() {
-        return Ok(());
+        return Ok(todo);
     }
-
     let keys: Vec<&str> = todo.iter().map(|&(i, _)| reqs[i].idempotency_key.as_str()).collect();
     let mut existing = find_by_keys(conn, &keys)?;
-    if !existing.is_empty() {
-        let mut fresh = Vec::with_capacity(todo.len());
-        for (i, quote) in todo {
-            match existing.remove(&reqs[i].idempotency_key) {
-                Some(row) => results[i] = Some(replay(conn, row, &reqs[i].fingerprint())),
-                None => fresh.push((i, quote)),
-            }
-        }
-        todo = fresh;
+    if existing.is_empty() {
+        return Ok(todo);
     }
+    let mut fresh = Vec::with_capacity(todo.len());
+    for (i, quote) in todo {
+        match existing.remove(&reqs[i].idempotency_key) {
+            Some(row) => results[i] = Some(replay(conn, row, &reqs[i].fingerprint())),
+            None => fresh.push((i, quote)),
+        }
+    }
+    Ok(fresh)
+}
 
-    let mut ids: Vec<i64> = Vec::with_capacity(todo.len() * 2 + 2);
-    for &(i, quote) in &todo {
+/// Every account the group's requests may touch, sorted.
+fn accounts_of(settings: &Settings, reqs: &[&TransferRequest], todo: &[(usize, Quote)]) -> Vec<i64> {
+    let mut ids: Vec<i64> = Vec::with_capacity(todo.len() * 2 + 3);
+    for &(i, quote) in todo {
         ids.extend([reqs[i].from.0, reqs[i].to.0]);
         if !quote.fee.is_zero() {
             ids.push(settings.system.fee_revenue.0);
@@ -148,20 +151,20 @@ fn round(
     }
     ids.sort_unstable();
     ids.dedup();
-    let mut book = load_accounts(conn, &ids, day)?;
-    let mut watch = watch(conn, settings, &book, reqs, &todo, now)?;
+    ids
+}
 
-    let mut accepted = Vec::with_capacity(todo.len());
-    for (i, quote) in todo {
-        match decide(settings, &mut book, &mut watch, i, reqs[i], quote, now) {
-            Ok((entries, from, to, held)) => accepted.push(Accepted { index: i, quote, entries, from, to, held }),
-            Err(e) => results[i] = Some(Err(e)),
-        }
-    }
-    if accepted.is_empty() {
-        return Ok(());
-    }
-
+/// Writes the accepted transfers (rows, holds, postings, one guarded update
+/// per account) and their receipts.
+fn write_accepted(
+    conn: &mut DbConn,
+    settings: &Settings,
+    reqs: &[&TransferRequest],
+    accepted: Vec<Accepted>,
+    book: &HashMap<AccountId, Slot>,
+    now: i64,
+    results: &mut [Option<Result<Receipt, LedgerError>>],
+) -> Result<(), LedgerError> {
     let rows = insert_transfers(conn, reqs, &accepted, now)?;
     for (a, &(transfer_id, _)) in accepted.iter().zip(&rows) {
         if let Some(rule) = a.held {
@@ -186,10 +189,10 @@ fn round(
     // Account-id order is the lock order.
     let mut touched: Vec<&Slot> = book.values().filter(|s| s.debited || s.credited).collect();
     touched.sort_unstable_by_key(|s| s.account.id);
+    let day = settings.day_number(now);
     for slot in touched {
         update_account(conn, settings, slot, day)?;
     }
-
     for (a, (id, reference)) in accepted.into_iter().zip(rows) {
         let req = reqs[a.index];
         results[a.index] = Some(Ok(Receipt {
@@ -222,52 +225,6 @@ fn precheck(settings: &Settings, req: &TransferRequest) -> Result<Quote, LedgerE
         return Err(LedgerError::SelfTransfer);
     }
     tariff::quote(&settings.tariffs, req.kind, req.amount)
-}
-
-/// Whether money leaving `from` by this kind is watched by the fraud rules.
-fn watched(kind: TransferKind, from: &Account) -> bool {
-    from.kind == AccountKind::Customer
-        && matches!(kind, TransferKind::P2p | TransferKind::CashOut | TransferKind::MerchantPayment)
-}
-
-/// Loads what the fraud rules need for this group, inside its transaction;
-/// nothing when no rule is on and no SIM swap is in its cool-off.
-fn watch(
-    conn: &mut DbConn,
-    settings: &Settings,
-    book: &HashMap<AccountId, Slot>,
-    reqs: &[&TransferRequest],
-    todo: &[(usize, Quote)],
-    now: i64,
-) -> Result<Watch, LedgerError> {
-    let mut watch = Watch::default();
-    let cooloff_ms = settings.sim_swap.cooloff_hours.saturating_mul(velocity::HOUR_MS);
-    let payers: Vec<(usize, &Account)> = todo
-        .iter()
-        .filter_map(|&(i, _)| book.get(&reqs[i].from).map(|s| (i, &s.account)))
-        .filter(|(i, a)| watched(reqs[*i].kind, a))
-        .collect();
-    if payers.is_empty() || !(settings.velocity.any() || history::any_swap_since(conn, now - cooloff_ms)?) {
-        return Ok(watch);
-    }
-    let want = history::Want {
-        known_payees: settings.velocity.new_recipients_per_hour.limit.is_some(),
-        large_in_minor: settings.velocity.out_after_large_in.large_in_minor,
-        swap_cooloff_ms: cooloff_ms,
-    };
-    for (i, payer) in payers {
-        if let std::collections::hash_map::Entry::Vacant(slot) = watch.histories.entry(payer.id) {
-            let msisdn = payer.msisdn.as_ref().map(|m| m.as_str());
-            slot.insert(history::load(conn, payer.id, msisdn, &want, now)?);
-        }
-        if want.known_payees {
-            let req = reqs[i];
-            let known =
-                watch.histories[&payer.id].has_paid(req.to) || history::paid_before(conn, req.from, req.to, i64::MAX)?;
-            watch.payee_known.insert(i, known);
-        }
-    }
-    Ok(watch)
 }
 
 /// Decides one request against the running state and, if it goes, moves the
@@ -401,57 +358,6 @@ fn decide(
     Ok((entries, party(req.from), party(payee), held))
 }
 
-/// Net change per account, in account-id order (the lock order).
-pub(super) fn net_deltas(entries: &[Entry]) -> BTreeMap<AccountId, i64> {
-    let mut deltas = BTreeMap::new();
-    for &(account, _, amount) in entries {
-        let net: &mut i64 = deltas.entry(account).or_insert(0);
-        // Amounts are checked Money; a sum past i64 saturates and is then
-        // refused by the balance bounds.
-        *net = net.saturating_add(amount);
-    }
-    deltas
-}
-
-fn find_by_keys(conn: &mut DbConn, keys: &[&str]) -> Result<HashMap<String, TransferRow>, LedgerError> {
-    let mut found = HashMap::new();
-    for chunk in keys.chunks(ROWS_PER_INSERT) {
-        let sql = format!("SELECT * FROM transfers WHERE idempotency_key IN {}", prepared::row(chunk.len()));
-        let rows: Vec<TransferRow> = with_conn!(conn, c => {
-            let mut q = Prepared::new(sql.clone());
-            for key in chunk {
-                q = q.bind::<Text, _>(key.to_string());
-            }
-            q.load(c)
-        })?;
-        found.extend(rows.into_iter().map(|r| (r.idempotency_key.clone(), r)));
-    }
-    Ok(found)
-}
-
-pub(super) fn load_accounts(conn: &mut DbConn, ids: &[i64], day: i64) -> Result<HashMap<AccountId, Slot>, LedgerError> {
-    let mut book = HashMap::with_capacity(ids.len());
-    for row in account::find_rows(conn, ids)? {
-        let allow_negative = row.allow_negative == 1;
-        let account = Account::try_from(row)?;
-        let out_today = if account.out_day == day { account.out_day_minor } else { 0 };
-        book.insert(
-            account.id,
-            Slot {
-                balance: account.balance_minor,
-                account,
-                allow_negative,
-                out_today,
-                counted: 0,
-                debited: false,
-                credited: false,
-                corrective: false,
-            },
-        );
-    }
-    Ok(book)
-}
-
 #[derive(QueryableByName)]
 struct IdRef {
     #[diesel(sql_type = BigInt)]
@@ -524,87 +430,4 @@ fn insert_transfers(
     rows.into_iter()
         .map(|r| r.ok_or_else(|| LedgerError::Internal("could not allocate a unique reference".into())))
         .collect()
-}
-
-/// Postings as `(transfer id, entry)`, in a few multi-row statements.
-pub(super) fn insert_postings(conn: &mut DbConn, postings: &[(i64, Entry)]) -> Result<(), LedgerError> {
-    for chunk in postings.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO postings (transfer_id, account_id, code, amount_minor) VALUES {}",
-            prepared::rows(chunk.len(), 4)
-        );
-        with_conn!(conn, c => {
-            let mut q = Prepared::new(sql.clone());
-            for &(transfer_id, (account, code, amount_minor)) in chunk {
-                q = q
-                    .bind::<BigInt, _>(transfer_id)
-                    .bind::<BigInt, _>(account.0)
-                    .bind::<Text, _>(code)
-                    .bind::<BigInt, _>(amount_minor);
-            }
-            q.execute(c)
-        })?;
-    }
-    Ok(())
-}
-
-#[derive(QueryableByName)]
-struct BalanceRow {
-    #[diesel(sql_type = BigInt)]
-    balance_minor: i64,
-}
-
-/// One conditional statement per account: the group's net change, guarded by
-/// the conditions the decisions checked, landing on the balance they reached.
-pub(super) fn update_account(conn: &mut DbConn, settings: &Settings, slot: &Slot, day: i64) -> Result<(), LedgerError> {
-    const SQL: &str = "UPDATE accounts SET \
-        balance_minor = balance_minor + ?, \
-        out_day_minor = CASE WHEN ? = 1 THEN (CASE WHEN out_day = ? THEN out_day_minor ELSE 0 END) + ? \
-            ELSE out_day_minor END, \
-        out_day = CASE WHEN ? = 1 THEN ? ELSE out_day END \
-        WHERE id = ? \
-        AND (? = 0 OR status = 'active') \
-        AND (? = 0 OR status <> 'suspended') \
-        AND balance_minor >= ? AND balance_minor <= ? \
-        AND (? = 0 OR (CASE WHEN out_day = ? THEN out_day_minor ELSE 0 END) <= ?) \
-        RETURNING balance_minor";
-    let a = &slot.account;
-    let net = slot
-        .balance
-        .checked_sub(a.balance_minor)
-        .ok_or_else(|| LedgerError::Internal(format!("the change to account {} overflows", a.id)))?;
-    // A corrective movement keeps no limits but the floor.
-    let tier = if slot.corrective { None } else { settings.tier_of(a) };
-    // Bounds on the balance before, such that the balance after is allowed.
-    let min_before = if slot.allow_negative { (i64::MIN + 1).saturating_sub(net) } else { -net.min(0) };
-    let max_before =
-        if net > 0 { tier.map_or(i64::MAX, |t| t.max_balance_minor).saturating_sub(net) } else { i64::MAX };
-    let daily_cap = tier.map_or(i64::MAX, |t| t.max_daily_out_minor);
-    // A debited account's daily total is reset on a new day and checked.
-    let debited = i32::from(slot.debited && !slot.corrective);
-    let rows: Vec<BalanceRow> = with_conn!(conn, c => Prepared::new(SQL)
-        .bind::<BigInt, _>(net)
-        .bind::<Integer, _>(debited)
-        .bind::<BigInt, _>(day)
-        .bind::<BigInt, _>(slot.counted)
-        .bind::<Integer, _>(debited)
-        .bind::<BigInt, _>(day)
-        .bind::<BigInt, _>(a.id.0)
-        .bind::<Integer, _>(debited)
-        .bind::<Integer, _>(i32::from(slot.credited && !slot.corrective))
-        .bind::<BigInt, _>(min_before)
-        .bind::<BigInt, _>(max_before)
-        .bind::<Integer, _>(debited)
-        .bind::<BigInt, _>(day)
-        .bind::<BigInt, _>(daily_cap.saturating_sub(slot.counted))
-        .load(c))?;
-    match rows.first() {
-        Some(row) if row.balance_minor == slot.balance => Ok(()),
-        found => Err(LedgerError::Db(DbError::Commit(format!(
-            "account {} changed under the writer: expected balance {}, found {:?}",
-            a.id,
-            slot.balance,
-            found.map(|r| r.balance_minor)
-        )))),
-    }
 }

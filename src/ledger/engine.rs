@@ -1,16 +1,16 @@
 //! Movements the posting engine makes on its own account, one at a time:
 //! reversals and the release of held transfers. Their legs are moved by the
-//! same guarded statement the group path uses ([`super::batch`]): one
+//! same guarded statement the group path uses ([`super::write`]): one
 //! conditional update per account, in account-id order, that must land on
 //! the balance decided here. The legs are asserted to sum to zero before
 //! anything is written.
 
 use super::account::{AccountId, AccountStatus};
-use super::batch;
 use super::transfer::{
     entries_of, find_by_id, find_by_key, find_by_reference, find_reversal_of, load, replay, stored_receipt, Entry, Leg,
     Receipt, ReversalRequest, TransferKind, TransferRequest, TransferRow,
 };
+use super::write;
 use super::{LedgerError, Settings};
 use crate::db::prepared::Prepared;
 use crate::db::DbConn;
@@ -102,10 +102,10 @@ fn move_entries(
     if sum != Some(0) {
         return Err(LedgerError::Internal(format!("legs do not balance: they sum to {sum:?}")));
     }
-    let deltas = batch::net_deltas(entries);
+    let deltas = write::net_deltas(entries);
     let ids: Vec<i64> = deltas.keys().map(|a| a.0).collect();
     let day = settings.day_number(now);
-    let mut book = batch::load_accounts(conn, &ids, day)?;
+    let mut book = write::load_accounts(conn, &ids, day)?;
     for (id, &delta) in &deltas {
         let slot = book.get_mut(id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?;
         let a = &slot.account;
@@ -138,7 +138,7 @@ fn move_entries(
     // Account-id order is the lock order.
     for id in deltas.keys() {
         if let Some(slot) = book.get(id).filter(|s| s.debited || s.credited) {
-            batch::update_account(conn, settings, slot, day)?;
+            write::update_account(conn, settings, slot, day)?;
         }
     }
     Ok(book.into_iter().map(|(id, slot)| (id, slot.balance)).collect())
@@ -154,7 +154,7 @@ fn finish(
     credit: AccountId,
 ) -> Result<Receipt, LedgerError> {
     let postings: Vec<(i64, Entry)> = entries.iter().map(|&e| (transfer_id, e)).collect();
-    batch::insert_postings(conn, &postings)?;
+    write::insert_postings(conn, &postings)?;
     // The row is still this transaction's own: nothing saw it without them.
     const SQL: &str = "UPDATE transfers SET debit_balance_after_minor = ?, credit_balance_after_minor = ? WHERE id = ?";
     with_conn!(conn, c => Prepared::new(SQL)

@@ -14,6 +14,8 @@ pub mod statement;
 pub mod tariff;
 pub mod transfer;
 pub mod verify;
+mod watch;
+mod write;
 
 pub use account::{Account, AccountId, AccountKey, AccountKind, AccountStatus, Language, NewAccount};
 pub use error::LedgerError;
