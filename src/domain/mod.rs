@@ -2,6 +2,7 @@
 
 pub mod money;
 pub mod msisdn;
+pub mod name;
 pub mod pin;
 pub mod reference;
 pub mod till;
