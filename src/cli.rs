@@ -1,26 +1,22 @@
 //! The operator CLI (SPEC §8). PINs come from standard input, never from
-//! arguments. Exit codes: 0 done, 1 refused (message on stderr), 2 bad usage.
+//! arguments. Exit codes: 0 done, 1 refused (message on stderr), 2 bad
+//! usage, 3 when mkoba could not carry it out.
 
 use crate::config::Config;
-use crate::domain::{Money, Msisdn, Pin, Reference};
-use crate::i18n::Catalog;
-use crate::ledger::account::{clean_name, parse_till};
-use crate::ledger::Language;
+use crate::domain::{Money, Msisdn, Reference};
 use crate::ledger::{
-    Account, AccountKey, AccountKind, AccountStatus, Ledger, LedgerError, NewAccount, Receipt, ReversalRequest,
-    TransferKind, TransferRequest,
+    AccountKey, AccountKind, Ledger, LedgerError, Receipt, ReversalRequest, TransferKind, TransferRequest,
 };
-use crate::notify::Notices;
 use crate::startup::{self, Application};
-use crate::{secrets, telemetry};
+use crate::telemetry;
+use accounts::existing;
 use clap::{Args, Parser, Subcommand};
 use rand::Rng;
 use serde_json::json;
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
+mod accounts;
 mod fraud;
 
 #[derive(Debug, Parser)]
@@ -277,7 +273,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, mut config: Config) -> Outcome {
+async fn run(command: Command, config: Config) -> Outcome {
     match command {
         Command::Serve => serve(config).await,
         Command::Config(ConfigCmd::Show) => {
@@ -291,37 +287,13 @@ async fn run(command: Command, mut config: Config) -> Outcome {
             Ok(())
         }
         Command::Customer(CustomerCmd::Register { msisdn, name, id_number, tier, out }) => {
-            let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
-            let name = clean_name(&name)?;
-            let id_number = id_number.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-            let tier = tier.unwrap_or_else(|| if id_number.is_some() { "standard" } else { "basic" }.to_string());
-            if !config.tiers.contains_key(&tier) || tier == "agent" || tier == "merchant" {
-                return Err(Failure::Refused(format!("'{tier}' is not a customer tier")));
-            }
-            secrets::ensure(&mut config)?;
-            let pin = read_new_pin(&config)?;
-            let pin_hash = startup::pin_hasher(&config)?.hash_async(pin).await?;
-            let ledger = open(&config).await?;
-            let new = NewAccount::customer(&msisdn, &name, &tier, Some(pin_hash)).with_id_number(id_number);
-            created(&ledger, &config, new, AccountKey::Msisdn(msisdn), &out).await
+            accounts::customer_register(msisdn, name, id_number, tier, out, config).await
         }
         Command::Agent(AgentCmd::Create { msisdn, name, out }) => {
-            let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
-            let name = clean_name(&name)?;
-            secrets::ensure(&mut config)?;
-            let pin = read_new_pin(&config)?;
-            let pin_hash = startup::pin_hasher(&config)?.hash_async(pin).await?;
-            let ledger = open(&config).await?;
-            let new = NewAccount::agent(&msisdn, &name, Some(pin_hash));
-            created(&ledger, &config, new, AccountKey::Msisdn(msisdn), &out).await
+            accounts::agent_create(msisdn, name, out, config).await
         }
         Command::Merchant(MerchantCmd::Create { till, name, msisdn, out }) => {
-            let till = parse_till(&till)?;
-            let name = clean_name(&name)?;
-            let contact = Msisdn::parse(&msisdn, &config.number_plan())?;
-            let ledger = open(&config).await?;
-            let new = NewAccount::merchant(&till, &name, &contact);
-            created(&ledger, &config, new, AccountKey::Till(till), &out).await
+            accounts::merchant_create(till, name, msisdn, out, config).await
         }
         Command::Float(FloatCmd::Issue { agent, amount, idempotency_key, out }) => {
             let msisdn = Msisdn::parse(&agent, &config.number_plan())?;
@@ -345,37 +317,8 @@ async fn run(command: Command, mut config: Config) -> Outcome {
             print_receipt(&ledger, &receipt, &out);
             Ok(())
         }
-        Command::Account(AccountCmd::Show { account, out }) => {
-            let key = account_key(&account, &config)?;
-            let ledger = open(&config).await?;
-            let account = existing(&ledger, key).await?;
-            print_account(&ledger, &account, &out);
-            Ok(())
-        }
-        Command::Pin(PinCmd::Unlock { msisdn, out }) => {
-            let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
-            let ledger = open(&config).await?;
-            let account = existing(&ledger, AccountKey::Msisdn(msisdn)).await?;
-            let message = match account.status {
-                AccountStatus::Suspended => {
-                    return Err(Failure::Refused(format!("{} is suspended, not locked", account.handle())))
-                }
-                AccountStatus::Active if account.pin_failures == 0 => "was not locked",
-                AccountStatus::Active | AccountStatus::Locked => {
-                    let id = account.id;
-                    ledger
-                        .write(move |conn| crate::ledger::account::set_status(conn, id, AccountStatus::Active))
-                        .await?;
-                    "unlocked"
-                }
-            };
-            if out.json {
-                println!("{}", json!({ "msisdn": account.handle(), "status": "active", "result": message }));
-            } else {
-                println!("{} {message}", account.handle());
-            }
-            Ok(())
-        }
+        Command::Account(AccountCmd::Show { account, out }) => accounts::show(account, out, config).await,
+        Command::Pin(PinCmd::Unlock { msisdn, out }) => accounts::pin_unlock(msisdn, out, config).await,
         Command::Transfer(TransferCmd::Reverse { reference, out }) => {
             let reference = Reference::parse(&reference)?;
             let ledger = open(&config).await?;
@@ -452,87 +395,9 @@ pub(crate) fn refused(ledger: &Ledger, e: LedgerError) -> Failure {
     Failure::Refused(e.describe(&ledger.settings().currency))
 }
 
-async fn existing(ledger: &Ledger, key: AccountKey) -> Result<Account, Failure> {
-    let shown = key.to_string();
-    ledger.find_account(key).await?.ok_or_else(|| Failure::Refused(format!("no account {shown}")))
-}
-
-/// Creates the account and, in the same transaction, its welcome SMS.
-async fn created(ledger: &Ledger, config: &Config, new: NewAccount, key: AccountKey, out: &Output) -> Outcome {
-    let catalog = Arc::new(Catalog::load().map_err(Failure::Failed)?);
-    let notices = Notices::new(config, catalog);
-    let welcome = key.clone();
-    ledger
-        .write(move |conn| {
-            let id = crate::ledger::account::insert(conn, &new)?;
-            // Customers and agents; a merchant's till is no account its contact dials.
-            if let AccountKey::Msisdn(msisdn) = &welcome {
-                let lang = Language::from_stored(new.language())?;
-                notices.registered(conn, msisdn.as_str(), new.name(), lang)?;
-            }
-            Ok(id)
-        })
-        .await
-        .map_err(|e| refused(ledger, e))?;
-    let account = existing(ledger, key).await?;
-    print_account(ledger, &account, out);
-    Ok(())
-}
-
-/// A till is 5 to 8 digits; anything else is read as a phone number.
-fn account_key(s: &str, config: &Config) -> Result<AccountKey, Failure> {
-    if let Ok(till) = parse_till(s) {
-        return Ok(AccountKey::Till(till));
-    }
-    Ok(AccountKey::Msisdn(Msisdn::parse(s, &config.number_plan())?))
-}
-
-/// One line of standard input: the PIN. It is never echoed or logged.
-fn read_new_pin(config: &Config) -> Result<Pin, Failure> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Failure::Refused(format!("cannot read the PIN from standard input: {e}")))?;
-    if line.trim().is_empty() {
-        return Err(Failure::Refused("a PIN is required on standard input (e.g. echo 1357 | mkoba ...)".into()));
-    }
-    Ok(Pin::parse_new(&line, config.pin.length)?)
-}
-
 fn random_key() -> String {
     let bytes: [u8; 12] = rand::rng().random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn print_account(ledger: &Ledger, a: &Account, out: &Output) {
-    let currency = &ledger.settings().currency;
-    let balance = currency.show(a.balance_minor);
-    if out.json {
-        let v = json!({
-            "msisdn": a.msisdn.as_ref().map(|m| m.to_string()).or_else(|| a.contact_msisdn.as_ref().map(|m| m.to_string())),
-            "till": a.till,
-            "name": a.name,
-            "kind": a.kind.as_str(),
-            "balance_minor": a.balance_minor,
-            "balance": balance,
-            "currency": currency.code,
-            "tier": a.tier,
-            "status": a.status.as_str(),
-            "language": a.language.as_str(),
-            "id_number": a.id_number,
-            "created_at_ms": a.created_at_ms,
-        });
-        println!("{v}");
-    } else {
-        println!("{} ({}, {})", a.name, a.kind.as_str(), a.handle());
-        println!("  balance  {balance}");
-        println!("  tier     {}", a.tier);
-        println!("  status   {}", a.status.as_str());
-        if let Some(contact) = &a.contact_msisdn {
-            println!("  contact  {contact}");
-        }
-    }
 }
 
 pub(crate) fn print_receipt(ledger: &Ledger, r: &Receipt, out: &Output) {

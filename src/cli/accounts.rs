@@ -1,0 +1,172 @@
+//! `mkoba customer`, `agent`, `merchant`, `account` and `pin`: accounts as
+//! an operator creates, shows and unlocks them.
+
+use super::{open, refused, Failure, Outcome, Output};
+use crate::config::Config;
+use crate::domain::{Msisdn, Pin};
+use crate::i18n::Catalog;
+use crate::ledger::account::{clean_name, parse_till};
+use crate::ledger::{Account, AccountKey, AccountStatus, Language, Ledger, NewAccount};
+use crate::notify::Notices;
+use crate::{secrets, startup};
+use serde_json::json;
+use std::io::BufRead;
+use std::sync::Arc;
+
+pub(super) async fn customer_register(
+    msisdn: String,
+    name: String,
+    id_number: Option<String>,
+    tier: Option<String>,
+    out: Output,
+    mut config: Config,
+) -> Outcome {
+    let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
+    let name = clean_name(&name)?;
+    let id_number = id_number.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let tier = tier.unwrap_or_else(|| if id_number.is_some() { "standard" } else { "basic" }.to_string());
+    if !config.tiers.contains_key(&tier) || tier == "agent" || tier == "merchant" {
+        return Err(Failure::Refused(format!("'{tier}' is not a customer tier")));
+    }
+    secrets::ensure(&mut config)?;
+    let pin = read_new_pin(&config)?;
+    let pin_hash = startup::pin_hasher(&config)?.hash_async(pin).await?;
+    let ledger = open(&config).await?;
+    let new = NewAccount::customer(&msisdn, &name, &tier, Some(pin_hash)).with_id_number(id_number);
+    created(&ledger, &config, new, AccountKey::Msisdn(msisdn), &out).await
+}
+
+pub(super) async fn agent_create(msisdn: String, name: String, out: Output, mut config: Config) -> Outcome {
+    let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
+    let name = clean_name(&name)?;
+    secrets::ensure(&mut config)?;
+    let pin = read_new_pin(&config)?;
+    let pin_hash = startup::pin_hasher(&config)?.hash_async(pin).await?;
+    let ledger = open(&config).await?;
+    let new = NewAccount::agent(&msisdn, &name, Some(pin_hash));
+    created(&ledger, &config, new, AccountKey::Msisdn(msisdn), &out).await
+}
+
+pub(super) async fn merchant_create(
+    till: String,
+    name: String,
+    msisdn: String,
+    out: Output,
+    config: Config,
+) -> Outcome {
+    let till = parse_till(&till)?;
+    let name = clean_name(&name)?;
+    let contact = Msisdn::parse(&msisdn, &config.number_plan())?;
+    let ledger = open(&config).await?;
+    let new = NewAccount::merchant(&till, &name, &contact);
+    created(&ledger, &config, new, AccountKey::Till(till), &out).await
+}
+
+pub(super) async fn show(account: String, out: Output, config: Config) -> Outcome {
+    let key = account_key(&account, &config)?;
+    let ledger = open(&config).await?;
+    let account = existing(&ledger, key).await?;
+    print_account(&ledger, &account, &out);
+    Ok(())
+}
+
+pub(super) async fn pin_unlock(msisdn: String, out: Output, config: Config) -> Outcome {
+    let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
+    let ledger = open(&config).await?;
+    let account = existing(&ledger, AccountKey::Msisdn(msisdn)).await?;
+    let message = match account.status {
+        AccountStatus::Suspended => {
+            return Err(Failure::Refused(format!("{} is suspended, not locked", account.handle())))
+        }
+        AccountStatus::Active if account.pin_failures == 0 => "was not locked",
+        AccountStatus::Active | AccountStatus::Locked => {
+            let id = account.id;
+            ledger.write(move |conn| crate::ledger::account::set_status(conn, id, AccountStatus::Active)).await?;
+            "unlocked"
+        }
+    };
+    if out.json {
+        println!("{}", json!({ "msisdn": account.handle(), "status": "active", "result": message }));
+    } else {
+        println!("{} {message}", account.handle());
+    }
+    Ok(())
+}
+
+pub(super) async fn existing(ledger: &Ledger, key: AccountKey) -> Result<Account, Failure> {
+    let shown = key.to_string();
+    ledger.find_account(key).await?.ok_or_else(|| Failure::Refused(format!("no account {shown}")))
+}
+
+/// Creates the account and, in the same transaction, its welcome SMS.
+async fn created(ledger: &Ledger, config: &Config, new: NewAccount, key: AccountKey, out: &Output) -> Outcome {
+    let catalog = Arc::new(Catalog::load().map_err(Failure::Failed)?);
+    let notices = Notices::new(config, catalog);
+    let welcome = key.clone();
+    ledger
+        .write(move |conn| {
+            let id = crate::ledger::account::insert(conn, &new)?;
+            // Customers and agents; a merchant's till is no account its contact dials.
+            if let AccountKey::Msisdn(msisdn) = &welcome {
+                let lang = Language::from_stored(new.language())?;
+                notices.registered(conn, msisdn.as_str(), new.name(), lang)?;
+            }
+            Ok(id)
+        })
+        .await
+        .map_err(|e| refused(ledger, e))?;
+    let account = existing(ledger, key).await?;
+    print_account(ledger, &account, out);
+    Ok(())
+}
+
+/// A till is 5 to 8 digits; anything else is read as a phone number.
+fn account_key(s: &str, config: &Config) -> Result<AccountKey, Failure> {
+    if let Ok(till) = parse_till(s) {
+        return Ok(AccountKey::Till(till));
+    }
+    Ok(AccountKey::Msisdn(Msisdn::parse(s, &config.number_plan())?))
+}
+
+/// One line of standard input: the PIN. It is never echoed or logged.
+fn read_new_pin(config: &Config) -> Result<Pin, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::Refused(format!("cannot read the PIN from standard input: {e}")))?;
+    if line.trim().is_empty() {
+        return Err(Failure::Refused("a PIN is required on standard input (e.g. echo 1357 | mkoba ...)".into()));
+    }
+    Ok(Pin::parse_new(&line, config.pin.length)?)
+}
+
+fn print_account(ledger: &Ledger, a: &Account, out: &Output) {
+    let currency = &ledger.settings().currency;
+    let balance = currency.show(a.balance_minor);
+    if out.json {
+        let v = json!({
+            "msisdn": a.msisdn.as_ref().map(|m| m.to_string()).or_else(|| a.contact_msisdn.as_ref().map(|m| m.to_string())),
+            "till": a.till,
+            "name": a.name,
+            "kind": a.kind.as_str(),
+            "balance_minor": a.balance_minor,
+            "balance": balance,
+            "currency": currency.code,
+            "tier": a.tier,
+            "status": a.status.as_str(),
+            "language": a.language.as_str(),
+            "id_number": a.id_number,
+            "created_at_ms": a.created_at_ms,
+        });
+        println!("{v}");
+    } else {
+        println!("{} ({}, {})", a.name, a.kind.as_str(), a.handle());
+        println!("  balance  {balance}");
+        println!("  tier     {}", a.tier);
+        println!("  status   {}", a.status.as_str());
+        if let Some(contact) = &a.contact_msisdn {
+            println!("  contact  {contact}");
+        }
+    }
+}
