@@ -1,6 +1,7 @@
 //! Africa's Talking: form-encoded USSD webhooks answered with `CON `/`END `.
 
 use crate::domain::{Msisdn, NumberPlan};
+use crate::notify::delivery::Report;
 use crate::ussd::UssdRequest;
 use serde::Deserialize;
 
@@ -109,20 +110,27 @@ pub struct DeliveryForm {
     pub retry_count: String,
 }
 
-/// Final states: `Some(true)` delivered, `Some(false)` failed; others are on the way.
-pub fn delivery_outcome(status: &str) -> Option<bool> {
+/// What an Africa's Talking delivery status means (see [`crate::notify::delivery`]).
+pub fn delivery_report(status: &str) -> Report {
     match status {
-        "Success" => Some(true),
-        "Failed" | "Rejected" | "Expired" | "AbsentSubscriber" => Some(false),
-        _ => None,
+        "Sent" | "Submitted" | "Buffered" => Report::InFlight,
+        "Success" => Report::Delivered,
+        "Rejected" | "Failed" | "AbsentSubscriber" | "Expired" => Report::Failed,
+        _ => Report::Unknown,
     }
 }
+
+/// Longest delivery status accepted.
+const STATUS_CHARS_MAX: usize = 64;
 
 pub fn parse_delivery(body: &[u8]) -> Result<DeliveryForm, AdapterError> {
     let form: DeliveryForm = serde_urlencoded::from_bytes(body).map_err(|e| AdapterError::Malformed(e.to_string()))?;
     bounded_id("id", &form.id)?;
-    if form.status.trim().is_empty() {
-        return Err(AdapterError::Invalid("status is required".into()));
+    if form.status.trim().is_empty() || form.status.chars().count() > STATUS_CHARS_MAX {
+        return Err(AdapterError::Invalid(format!("status must be 1 to {STATUS_CHARS_MAX} characters")));
+    }
+    if form.phone_number.trim().is_empty() {
+        return Err(AdapterError::Invalid("phoneNumber is required".into()));
     }
     Ok(form)
 }

@@ -2,6 +2,7 @@
 //! lease, record the outcome. Several processes can drain it: a claim is a
 //! conditional update, and PostgreSQL skips rows another claim holds.
 
+use super::delivery::{self, Report, State};
 use crate::db::prepared::{self, Prepared};
 use crate::db::DbConn;
 use crate::ledger::LedgerError;
@@ -202,29 +203,71 @@ pub fn record(conn: &mut DbConn, id: i64, attempt: &Attempt, now_ms: i64) -> Res
     Ok(())
 }
 
-/// Applies an aggregator's delivery report: `Some(true)` delivered,
-/// `Some(false)` failed, `None` still on its way. False when the id is unknown.
+/// What a delivery report did to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportApplied {
+    /// The message is now in this state (it may be the one it was in).
+    Applied(State),
+    /// The message is final already: nothing changed.
+    Final(String),
+    /// The id is known, but the report names another number: nothing changed.
+    OtherNumber,
+    /// No SMS has this provider id (yet).
+    UnknownId,
+}
+
+/// Applies a delivery report for `provider_id` sent to `recipient` by
+/// [`delivery::transitions`], in one conditional UPDATE: the state it meets
+/// decides, not a state read earlier, so concurrent reports cannot race.
 pub fn delivery_report(
     conn: &mut DbConn,
     provider_id: &str,
-    delivered: Option<bool>,
-    report: &str,
+    recipient: &str,
+    report: Report,
+    recorded: &str,
     now_ms: i64,
-) -> Result<bool, LedgerError> {
-    let status = match delivered {
-        Some(true) => "delivered",
-        Some(false) => "failed",
-        None => "sent",
-    };
-    const SQL: &str = "UPDATE outbox SET status = $1, delivery_status = $2, updated_at_ms = $3 \
-        WHERE provider_id = $4 AND channel = 'sms' AND status IN ('sent', 'delivered', 'failed')";
-    let n = with_conn!(conn, c => diesel::sql_query(SQL)
-        .bind::<Text, _>(status)
-        .bind::<Text, _>(report)
-        .bind::<BigInt, _>(now_ms)
-        .bind::<Text, _>(provider_id)
-        .execute(c))?;
-    Ok(n > 0)
+) -> Result<ReportApplied, LedgerError> {
+    #[derive(QueryableByName)]
+    struct Status {
+        #[diesel(sql_type = Text)]
+        status: String,
+    }
+    let moves = delivery::transitions(report);
+    if !moves.is_empty() {
+        // The states are the enum's own names, never request text.
+        let cases: String =
+            moves.iter().map(|(from, to)| format!(" WHEN '{}' THEN '{}'", from.as_str(), to.as_str())).collect();
+        let from: Vec<String> = moves.iter().map(|(from, _)| format!("'{}'", from.as_str())).collect();
+        let sql = format!(
+            "UPDATE outbox SET status = CASE status{cases} END, delivery_status = $1, updated_at_ms = $2 \
+             WHERE provider_id = $3 AND channel = 'sms' AND recipient = $4 AND status IN ({}) RETURNING status",
+            from.join(", ")
+        );
+        let rows: Vec<Status> = with_conn!(conn, c => diesel::sql_query(sql.as_str())
+            .bind::<Text, _>(recorded)
+            .bind::<BigInt, _>(now_ms)
+            .bind::<Text, _>(provider_id)
+            .bind::<Text, _>(recipient)
+            .load(c))?;
+        if let Some(state) = rows.first().and_then(|r| State::parse(&r.status)) {
+            return Ok(ReportApplied::Applied(state));
+        }
+    }
+    // Nothing moved: find out why, for the log (the UPDATE decided).
+    #[derive(QueryableByName)]
+    struct Known {
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = Text)]
+        recipient: String,
+    }
+    const SQL: &str = "SELECT status, recipient FROM outbox WHERE provider_id = $1 AND channel = 'sms' LIMIT 1";
+    let known: Vec<Known> = with_conn!(conn, c => diesel::sql_query(SQL).bind::<Text, _>(provider_id).load(c))?;
+    Ok(match known.into_iter().next() {
+        None => ReportApplied::UnknownId,
+        Some(k) if k.recipient != recipient => ReportApplied::OtherNumber,
+        Some(k) => ReportApplied::Final(k.status),
+    })
 }
 
 /// Messages to one recipient, oldest first (for operators and tests).

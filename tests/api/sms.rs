@@ -344,3 +344,149 @@ async fn a_rate_limited_number_is_told_why_and_when_to_retry() {
     let other = format!("from=%2B{BARAKA}&to=20880&text=HELP&date=2026-11-24&id=ATXid_r4&linkId=&networkCode=63902");
     assert_eq!(app.webhook("sms", &format!("token={TOKEN}"), &other).await.status().as_u16(), 200);
 }
+
+impl TestApp {
+    /// A delivery report as Africa's Talking posts it.
+    async fn delivery_report(&self, id: &str, status: &str, phone: &str) -> u16 {
+        let form = [
+            ("id", id.to_string()),
+            ("status", status.to_string()),
+            ("phoneNumber", format!("+{phone}")),
+            ("networkCode", "63902".to_string()),
+            ("failureReason", if status == "Failed" { "DeliveryFailure".into() } else { String::new() }),
+            ("retryCount", "0".to_string()),
+        ];
+        let url = format!("{}/webhooks/africastalking/delivery?token={TOKEN}", self.address);
+        self.client.post(url).form(&form).send().await.expect("post").status().as_u16()
+    }
+
+    /// The outbox row the aggregator knows as `provider_id`.
+    async fn row_for(&self, recipient: &str, provider_id: &str) -> OutboxRow {
+        let rows = self.outbox_for(recipient).await;
+        rows.into_iter().find(|m| m.provider_id.as_deref() == Some(provider_id)).expect("the message's row")
+    }
+}
+
+/// Sends `text` to `phone` through mkoba (a HELP reply) and returns the
+/// aggregator's message id once mkoba has recorded it.
+async fn sent_message(app: &TestApp, sim: &AggregatorHandle, phone: &str) -> String {
+    let before = sim.inbox(phone).len();
+    assert_eq!(app.sms(&format!("ATXid_{}", random_suffix()), phone, "HELP").await, 200);
+    let arrived = sim.wait_for_messages(phone, before + 1, WAIT).await.expect("the reply reached the phone");
+    let id = arrived[before].id.clone();
+    let recorded = wait_until(|| async {
+        app.outbox_for(phone).await.iter().any(|m| m.provider_id.as_deref() == Some(id.as_str()) && m.status == "sent")
+    })
+    .await;
+    assert!(recorded, "[{}] the message id was recorded: {:?}", app.backend(), app.outbox_for(phone).await);
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_delivery_reports_never_undo_a_final_state() {
+    for db in TestDb::all() {
+        let (app, sim) = with_aggregator(db, true).await;
+        let b = app.backend();
+        // mkoba's reports come from this test alone, in the order it chooses.
+        sim.set_delivery_callback(None);
+
+        // Delivered, then a late "Sent": stays delivered.
+        let id = sent_message(&app, &sim, AMINA).await;
+        assert_eq!(app.delivery_report(&id, "Success", AMINA).await, 200);
+        assert_eq!(app.row_for(AMINA, &id).await.status, "delivered", "[{b}]");
+        assert_eq!(app.delivery_report(&id, "Sent", AMINA).await, 200);
+        assert_eq!(app.delivery_report(&id, "Buffered", AMINA).await, 200);
+        let row = app.row_for(AMINA, &id).await;
+        assert_eq!((row.status.as_str(), row.delivery_status.as_deref()), ("delivered", Some("Success")), "[{b}]");
+
+        // Failed, then a late "Success": stays failed.
+        let id = sent_message(&app, &sim, AMINA).await;
+        assert_eq!(app.delivery_report(&id, "Failed", AMINA).await, 200);
+        assert_eq!(app.delivery_report(&id, "Success", AMINA).await, 200);
+        let row = app.row_for(AMINA, &id).await;
+        assert_eq!(row.status, "failed", "[{b}] {row:?}");
+        assert!(row.delivery_status.as_deref().is_some_and(|s| s.starts_with("Failed")), "[{b}] {row:?}");
+
+        // An unknown status is recorded as such and moves nothing; a final
+        // report after it still lands.
+        let id = sent_message(&app, &sim, BARAKA).await;
+        assert_eq!(app.delivery_report(&id, "Buffered", BARAKA).await, 200);
+        assert_eq!(app.delivery_report(&id, "Teleported", BARAKA).await, 200);
+        let row = app.row_for(BARAKA, &id).await;
+        assert_eq!(
+            (row.status.as_str(), row.delivery_status.as_deref()),
+            ("sent", Some("unknown:Teleported")),
+            "[{b}]"
+        );
+        // The right id for another number changes nothing.
+        assert_eq!(app.delivery_report(&id, "Success", AMINA).await, 200);
+        assert_eq!(app.row_for(BARAKA, &id).await.status, "sent", "[{b}] a report for another number moved it");
+        assert_eq!(app.delivery_report(&id, "Success", BARAKA).await, 200);
+        assert_eq!(app.row_for(BARAKA, &id).await.status, "delivered", "[{b}]");
+        // An unknown status after the final one leaves it whole.
+        assert_eq!(app.delivery_report(&id, "Teleported", BARAKA).await, 200);
+        let row = app.row_for(BARAKA, &id).await;
+        assert_eq!((row.status.as_str(), row.delivery_status.as_deref()), ("delivered", Some("Success")), "[{b}]");
+    }
+}
+
+/// The conditional UPDATE is the state machine: reports applied straight to
+/// the database in any order end where the pure machine says.
+#[test]
+fn delivery_reports_in_any_order_end_in_the_right_state_in_the_database() {
+    use mkoba::notify::delivery::{self, Report, State};
+    use mkoba::notify::outbox::{Attempt, Channel, NewMessage};
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for db in TestDb::all() {
+        let b = db.backend;
+        let t = crate::helpers::TestLedger::open(db);
+        let config = ProptestConfig { cases: 24, ..ProptestConfig::default() };
+        let status = prop_oneof![
+            Just("Sent"),
+            Just("Submitted"),
+            Just("Buffered"),
+            Just("Success"),
+            Just("Failed"),
+            Just("Rejected"),
+            Just("Expired"),
+            Just("Teleported")
+        ];
+        proptest!(config, |(statuses in proptest::collection::vec(status, 1..8).prop_shuffle())| {
+            rt.block_on(async {
+                let provider_id = format!("ATXid_{}", random_suffix());
+                let pid = provider_id.clone();
+                t.ledger
+                    .write(move |c| {
+                        let now = mkoba::domain::now_ms();
+                        outbox::enqueue(c, &NewMessage::sms(AMINA, "hello".into(), Some(format!("prop:{pid}"))), now)?;
+                        for row in outbox::claim_due(c, Channel::Sms, now, 60_000, 100)? {
+                            outbox::record(c, row.id, &Attempt::Sent { provider_id: Some(pid.clone()) }, now)?;
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .expect("a sent message");
+                let mut expected = State::Sent;
+                for status in &statuses {
+                    let kind = mkoba::aggregators::africastalking::delivery_report(status);
+                    expected = delivery::next(expected, kind).unwrap_or(expected);
+                    let (pid, recorded) = (provider_id.clone(), delivery::describe(kind, status, ""));
+                    t.ledger
+                        .write(move |c| outbox::delivery_report(c, &pid, AMINA, kind, &recorded, 0))
+                        .await
+                        .expect("report");
+                }
+                let rows = t.outbox_naming("hello").await;
+                let row = rows.iter().find(|r| r.provider_id.as_deref() == Some(provider_id.as_str())).expect("row");
+                let first_final = statuses.iter().find_map(|s| match mkoba::aggregators::africastalking::delivery_report(s) {
+                    Report::Delivered => Some(State::Delivered),
+                    Report::Failed => Some(State::Failed),
+                    _ => None,
+                });
+                assert_eq!(expected, first_final.unwrap_or(State::Sent), "{statuses:?}");
+                assert_eq!(row.status, expected.as_str(), "[{b}] {statuses:?}");
+            });
+        });
+    }
+}
