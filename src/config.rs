@@ -253,6 +253,9 @@ pub struct SmsConfig {
     pub username: String,
     pub api_key: Secret,
     pub sender_id: String,
+    /// After the aggregator refuses the configuration (credentials, sender
+    /// id, account balance), sending pauses this long before one probe.
+    pub config_error_backoff_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -465,6 +468,7 @@ impl Default for SmsConfig {
             username: "sandbox".into(),
             api_key: Secret::default(),
             sender_id: String::new(),
+            config_error_backoff_s: 900,
         }
     }
 }

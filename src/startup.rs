@@ -63,7 +63,8 @@ pub fn pin_hasher(config: &Config) -> anyhow::Result<PinHasher> {
 fn start_senders(state: &web::Data<AppState>) -> anyhow::Result<()> {
     let config = &state.config;
     let sms = SmsSender::new(&config.sms).map_err(anyhow::Error::msg)?;
-    tokio::spawn(worker::run_sms(state.ledger.clone(), state.notices.clone(), sms, config.notify.clone()));
+    let backoff_s = config.sms.config_error_backoff_s;
+    tokio::spawn(worker::run_sms(state.ledger.clone(), state.notices.clone(), sms, config.notify.clone(), backoff_s));
     match EmailSender::from_config(&config.smtp).map_err(anyhow::Error::msg)? {
         Some(email) => {
             tokio::spawn(worker::run_email(state.ledger.clone(), email, config.notify.clone()));

@@ -180,22 +180,30 @@ pub enum Attempt {
     Failed {
         error: String,
     },
+    /// Not the message's fault: the channel is paused (the aggregator
+    /// refused mkoba's configuration). Back to pending as it was, the
+    /// attempt not counted; `error` says why, if this send found out.
+    Held {
+        error: Option<String>,
+    },
 }
 
 pub fn record(conn: &mut DbConn, id: i64, attempt: &Attempt, now_ms: i64) -> Result<(), LedgerError> {
-    let (status, provider_id, error, next_at) = match attempt {
-        Attempt::Sent { provider_id } => ("sent", provider_id.as_deref(), None, now_ms),
-        Attempt::Retry { error, next_attempt_at_ms } => ("pending", None, Some(error.as_str()), *next_attempt_at_ms),
-        Attempt::Failed { error } => ("failed", None, Some(error.as_str()), now_ms),
+    let (status, provider_id, error, next_at, counted) = match attempt {
+        Attempt::Sent { provider_id } => ("sent", provider_id.as_deref(), None, now_ms, 1i32),
+        Attempt::Retry { error, next_attempt_at_ms } => ("pending", None, Some(error.as_str()), *next_attempt_at_ms, 1),
+        Attempt::Failed { error } => ("failed", None, Some(error.as_str()), now_ms, 1),
+        Attempt::Held { error } => ("pending", None, error.as_deref(), now_ms, 0),
     };
     // Only the holder of the claim records: a message is never marked twice.
     const SQL: &str = "UPDATE outbox SET status = $1, provider_id = COALESCE($2, provider_id), last_error = COALESCE($3, last_error), \
-        attempts = attempts + 1, next_attempt_at_ms = $4, lease_until_ms = 0, updated_at_ms = $5 \
-        WHERE id = $6 AND status = 'sending'";
+        attempts = attempts + $4, next_attempt_at_ms = $5, lease_until_ms = 0, updated_at_ms = $6 \
+        WHERE id = $7 AND status = 'sending'";
     with_conn!(conn, c => diesel::sql_query(SQL)
         .bind::<Text, _>(status)
         .bind::<Nullable<Text>, _>(provider_id)
         .bind::<Nullable<Text>, _>(error)
+        .bind::<Integer, _>(counted)
         .bind::<BigInt, _>(next_at)
         .bind::<BigInt, _>(now_ms)
         .bind::<BigInt, _>(id)
@@ -268,6 +276,16 @@ pub fn delivery_report(
         Some(k) if k.recipient != recipient => ReportApplied::OtherNumber,
         Some(k) => ReportApplied::Final(k.status),
     })
+}
+
+/// Frees the dedupe keys of open alerts starting with `prefix` (an incident
+/// is over), so the next incident alerts again. The alert rows stay, their
+/// key suffixed `:resolved:<id>`. Returns how many were open.
+pub fn resolve_alerts(conn: &mut DbConn, prefix: &str) -> Result<usize, LedgerError> {
+    const SQL: &str = "UPDATE outbox SET dedupe_key = dedupe_key || ':resolved:' || CAST(id AS TEXT) \
+        WHERE channel = 'email' AND dedupe_key LIKE $1 AND dedupe_key NOT LIKE '%:resolved:%'";
+    let pattern = format!("{prefix}%");
+    Ok(with_conn!(conn, c => diesel::sql_query(SQL).bind::<Text, _>(pattern.as_str()).execute(c))?)
 }
 
 /// Messages to one recipient, oldest first (for operators and tests).

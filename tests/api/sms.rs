@@ -253,6 +253,113 @@ async fn an_aggregator_outage_is_retried_without_loss_or_duplicates() {
         app.sms(&format!("ATXid_{}", random_suffix()), BARAKA, "HELP").await;
         let failed = wait_until(|| async { app.outbox_for(BARAKA).await.iter().any(|m| m.status == "failed") }).await;
         assert!(failed, "[{}] {:?}", app.backend(), app.outbox_for(BARAKA).await);
+
+        // A gateway error is the gateway's trouble, not the message's: retried.
+        sim.set_failure(Failure::recipient_status(1, 501));
+        app.sms(&format!("ATXid_{}", random_suffix()), AMINA, "HELP").await;
+        let retried = wait_until(|| async {
+            app.outbox_for(AMINA).await.iter().any(|m| {
+                m.status != "pending"
+                    && m.status != "sending"
+                    && m.last_error.as_deref().is_some_and(|e| e.contains("GatewayError (501)"))
+            })
+        })
+        .await;
+        let rows = app.outbox_for(AMINA).await;
+        assert!(retried, "[{}] {rows:?}", app.backend());
+        let row =
+            rows.iter().find(|m| m.last_error.as_deref().is_some_and(|e| e.contains("GatewayError"))).expect("row");
+        assert!(row.status == "sent" || row.status == "delivered", "[{}] {row:?}", app.backend());
+        assert_eq!(row.attempts, 2, "[{}] {row:?}", app.backend());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_sender_id_pauses_sending_alerts_once_and_resumes_after_the_backoff() {
+    const OPS: &str = "ops@mkoba.example";
+    for db in TestDb::all() {
+        let sim =
+            start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+        sim.set_failure(Failure::invalid_sender_id(None));
+        let mut config = sms_config(&db, &sim, true);
+        config.sms.sender_id = "NOTMINE".into();
+        config.sms.config_error_backoff_s = 2;
+        config.alerts.email_to = OPS.into();
+        let app = spawn_app_with(db, config).await;
+        let b = app.backend();
+        world(&app).await;
+        // Three receipts wait (float, and the deposit's two): one attempt, then nothing.
+        assert!(wait_until(|| async { sim.request_count() >= 1 }).await, "[{b}] a first attempt");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(sim.request_count(), 1, "[{b}] sending stopped after one attempt");
+        let sms_rows = || async {
+            let mut rows = app.outbox_for(AGENT).await;
+            rows.extend(app.outbox_for(AMINA).await);
+            rows
+        };
+        let rows = sms_rows().await;
+        assert_eq!(rows.len(), 3, "[{b}] {rows:?}");
+        assert!(rows.iter().all(|r| r.status == "pending" && r.attempts == 0), "[{b}] all pending: {rows:?}");
+        assert!(
+            rows.iter().any(|r| r.last_error.as_deref().is_some_and(|e| e.contains("InvalidSenderId"))),
+            "{rows:?}"
+        );
+        let alerts = || async {
+            let rows = app.outbox_for(OPS).await;
+            rows.into_iter()
+                .filter(|r| r.channel == "email" && r.subject.contains("outbound SMS paused"))
+                .collect::<Vec<_>>()
+        };
+        let first = alerts().await;
+        assert_eq!(first.len(), 1, "[{b}] one alert: {first:?}");
+        assert!(first[0].body.contains("InvalidSenderId") && first[0].body.contains("NOTMINE"), "{}", first[0].body);
+        assert!(!first[0].body.contains("sim-key"), "the alert names no key: {}", first[0].body);
+
+        // After the backoff one probe: still refused, still one alert.
+        assert!(wait_until(|| async { sim.request_count() >= 2 }).await, "[{b}] a probe after the backoff");
+        sim.set_failure(Failure::None);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(sim.request_count(), 2, "[{b}] one probe");
+        assert_eq!(alerts().await.len(), 1, "[{b}] one alert per incident");
+
+        // The next probe goes through and the backlog drains, each message once.
+        assert!(wait_until(|| async { sim.sent_count() >= 3 }).await, "[{b}] the backlog drained");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut sent: Vec<String> = sim.messages().into_iter().map(|m| format!("{}:{}", m.to, m.message)).collect();
+        sent.sort();
+        sent.dedup();
+        assert_eq!((sim.sent_count(), sent.len()), (3, 3), "[{b}] each message once");
+        let rows = sms_rows().await;
+        assert!(rows.iter().all(|r| r.status == "sent" || r.status == "delivered"), "[{b}] {rows:?}");
+        assert_eq!(alerts().await.len(), 1, "[{b}]");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_corrected_settings_resumes_at_once() {
+    for db in TestDb::all() {
+        let sim =
+            start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+        // The aggregator refuses the first process's sender id.
+        sim.set_failure(Failure::invalid_sender_id(Some(1)));
+        let mut config = sms_config(&db, &sim, true);
+        config.sms.sender_id = "NOTMINE".into();
+        let first = spawn_app_with(db.clone_for_restart(), config).await;
+        let b = first.backend();
+        world(&first).await;
+        assert!(wait_until(|| async { sim.request_count() >= 1 }).await, "[{b}] a first attempt");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!((sim.request_count(), sim.sent_count()), (1, 0), "[{b}] paused for the default 900 s");
+        // Restarted with a sender id the aggregator takes: no 900 s wait.
+        let mut config = sms_config(&db, &sim, true);
+        config.sms.sender_id = "MKOBA".into();
+        let second = spawn_app_with(db.clone_for_restart(), config).await;
+        assert!(wait_until(|| async { sim.sent_count() >= 3 }).await, "[{b}] resumed at once");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(sim.sent_count(), 3, "[{b}] each message once");
+        assert!(sim.messages().iter().all(|m| m.from == "MKOBA"), "[{b}] {:?}", sim.messages());
+        drop((first, second));
+        drop(db);
     }
 }
 
