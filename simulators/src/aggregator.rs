@@ -106,6 +106,10 @@ pub struct Message {
     pub from: String,
     /// The text.
     pub message: String,
+    /// The `linkId` form field (premium/on-demand SMS: the inbound message
+    /// this one answers), if the send had one.
+    #[serde(default)]
+    pub link_id: Option<String>,
     /// Milliseconds since the Unix epoch when it was accepted.
     pub received_at_ms: u64,
     /// `false` when a `delivery_failed` failure was in force: the message is
@@ -613,6 +617,8 @@ struct SendForm {
     to: Option<String>,
     message: Option<String>,
     from: Option<String>,
+    #[serde(rename = "linkId")]
+    link_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -670,6 +676,7 @@ async fn send_sms(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
         return reject(&shared, StatusCode::BAD_REQUEST, "Request is missing required form field 'message'");
     };
     let from = form.from.filter(|f| !f.trim().is_empty()).unwrap_or_else(|| shared.cfg.default_sender.clone());
+    let link_id = form.link_id.filter(|l| !l.trim().is_empty());
 
     let failure = shared.lock().consume_failure();
     match &failure {
@@ -735,6 +742,7 @@ async fn send_sms(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
                 to: phone,
                 from: from.clone(),
                 message: message.clone(),
+                link_id: link_id.clone(),
                 received_at_ms: now_ms(),
                 delivered,
             });

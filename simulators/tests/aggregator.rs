@@ -187,6 +187,18 @@ async fn recipient_failure_then_recovery() {
     assert_eq!(sim.inbox("254712345678").len(), 1);
 }
 
+#[tokio::test]
+async fn a_link_id_is_recorded_with_the_message() {
+    let sim = start().await;
+    let mut form = sms("+254712345678", "reply");
+    form.push(("linkId", "SampleLinkId123"));
+    assert_eq!(send(&sim, KEY, &form).await.0, 201);
+    assert_eq!(send(&sim, KEY, &sms("+254712345678", "bulk")).await.0, 201);
+    let inbox = sim.inbox("254712345678");
+    assert_eq!(inbox[0].link_id.as_deref(), Some("SampleLinkId123"));
+    assert_eq!(inbox[1].link_id, None);
+}
+
 /// Africa's Talking's real error shapes, on demand.
 #[tokio::test]
 async fn configuration_errors_in_africas_talking_shapes() {

@@ -91,7 +91,20 @@ pub fn parse_sms(body: &[u8], plan: &NumberPlan) -> Result<crate::sms::InboundSm
     let id = bounded_id("id", &form.id)?;
     check_text(&form.text)?;
     let from = phone("from", &form.from, plan)?;
-    Ok(crate::sms::InboundSms { aggregator: NAME, id: id.to_string(), from, text: form.text, source: None })
+    for (field, value) in [("to", &form.to), ("linkId", &form.link_id)] {
+        if value.trim().len() > ID_CHARS_MAX {
+            return Err(AdapterError::Invalid(format!("{field} must be at most {ID_CHARS_MAX} characters")));
+        }
+    }
+    Ok(crate::sms::InboundSms {
+        aggregator: NAME,
+        id: id.to_string(),
+        from,
+        to: form.to.trim().to_string(),
+        link_id: form.link_id.trim().to_string(),
+        text: form.text,
+        source: None,
+    })
 }
 
 /// A delivery report's form fields.

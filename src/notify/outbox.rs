@@ -34,15 +34,44 @@ pub struct NewMessage {
     pub body: String,
     /// Enqueueing the same key twice keeps one message.
     pub dedupe_key: Option<String>,
+    /// SMS: the `from` to send with instead of `sms.sender_id` (a reply
+    /// from the short code the customer texted).
+    pub sender: Option<String>,
+    /// SMS: the inbound message's `linkId` this one answers.
+    pub link_id: Option<String>,
 }
 
 impl NewMessage {
     pub fn sms(to: &str, body: String, dedupe_key: Option<String>) -> NewMessage {
-        NewMessage { channel: Channel::Sms, recipient: to.to_string(), subject: String::new(), body, dedupe_key }
+        NewMessage {
+            channel: Channel::Sms,
+            recipient: to.to_string(),
+            subject: String::new(),
+            body,
+            dedupe_key,
+            sender: None,
+            link_id: None,
+        }
+    }
+
+    /// Sent from `sender` (when not empty), passing `link_id` through (when
+    /// not empty).
+    pub fn routed(mut self, sender: &str, link_id: &str) -> NewMessage {
+        self.sender = Some(sender.trim().to_string()).filter(|s| !s.is_empty());
+        self.link_id = Some(link_id.trim().to_string()).filter(|s| !s.is_empty());
+        self
     }
 
     pub fn email(to: &str, subject: String, body: String, dedupe_key: Option<String>) -> NewMessage {
-        NewMessage { channel: Channel::Email, recipient: to.to_string(), subject, body, dedupe_key }
+        NewMessage {
+            channel: Channel::Email,
+            recipient: to.to_string(),
+            subject,
+            body,
+            dedupe_key,
+            sender: None,
+            link_id: None,
+        }
     }
 }
 
@@ -68,22 +97,31 @@ pub struct OutboxRow {
     pub delivery_status: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     pub last_error: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub sender: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub link_id: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub created_at_ms: i64,
 }
 
-const COLUMNS: &str =
-    "id, channel, recipient, subject, body, status, attempts, provider_id, delivery_status, last_error";
+/// The columns of an [`OutboxRow`], for `SELECT {COLUMNS} FROM outbox`.
+pub const COLUMNS: &str = "id, channel, recipient, subject, body, status, attempts, provider_id, delivery_status, \
+     last_error, sender, link_id, created_at_ms";
 
 /// Writes a message in the caller's transaction. Returns false when a
 /// message with the same dedupe key already exists.
 pub fn enqueue(conn: &mut DbConn, msg: &NewMessage, now_ms: i64) -> Result<bool, LedgerError> {
-    const SQL: &str = "INSERT INTO outbox (channel, recipient, subject, body, dedupe_key, next_attempt_at_ms, \
-        created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+    const SQL: &str = "INSERT INTO outbox (channel, recipient, subject, body, dedupe_key, sender, link_id, \
+        next_attempt_at_ms, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
     let n = with_conn!(conn, c => Prepared::new(SQL)
         .bind::<Text, _>(msg.channel.as_str())
         .bind::<Text, _>(msg.recipient.clone())
         .bind::<Text, _>(msg.subject.clone())
         .bind::<Text, _>(msg.body.clone())
         .bind::<Nullable<Text>, _>(msg.dedupe_key.clone())
+        .bind::<Nullable<Text>, _>(msg.sender.clone())
+        .bind::<Nullable<Text>, _>(msg.link_id.clone())
         .bind::<BigInt, _>(now_ms)
         .bind::<BigInt, _>(now_ms)
         .bind::<BigInt, _>(now_ms)
@@ -106,6 +144,7 @@ pub fn enqueue_all(conn: &mut DbConn, msgs: &[NewMessage], now_ms: i64) -> Resul
             let mut q = Prepared::new(sql.clone());
             for msg in chunk {
                 debug_assert!(msg.dedupe_key.is_none(), "enqueue_all does not dedupe");
+                debug_assert!(msg.sender.is_none() && msg.link_id.is_none(), "enqueue_all does not route");
                 q = q
                     .bind::<Text, _>(msg.channel.as_str())
                     .bind::<Text, _>(msg.recipient.clone())

@@ -122,8 +122,13 @@ impl SmsSender {
     pub async fn send(&self, row: &OutboxRow, now_ms: i64, policy: &RetryPolicy) -> Attempt {
         let to = format!("+{}", row.recipient.trim_start_matches('+'));
         let mut form = vec![("username", self.username.as_str()), ("to", to.as_str()), ("message", row.body.as_str())];
-        if !self.sender_id.is_empty() {
-            form.push(("from", self.sender_id.as_str()));
+        // A reply to an inbound SMS may go from the code it was sent to.
+        let from = row.sender.as_deref().unwrap_or(self.sender_id.as_str());
+        if !from.is_empty() {
+            form.push(("from", from));
+        }
+        if let Some(link_id) = row.link_id.as_deref() {
+            form.push(("linkId", link_id));
         }
         let response = self
             .client

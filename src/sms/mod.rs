@@ -27,6 +27,10 @@ pub struct InboundSms {
     pub aggregator: &'static str,
     pub id: String,
     pub from: Msisdn,
+    /// The short code or number the customer texted.
+    pub to: String,
+    /// Africa's Talking's premium/on-demand SMS `linkId` (empty if none).
+    pub link_id: String,
     /// Carries PINs: never logged or stored.
     pub text: String,
     /// The address the webhook came from (wrong PINs are counted per source).
@@ -97,6 +101,13 @@ impl SmsService {
             notices: inner.notices.clone(),
         };
         let (aggregator, id, to) = (sms.aggregator, sms.id.clone(), sms.from.to_string());
+        // With sms.reply_from_inbound_to the reply goes from the code the
+        // customer texted, with its linkId: the reply the aggregator expects.
+        let (reply_from, link_id) = if inner.config.sms.reply_from_inbound_to {
+            (sms.to.clone(), sms.link_id.clone())
+        } else {
+            (String::new(), String::new())
+        };
         inner
             .ledger
             .write(move |conn| {
@@ -120,7 +131,8 @@ impl SmsService {
                 if let Some(body) = reply.filter(|b| !b.is_empty()) {
                     outbox::enqueue(
                         conn,
-                        &NewMessage::sms(&to, body, Some(format!("sms-reply:{aggregator}:{id}"))),
+                        &NewMessage::sms(&to, body, Some(format!("sms-reply:{aggregator}:{id}")))
+                            .routed(&reply_from, &link_id),
                         now,
                     )?;
                 }

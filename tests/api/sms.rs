@@ -41,13 +41,18 @@ async fn world(app: &TestApp) {
 impl TestApp {
     /// An inbound SMS as Africa's Talking posts it; returns the status.
     async fn sms(&self, id: &str, from: &str, text: &str) -> u16 {
+        self.sms_with_link(id, from, text, "").await
+    }
+
+    /// An inbound SMS to short code 20880 carrying `link_id`.
+    async fn sms_with_link(&self, id: &str, from: &str, text: &str, link_id: &str) -> u16 {
         let form = [
             ("from", format!("+{from}")),
             ("to", "20880".to_string()),
             ("text", text.to_string()),
             ("date", "2026-11-24 12:00:00".to_string()),
             ("id", id.to_string()),
-            ("linkId", String::new()),
+            ("linkId", link_id.to_string()),
             ("networkCode", "63902".to_string()),
         ];
         let url = format!("{}/webhooks/africastalking/sms?token={TOKEN}", self.address);
@@ -595,5 +600,34 @@ fn delivery_reports_in_any_order_end_in_the_right_state_in_the_database() {
                 assert_eq!(row.status, expected.as_str(), "[{b}] {statuses:?}");
             });
         });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_go_from_the_short_code_texted_with_its_link_id_when_configured() {
+    // The last run keeps the default: replies from the sender id.
+    let mut runs: Vec<(TestDb, bool)> = TestDb::all().into_iter().map(|db| (db, true)).collect();
+    runs.push((TestDb::sqlite(), false));
+    for (db, from_short_code) in runs {
+        let sim =
+            start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+        let mut config = sms_config(&db, &sim, true);
+        config.sms.sender_id = "MKOBA".into();
+        config.sms.reply_from_inbound_to = from_short_code;
+        let app = spawn_app_with(db, config).await;
+        let b = app.backend();
+        world(&app).await;
+        app.sms_with_link(&format!("ATXid_{}", random_suffix()), AMINA, "BAL 1357", "SampleLinkId123").await;
+        let reply =
+            sim.wait_for_message(AMINA, |m| m.message.contains("Your balance is"), WAIT).await.expect("the reply");
+        if from_short_code {
+            assert_eq!(reply.from, "20880", "[{b}] from the short code texted: {reply:?}");
+            assert_eq!(reply.link_id.as_deref(), Some("SampleLinkId123"), "[{b}] {reply:?}");
+        } else {
+            assert_eq!((reply.from.as_str(), reply.link_id.as_deref()), ("MKOBA", None), "[{b}] {reply:?}");
+        }
+        // Receipts are not replies: from the sender id, no linkId.
+        let receipt = sim.wait_for_message(AGENT, |m| m.message.contains("float issued"), WAIT).await.expect("receipt");
+        assert_eq!((receipt.from.as_str(), receipt.link_id.as_deref()), ("MKOBA", None), "[{b}] {receipt:?}");
     }
 }
