@@ -225,23 +225,32 @@ pub enum Attempt {
     Held {
         error: Option<String>,
     },
+    /// No aggregator is configured: the message stays on this machine, in
+    /// the local inbox ([`local_inbox`]), delivered as far as it goes.
+    KeptLocally,
 }
 
+/// `delivery_status` of a message kept in the local inbox.
+pub const LOCAL: &str = "local";
+
 pub fn record(conn: &mut DbConn, id: i64, attempt: &Attempt, now_ms: i64) -> Result<(), LedgerError> {
+    let local = matches!(attempt, Attempt::KeptLocally).then_some(LOCAL);
     let (status, provider_id, error, next_at, counted) = match attempt {
         Attempt::Sent { provider_id } => ("sent", provider_id.as_deref(), None, now_ms, 1i32),
+        Attempt::KeptLocally => ("delivered", None, None, now_ms, 1),
         Attempt::Retry { error, next_attempt_at_ms } => ("pending", None, Some(error.as_str()), *next_attempt_at_ms, 1),
         Attempt::Failed { error } => ("failed", None, Some(error.as_str()), now_ms, 1),
         Attempt::Held { error } => ("pending", None, error.as_deref(), now_ms, 0),
     };
     // Only the holder of the claim records: a message is never marked twice.
     const SQL: &str = "UPDATE outbox SET status = $1, provider_id = COALESCE($2, provider_id), last_error = COALESCE($3, last_error), \
-        attempts = attempts + $4, next_attempt_at_ms = $5, lease_until_ms = 0, updated_at_ms = $6 \
-        WHERE id = $7 AND status = 'sending'";
+        delivery_status = COALESCE($4, delivery_status), attempts = attempts + $5, next_attempt_at_ms = $6, \
+        lease_until_ms = 0, updated_at_ms = $7 WHERE id = $8 AND status = 'sending'";
     with_conn!(conn, c => diesel::sql_query(SQL)
         .bind::<Text, _>(status)
         .bind::<Nullable<Text>, _>(provider_id)
         .bind::<Nullable<Text>, _>(error)
+        .bind::<Nullable<Text>, _>(local)
         .bind::<Integer, _>(counted)
         .bind::<BigInt, _>(next_at)
         .bind::<BigInt, _>(now_ms)
@@ -325,6 +334,21 @@ pub fn resolve_alerts(conn: &mut DbConn, prefix: &str) -> Result<usize, LedgerEr
         WHERE channel = 'email' AND dedupe_key LIKE $1 AND dedupe_key NOT LIKE '%:resolved:%'";
     let pattern = format!("{prefix}%");
     Ok(with_conn!(conn, c => diesel::sql_query(SQL).bind::<Text, _>(pattern.as_str()).execute(c))?)
+}
+
+/// The last `limit` SMS kept on this machine for `recipient` (no aggregator
+/// configured), oldest first.
+pub fn local_inbox(conn: &mut DbConn, recipient: &str, limit: i64) -> Result<Vec<OutboxRow>, LedgerError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM outbox WHERE recipient = $1 AND channel = 'sms' AND delivery_status = '{LOCAL}' \
+         ORDER BY id DESC LIMIT $2"
+    );
+    let mut rows: Vec<OutboxRow> = with_conn!(conn, c => diesel::sql_query(sql.as_str())
+        .bind::<Text, _>(recipient)
+        .bind::<BigInt, _>(limit)
+        .load(c))?;
+    rows.reverse();
+    Ok(rows)
 }
 
 /// Messages to one recipient, oldest first (for operators and tests).

@@ -76,6 +76,7 @@ where
                 tracing::error!(id, channel = channel.as_str(), %error, "sending paused; the message waits")
             }
             Attempt::Held { error: None } => tracing::debug!(id, channel = channel.as_str(), "held: sending paused"),
+            Attempt::KeptLocally => tracing::debug!(id, channel = channel.as_str(), "kept in the local inbox"),
         }
         ledger.write(move |conn| outbox::record(conn, id, &attempt, now_ms())).await
     };
@@ -221,6 +222,12 @@ fn config_alert(sender: &SmsSender, reason: &str, backoff_s: u64) -> (String, St
             sender.describe()
         ),
     )
+}
+
+/// No aggregator account (`sms.api_key` empty): queues receipts and keeps
+/// every SMS in the local inbox, sending nothing anywhere.
+pub async fn run_local_sms(ledger: Ledger, notices: Arc<Notices>, config: NotifyConfig) {
+    run(ledger, Channel::Sms, Some(notices), config, |row| async move { (row.id, Attempt::KeptLocally) }).await;
 }
 
 /// Sends email until the process stops.

@@ -631,3 +631,51 @@ async fn replies_go_from_the_short_code_texted_with_its_link_id_when_configured(
         assert_eq!((receipt.from.as_str(), receipt.link_id.as_deref()), ("MKOBA", None), "[{b}] {receipt:?}");
     }
 }
+
+/// A first run without an aggregator account: every SMS stays in a local
+/// inbox (what `mkoba-phone --inbox` reads); nothing is POSTed anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_api_key_replies_stay_in_the_local_inbox() {
+    use mkoba_simulators::inbox::{local_inbox, InboxError};
+    for db in TestDb::all() {
+        // An aggregator at the configured URL, to see that nothing reaches it.
+        let sim =
+            start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+        let mut config = db.config();
+        config.sms.base_url = sim.base_url().to_string();
+        config.notify.poll_interval_ms = 20;
+        assert!(!config.sms.api_key.is_set());
+        let app = spawn_app_with(db, config).await;
+        let b = app.backend();
+        world(&app).await;
+        assert_eq!(app.sms(&format!("ATXid_{}", random_suffix()), AMINA, "BAL 1357").await, 200);
+        let http = reqwest::Client::new();
+        let found = wait_until(|| async {
+            local_inbox(&http, &app.address, TOKEN, AMINA)
+                .await
+                .is_ok_and(|inbox| inbox.iter().any(|m| m.message.contains("Your balance is KES 1,000.00")))
+        })
+        .await;
+        assert!(found, "[{b}] {:?}", local_inbox(&http, &app.address, TOKEN, AMINA).await);
+        let inbox = local_inbox(&http, &app.address, TOKEN, AMINA).await.expect("inbox");
+        // Receipts too, oldest first.
+        assert!(inbox[0].message.contains("cash deposit of KES 1,000.00"), "[{b}] {inbox:?}");
+        let rows = app.outbox_for(AMINA).await;
+        assert!(
+            rows.iter().all(|r| r.status == "delivered" && r.delivery_status.as_deref() == Some("local")),
+            "{rows:?}"
+        );
+        // The token guards it; another number's inbox is its own.
+        let err = local_inbox(&http, &app.address, "wrong", AMINA).await.expect_err("refused");
+        assert!(matches!(err, InboxError::Http(401, _)), "[{b}] {err}");
+        let agents = local_inbox(&http, &app.address, TOKEN, AGENT).await.expect("agent inbox");
+        assert!(agents.iter().all(|m| !m.message.contains("Your balance is")), "[{b}] {agents:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(sim.request_count(), 0, "[{b}] nothing was POSTed");
+    }
+    // With credentials there is no local inbox.
+    let db = TestDb::sqlite();
+    let (app, _sim) = with_aggregator(db, false).await;
+    let err = local_inbox(&reqwest::Client::new(), &app.address, TOKEN, AMINA).await.expect_err("not served");
+    assert!(matches!(err, InboxError::NotServed), "{err}");
+}
