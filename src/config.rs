@@ -323,6 +323,12 @@ pub struct SmsConfig {
     pub username: String,
     pub api_key: Secret,
     pub sender_id: String,
+    /// After the aggregator refuses the configuration (credentials, sender
+    /// id, account balance), sending pauses this long before one probe.
+    pub config_error_backoff_s: u64,
+    /// Replies to an inbound SMS go from the code the customer texted (its
+    /// `to`, e.g. a short code) with its `linkId`, not from `sender_id`.
+    pub reply_from_inbound_to: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -535,6 +541,8 @@ impl Default for SmsConfig {
             username: "sandbox".into(),
             api_key: Secret::default(),
             sender_id: String::new(),
+            config_error_backoff_s: 900,
+            reply_from_inbound_to: false,
         }
     }
 }

@@ -23,6 +23,10 @@ pub struct InboundSms {
     pub aggregator: &'static str,
     pub id: String,
     pub from: Msisdn,
+    /// The short code or number the customer texted.
+    pub to: String,
+    /// Africa's Talking's premium/on-demand SMS `linkId` (empty if none).
+    pub link_id: String,
     /// Carries PINs: never logged or stored.
     pub text: String,
     /// The address the webhook came from (wrong PINs are counted per source).

@@ -62,8 +62,14 @@ pub fn pin_hasher(config: &Config) -> anyhow::Result<PinHasher> {
 /// The outbox workers: SMS always, email when SMTP is configured.
 fn start_senders(state: &web::Data<AppState>) -> anyhow::Result<()> {
     let config = &state.config;
-    let sms = SmsSender::new(&config.sms).map_err(anyhow::Error::msg)?;
-    tokio::spawn(worker::run_sms(state.ledger.clone(), state.notices.clone(), sms, config.notify.clone()));
+    if config.sms.api_key.is_set() {
+        let sms = SmsSender::new(&config.sms).map_err(anyhow::Error::msg)?;
+        let backoff_s = config.sms.config_error_backoff_s;
+        let (ledger, notices) = (state.ledger.clone(), state.notices.clone());
+        tokio::spawn(worker::run_sms(ledger, notices, sms, config.notify.clone(), backoff_s));
+    } else {
+        tokio::spawn(worker::run_local_sms(state.ledger.clone(), state.notices.clone(), config.notify.clone()));
+    }
     match EmailSender::from_config(&config.smtp).map_err(anyhow::Error::msg)? {
         Some(email) => {
             tokio::spawn(worker::run_email(state.ledger.clone(), email, config.notify.clone()));
@@ -157,6 +163,13 @@ impl Application {
         let sms = SmsService::new(ledger.clone(), pins.clone(), catalog, config.clone(), notices.clone(), sim_swap);
         let limits = Limits::new(&config.rate_limits);
         let webhook_sources = config.webhooks.allowed_nets().map_err(anyhow::Error::msg)?;
+        if !config.sms.api_key.is_set() {
+            tracing::warn!(
+                "sms.api_key is not set: outbound SMS stay on this machine, in a local inbox \
+                 (GET /dev/inbox/<phone>?token=<webhook_token>, or mkoba-phone --inbox); \
+                 nothing is sent to Africa's Talking. Set MKOBA_SMS__USERNAME and MKOBA_SMS__API_KEY to send for real"
+            );
+        }
         let state = web::Data::new(AppState { ledger, config, pins, ussd, sms, limits, webhook_sources, notices });
         tokio::spawn(housekeeping(state.clone()));
         if state.config.notify.workers {

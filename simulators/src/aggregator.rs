@@ -106,6 +106,10 @@ pub struct Message {
     pub from: String,
     /// The text.
     pub message: String,
+    /// The `linkId` form field (premium/on-demand SMS: the inbound message
+    /// this one answers), if the send had one.
+    #[serde(default)]
+    pub link_id: Option<String>,
     /// Milliseconds since the Unix epoch when it was accepted.
     pub received_at_ms: u64,
     /// `false` when a `delivery_failed` failure was in force: the message is
@@ -141,7 +145,13 @@ pub struct DeliveryReport {
 /// `{"mode":"none"}`, `{"mode":"http_500","count":3}`,
 /// `{"mode":"recipient_failure","count":1,"status":"InvalidPhoneNumber","status_code":403}`,
 /// `{"mode":"slow","count":2,"delay_ms":3000}`,
-/// `{"mode":"delivery_failed","count":1,"failure_reason":"DeliveryFailure"}`.
+/// `{"mode":"delivery_failed","count":1,"failure_reason":"DeliveryFailure"}`,
+/// `{"mode":"unauthorized"}` (HTTP 401, text body, as for wrong credentials),
+/// `{"mode":"invalid_sender_id"}` (200, `Message: "InvalidSenderId"`, no
+/// recipients: Africa's Talking's answer to a sender id it does not know).
+/// [`Failure::recipient_status`] gives Africa's Talking's name for a
+/// per-recipient status code (402 InvalidSenderId, 405 InsufficientBalance,
+/// 501 GatewayError…).
 ///
 /// `count` is the number of send requests (`POST /version1/messaging`) the
 /// mode applies to; after that the simulator goes back to `none`. Without
@@ -182,6 +192,39 @@ pub enum Failure {
         #[serde(default = "default_failure_reason")]
         failure_reason: String,
     },
+    /// Sends answer HTTP 401 with Africa's Talking's text body, whatever
+    /// the credentials (as when an API key is revoked).
+    Unauthorized {
+        #[serde(default)]
+        count: Option<u32>,
+    },
+    /// Sends answer 200 with `{"SMSMessageData":{"Message":"InvalidSenderId",
+    /// "Recipients":[]}}`: nothing is recorded.
+    InvalidSenderId {
+        #[serde(default)]
+        count: Option<u32>,
+    },
+}
+
+/// Africa's Talking's name for a send-SMS recipient status code.
+pub fn recipient_status_name(status_code: u16) -> &'static str {
+    match status_code {
+        100 => "Processed",
+        101 => "Success",
+        102 => "Queued",
+        401 => "RiskHold",
+        402 => "InvalidSenderId",
+        403 => "InvalidPhoneNumber",
+        404 => "UnsupportedNumberType",
+        405 => "InsufficientBalance",
+        406 => "UserInBlacklist",
+        407 => "CouldNotRoute",
+        409 => "DoNotDisturbRejection",
+        500 => "InternalServerError",
+        501 => "GatewayError",
+        502 => "RejectedByGateway",
+        _ => "Unknown",
+    }
 }
 
 fn default_recipient_status() -> String {
@@ -211,6 +254,27 @@ impl Failure {
         }
     }
 
+    /// The next `count` sends get recipient status `status_code` with
+    /// Africa's Talking's name for it (402 InvalidSenderId, 501 GatewayError…).
+    pub fn recipient_status(count: u32, status_code: u16) -> Self {
+        Self::RecipientFailure {
+            count: Some(count),
+            status: recipient_status_name(status_code).to_string(),
+            status_code,
+        }
+    }
+
+    /// The next `count` sends (`None`: all, until changed) answer HTTP 401.
+    pub fn unauthorized(count: Option<u32>) -> Self {
+        Self::Unauthorized { count }
+    }
+
+    /// The next `count` sends (`None`: all, until changed) answer
+    /// `InvalidSenderId` with no recipients.
+    pub fn invalid_sender_id(count: Option<u32>) -> Self {
+        Self::InvalidSenderId { count }
+    }
+
     /// The next `count` sends are answered after `delay`.
     pub fn slow(count: u32, delay: Duration) -> Self {
         Self::Slow { count: Some(count), delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX) }
@@ -227,7 +291,9 @@ impl Failure {
             Self::Http500 { count }
             | Self::RecipientFailure { count, .. }
             | Self::Slow { count, .. }
-            | Self::DeliveryFailed { count, .. } => Some(count),
+            | Self::DeliveryFailed { count, .. }
+            | Self::Unauthorized { count }
+            | Self::InvalidSenderId { count } => Some(count),
         }
     }
 }
@@ -551,6 +617,8 @@ struct SendForm {
     to: Option<String>,
     message: Option<String>,
     from: Option<String>,
+    #[serde(rename = "linkId")]
+    link_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -608,11 +676,21 @@ async fn send_sms(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
         return reject(&shared, StatusCode::BAD_REQUEST, "Request is missing required form field 'message'");
     };
     let from = form.from.filter(|f| !f.trim().is_empty()).unwrap_or_else(|| shared.cfg.default_sender.clone());
+    let link_id = form.link_id.filter(|l| !l.trim().is_empty());
 
     let failure = shared.lock().consume_failure();
     match &failure {
         Failure::Http500 { .. } => {
             return reject(&shared, StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error (injected)")
+        }
+        Failure::Unauthorized { .. } => {
+            return reject(&shared, StatusCode::UNAUTHORIZED, "The supplied authentication is invalid")
+        }
+        Failure::InvalidSenderId { .. } => {
+            shared.lock().stats.rejected += 1;
+            tracing::warn!(%from, "send refused: InvalidSenderId");
+            return HttpResponse::Ok()
+                .json(json!({"SMSMessageData": {"Message": "InvalidSenderId", "Recipients": []}}));
         }
         Failure::Slow { delay_ms, .. } => {
             tokio::time::sleep(Duration::from_millis(*delay_ms)).await;
@@ -664,6 +742,7 @@ async fn send_sms(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
                 to: phone,
                 from: from.clone(),
                 message: message.clone(),
+                link_id: link_id.clone(),
                 received_at_ms: now_ms(),
                 delivered,
             });
@@ -915,6 +994,12 @@ mod tests {
         assert_eq!(parse(r#"{"mode":"recipient_failure","count":2}"#), Failure::recipient_failure(2));
         assert_eq!(parse(r#"{"mode":"delivery_failed","count":1}"#), Failure::delivery_failed(1));
         assert_eq!(parse(r#"{"mode":"slow","count":1,"delay_ms":250}"#), Failure::slow(1, Duration::from_millis(250)));
+        assert_eq!(parse(r#"{"mode":"unauthorized"}"#), Failure::unauthorized(None));
+        assert_eq!(parse(r#"{"mode":"invalid_sender_id","count":2}"#), Failure::invalid_sender_id(Some(2)));
+        assert_eq!(
+            parse(r#"{"mode":"recipient_failure","count":1,"status":"GatewayError","status_code":501}"#),
+            Failure::recipient_status(1, 501)
+        );
         assert!(serde_json::from_str::<Failure>(r#"{"mode":"bogus"}"#).is_err());
     }
 

@@ -8,10 +8,13 @@
 //! * [`load`]: the USSD load generator behind `mkoba-load`.
 //! * [`msisdn`]: phone-number normalisation shared by all of the above.
 //! * [`camara`]: a stand-in for an operator's CAMARA SIM Swap API.
+//! * [`inbox`]: reads mkoba's local inbox (a mkoba with no SMS credentials
+//!   keeps its outbound SMS there; `mkoba-phone --inbox`).
 //! * [`smtp`]: a small SMTP server that keeps what it receives (email alerts).
 
 pub mod aggregator;
 pub mod camara;
+pub mod inbox;
 pub mod load;
 pub mod msisdn;
 pub mod smtp;

@@ -188,6 +188,54 @@ async fn recipient_failure_then_recovery() {
 }
 
 #[tokio::test]
+async fn a_link_id_is_recorded_with_the_message() {
+    let sim = start().await;
+    let mut form = sms("+254712345678", "reply");
+    form.push(("linkId", "SampleLinkId123"));
+    assert_eq!(send(&sim, KEY, &form).await.0, 201);
+    assert_eq!(send(&sim, KEY, &sms("+254712345678", "bulk")).await.0, 201);
+    let inbox = sim.inbox("254712345678");
+    assert_eq!(inbox[0].link_id.as_deref(), Some("SampleLinkId123"));
+    assert_eq!(inbox[1].link_id, None);
+}
+
+/// Africa's Talking's real error shapes, on demand.
+#[tokio::test]
+async fn configuration_errors_in_africas_talking_shapes() {
+    let sim = start().await;
+    sim.set_failure(Failure::unauthorized(Some(1)));
+    let (status, body) = send(&sim, KEY, &sms("+254712345678", "x")).await;
+    assert_eq!((status, body.as_str()), (401, "The supplied authentication is invalid"));
+
+    sim.set_failure(Failure::invalid_sender_id(None));
+    for _ in 0..2 {
+        let (status, body) = send(&sim, KEY, &sms("+254712345678", "x")).await;
+        assert_eq!(status, 200, "{body}");
+        let data = &json(&body)["SMSMessageData"];
+        assert_eq!(data["Message"], "InvalidSenderId");
+        assert_eq!(data["Recipients"].as_array().map(Vec::len), Some(0));
+    }
+    assert_eq!(sim.sent_count(), 0, "nothing recorded");
+
+    for (code, name) in [
+        (402, "InvalidSenderId"),
+        (403, "InvalidPhoneNumber"),
+        (405, "InsufficientBalance"),
+        (406, "UserInBlacklist"),
+        (501, "GatewayError"),
+    ] {
+        sim.set_failure(Failure::recipient_status(1, code));
+        let (status, body) = send(&sim, KEY, &sms("+254712345678", "x")).await;
+        assert_eq!(status, 201);
+        let r = &json(&body)["SMSMessageData"]["Recipients"][0];
+        assert_eq!((r["statusCode"].as_u64(), r["status"].as_str()), (Some(u64::from(code)), Some(name)));
+    }
+    let (status, _) = send(&sim, KEY, &sms("+254712345678", "x")).await;
+    assert_eq!(status, 201);
+    assert_eq!(sim.sent_count(), 1, "healthy again");
+}
+
+#[tokio::test]
 async fn wait_for_message_sees_new_messages_and_times_out() {
     let sim = start().await;
     let none = sim.wait_for_message("0712345678", |_| true, Duration::from_millis(50)).await;

@@ -2,6 +2,7 @@
 
 use crate::domain::{Msisdn, NumberPlan};
 use crate::inbound::{InboundSms, SessionEnd, UssdRequest, UssdSessionEvent};
+use crate::notify::delivery::Report;
 use serde::Deserialize;
 
 pub const NAME: &str = "africastalking";
@@ -101,7 +102,20 @@ pub fn parse_sms(body: &[u8], plan: &NumberPlan) -> Result<InboundSms, AdapterEr
     let id = bounded_id("id", &form.id)?;
     check_text(&form.text)?;
     let from = phone("from", &form.from, plan)?;
-    Ok(InboundSms { aggregator: NAME, id: id.to_string(), from, text: form.text, source: None })
+    for (field, value) in [("to", &form.to), ("linkId", &form.link_id)] {
+        if value.trim().len() > ID_CHARS_MAX {
+            return Err(AdapterError::Invalid(format!("{field} must be at most {ID_CHARS_MAX} characters")));
+        }
+    }
+    Ok(InboundSms {
+        aggregator: NAME,
+        id: id.to_string(),
+        from,
+        to: form.to.trim().to_string(),
+        link_id: form.link_id.trim().to_string(),
+        text: form.text,
+        source: None,
+    })
 }
 
 /// A delivery report's form fields.
@@ -120,20 +134,27 @@ pub struct DeliveryForm {
     pub retry_count: String,
 }
 
-/// Final states: `Some(true)` delivered, `Some(false)` failed; others are on the way.
-pub fn delivery_outcome(status: &str) -> Option<bool> {
+/// What an Africa's Talking delivery status means (see [`crate::notify::delivery`]).
+pub fn delivery_report(status: &str) -> Report {
     match status {
-        "Success" => Some(true),
-        "Failed" | "Rejected" | "Expired" | "AbsentSubscriber" => Some(false),
-        _ => None,
+        "Sent" | "Submitted" | "Buffered" => Report::InFlight,
+        "Success" => Report::Delivered,
+        "Rejected" | "Failed" | "AbsentSubscriber" | "Expired" => Report::Failed,
+        _ => Report::Unknown,
     }
 }
+
+/// Longest delivery status accepted.
+const STATUS_CHARS_MAX: usize = 64;
 
 pub fn parse_delivery(body: &[u8]) -> Result<DeliveryForm, AdapterError> {
     let form: DeliveryForm = serde_urlencoded::from_bytes(body).map_err(|e| AdapterError::Malformed(e.to_string()))?;
     bounded_id("id", &form.id)?;
-    if form.status.trim().is_empty() {
-        return Err(AdapterError::Invalid("status is required".into()));
+    if form.status.trim().is_empty() || form.status.chars().count() > STATUS_CHARS_MAX {
+        return Err(AdapterError::Invalid(format!("status must be 1 to {STATUS_CHARS_MAX} characters")));
+    }
+    if form.phone_number.trim().is_empty() {
+        return Err(AdapterError::Invalid("phoneNumber is required".into()));
     }
     Ok(form)
 }

@@ -2,6 +2,7 @@
 //! route sits in the `/webhooks` scope behind [`guard`] (allowed source,
 //! per-source rate, token), so a handler starts with an authenticated request.
 
+pub mod dev;
 pub mod guard;
 pub mod sms;
 pub mod ussd;
@@ -16,15 +17,18 @@ use subtle::ConstantTimeEq;
 pub const BODY_BYTES_MAX: usize = 8 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::PayloadConfig::new(BODY_BYTES_MAX)).route("/health", web::get().to(health)).service(
-        // Every route in this scope passes the guard before its handler.
-        web::scope("/webhooks")
-            .wrap(middleware::from_fn(guard::webhook_guard))
-            .route("/africastalking/ussd", web::post().to(ussd::africastalking))
-            .route("/africastalking/ussd-events", web::post().to(ussd::session_event))
-            .route("/africastalking/sms", web::post().to(sms::inbound))
-            .route("/africastalking/delivery", web::post().to(sms::delivery)),
-    );
+    cfg.app_data(web::PayloadConfig::new(BODY_BYTES_MAX))
+        .route("/health", web::get().to(health))
+        .route("/dev/inbox/{msisdn}", web::get().to(dev::inbox))
+        .service(
+            // Every route in this scope passes the guard before its handler.
+            web::scope("/webhooks")
+                .wrap(middleware::from_fn(guard::webhook_guard))
+                .route("/africastalking/ussd", web::post().to(ussd::africastalking))
+                .route("/africastalking/ussd-events", web::post().to(ussd::session_event))
+                .route("/africastalking/sms", web::post().to(sms::inbound))
+                .route("/africastalking/delivery", web::post().to(sms::delivery)),
+        );
 }
 
 /// Compares `?token=` with the configured token in constant time. Exactly

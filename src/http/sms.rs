@@ -2,8 +2,9 @@
 
 use super::PlainError;
 use crate::aggregators::africastalking::{self, AdapterError};
-use crate::domain::{msisdn::mask_digits, now_ms};
-use crate::notify::outbox;
+use crate::domain::{msisdn::mask_digits, now_ms, Msisdn};
+use crate::notify::delivery::{self, Report};
+use crate::notify::outbox::{self, ReportApplied};
 use crate::startup::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -39,7 +40,9 @@ pub async fn inbound(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
 /// Looks for a delivery report's message id this many times, 100 ms apart.
 const UNKNOWN_ID_ATTEMPTS: u32 = 5;
 
-/// Delivery reports update the message's status; unknown ids are logged.
+/// Delivery reports move the message's delivery state (see
+/// [`crate::notify::delivery`]); unknown ids, reports for another number
+/// and late reports for a final state change nothing and are logged.
 pub async fn delivery(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let report = match africastalking::parse_delivery(&body) {
         Ok(r) => r,
@@ -47,30 +50,58 @@ pub async fn delivery(body: web::Bytes, state: web::Data<AppState>) -> HttpRespo
             return PlainError::bad_request(&m)
         }
     };
-    let outcome = africastalking::delivery_outcome(&report.status);
-    let (id, status, reason) = (report.id.clone(), report.status.clone(), report.failure_reason.clone());
-    let described = if reason.is_empty() { status.clone() } else { format!("{status}: {reason}") };
+    let kind = africastalking::delivery_report(&report.status);
+    let recorded = delivery::describe(kind, &report.status, &report.failure_reason);
+    // Not a number of ours: it cannot be any message's recipient.
+    let Ok(phone) = Msisdn::parse(&report.phone_number, &state.config.number_plan()) else {
+        tracing::warn!(id = %report.id, "delivery report for a number that is not a valid one here; ignored");
+        return HttpResponse::Ok().finish();
+    };
+    let id = report.id.clone();
     // A fast report can arrive before the sender has stored the message id
     // it answers: look again a few times before calling the id unknown.
-    let mut found = Ok(false);
+    let mut applied = Ok(ReportApplied::UnknownId);
     for attempt in 0..UNKNOWN_ID_ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        let (id, described) = (id.clone(), described.clone());
-        found = state.ledger.write(move |conn| outbox::delivery_report(conn, &id, outcome, &described, now_ms())).await;
-        if !matches!(found, Ok(false)) {
+        let (id, phone, recorded) = (id.clone(), phone.to_string(), recorded.clone());
+        applied =
+            state.ledger.write(move |conn| outbox::delivery_report(conn, &id, &phone, kind, &recorded, now_ms())).await;
+        if !matches!(applied, Ok(ReportApplied::UnknownId)) {
             break;
         }
     }
-    match found {
-        Ok(true) => HttpResponse::Ok().finish(),
-        Ok(false) => {
-            tracing::warn!(id = %report.id, status = %report.status, "delivery report for an unknown message");
+    let masked = mask_digits(phone.as_str());
+    let (id, status) = (report.id.as_str(), report.status.as_str());
+    match applied {
+        Ok(ReportApplied::Applied(now)) => {
+            if kind == Report::Unknown {
+                tracing::warn!(
+                    id,
+                    status,
+                    state = now.as_str(),
+                    "delivery report with an unknown status; recorded, nothing moved"
+                );
+            } else {
+                tracing::debug!(status, state = now.as_str(), "delivery report applied");
+            }
+            HttpResponse::Ok().finish()
+        }
+        Ok(ReportApplied::Final(was)) => {
+            tracing::info!(id, status, state = %was, "delivery report after a final state; ignored");
+            HttpResponse::Ok().finish()
+        }
+        Ok(ReportApplied::OtherNumber) => {
+            tracing::warn!(id, status, msisdn = %masked, "delivery report names another number than the message's; ignored");
+            HttpResponse::Ok().finish()
+        }
+        Ok(ReportApplied::UnknownId) => {
+            tracing::warn!(id, status, "delivery report for an unknown message");
             HttpResponse::Ok().finish()
         }
         Err(e) => {
-            tracing::error!(error = %e, "delivery report failed");
+            tracing::error!(id, error = %e, "delivery report failed");
             HttpResponse::ServiceUnavailable().finish()
         }
     }

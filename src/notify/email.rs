@@ -290,6 +290,9 @@ mod tests {
             provider_id: None,
             delivery_status: None,
             last_error: None,
+            sender: None,
+            link_id: None,
+            created_at_ms: 0,
         }
     }
 

@@ -3,6 +3,7 @@
 //! journal, see [`receipts`]), then sent by background workers with retries.
 //! A crash between commit and send loses nothing.
 
+pub mod delivery;
 pub mod email;
 pub mod fraud;
 pub mod outbox;

@@ -82,6 +82,13 @@ impl SmsService {
             format!("sms:{}:{}", sms.aggregator, sms.id),
         );
         let (aggregator, id, to) = (sms.aggregator, sms.id.clone(), sms.from.to_string());
+        // With sms.reply_from_inbound_to the reply goes from the code the
+        // customer texted, with its linkId: the reply the aggregator expects.
+        let (reply_from, link_id) = if inner.config.sms.reply_from_inbound_to {
+            (sms.to.clone(), sms.link_id.clone())
+        } else {
+            (String::new(), String::new())
+        };
         inner
             .ledger
             .write(move |conn| {
@@ -100,7 +107,8 @@ impl SmsService {
                 if let Some(body) = reply.filter(|b| !b.is_empty()) {
                     outbox::enqueue(
                         conn,
-                        &NewMessage::sms(&to, body, Some(format!("sms-reply:{aggregator}:{id}"))),
+                        &NewMessage::sms(&to, body, Some(format!("sms-reply:{aggregator}:{id}")))
+                            .routed(&reply_from, &link_id),
                         now,
                     )?;
                 }

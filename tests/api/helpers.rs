@@ -220,13 +220,11 @@ impl TestLedger {
     /// The outbox messages whose text names `needle`, oldest first.
     pub async fn outbox_naming(&self, needle: &str) -> Vec<mkoba::notify::outbox::OutboxRow> {
         let pattern = format!("%{needle}%");
+        let sql = format!("SELECT {} FROM outbox WHERE body LIKE $1 ORDER BY id", mkoba::notify::outbox::COLUMNS);
         self.ledger
             .read(move |conn| {
                 use diesel::RunQueryDsl;
-                Ok(mkoba::with_conn!(conn, c => diesel::sql_query(
-                    "SELECT id, channel, recipient, subject, body, status, attempts, provider_id, delivery_status, \
-                     last_error FROM outbox WHERE body LIKE $1 ORDER BY id",
-                )
+                Ok(mkoba::with_conn!(conn, c => diesel::sql_query(sql.as_str())
                 .bind::<diesel::sql_types::Text, _>(pattern.clone())
                 .load(c))?)
             })

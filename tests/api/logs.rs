@@ -1,8 +1,8 @@
 //! Logs captured during a whole flow carry no PIN and no whole phone number.
 
-use crate::helpers::{kes, spawn_app, TestDb};
+use crate::helpers::{kes, spawn_app, spawn_app_with, TestDb};
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -17,18 +17,36 @@ impl Write for Capture {
     }
 }
 
+static CAPTURE: OnceLock<Capture> = OnceLock::new();
+
+/// Starts capturing, once for the whole test binary: the subscriber is
+/// global, because the server logs from its own worker threads. Everything
+/// mkoba logs, at every level, from every test running meanwhile.
+fn capture() -> &'static Capture {
+    CAPTURE.get_or_init(|| {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn,mkoba=trace"))
+            .with_ansi(false)
+            // Timestamps' digits would match a PIN now and then.
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber in this binary");
+        capture
+    })
+}
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("logs")).into_owned()
+    }
+}
+
 #[tokio::test]
 async fn a_full_flow_logs_no_pin_and_no_whole_phone_number() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    // Global, because the server logs from its own worker threads; only this
-    // test installs one. Everything mkoba logs, at every level.
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("warn,mkoba=trace"))
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber in this binary");
+    let capture = capture();
 
     let app = spawn_app(TestDb::sqlite()).await;
     let agent = app.t.agent("254722000077", "Duka Saba").await;
@@ -42,7 +60,7 @@ async fn a_full_flow_logs_no_pin_and_no_whole_phone_number() {
     app.last("254712000077", &["4", "1", "8642"]).await;
     app.last("254712000077", &["4", "1", "7531"]).await;
 
-    let logs = String::from_utf8(capture.0.lock().expect("logs").clone()).expect("utf8");
+    let logs = capture.text();
     assert!(logs.contains("ussd hop") && logs.contains("msisdn=2547****0077"), "the flow was logged:\n{logs}");
     for secret in ["1357", "8642", "7531", "254712000077", "0712000077", TOKEN_IN_LOGS] {
         assert!(!logs.contains(secret), "logs contain {secret}:\n{logs}");
@@ -50,3 +68,35 @@ async fn a_full_flow_logs_no_pin_and_no_whole_phone_number() {
 }
 
 const TOKEN_IN_LOGS: &str = crate::helpers::TOKEN;
+
+/// The aggregator's reason for refusing a send (its 401 text body) is
+/// logged; the API key never is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregators_refusal_is_logged_with_its_reason_and_never_the_key() {
+    use mkoba_simulators::{start_aggregator, AggregatorConfig};
+    let capture = capture();
+    let sim =
+        start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.sms.base_url = sim.base_url().to_string();
+    config.sms.api_key = mkoba::config::Secret::new("wrong-key-7f3a9c");
+    config.notify.poll_interval_ms = 20;
+    let app = spawn_app_with(db, config).await;
+    app.t.world(100).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !capture.text().contains("The supplied authentication is invalid") && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let logs = capture.text();
+    assert!(sim.stats().rejected >= 1, "the aggregator refused a send");
+    assert!(
+        logs.contains("HTTP 401") && logs.contains("The supplied authentication is invalid"),
+        "the reason was logged:\n{logs}"
+    );
+    assert!(!logs.contains("wrong-key-7f3a9c"), "the API key was logged:\n{logs}");
+    // The message waits, with the reason beside it.
+    let rows = app.t.outbox_naming("float issued").await;
+    assert!(rows.iter().all(|r| r.status == "pending"), "{rows:?}");
+    assert!(rows.iter().any(|r| r.last_error.as_deref().is_some_and(|e| e.contains("authentication is invalid"))));
+}

@@ -41,13 +41,18 @@ async fn world(app: &TestApp) {
 impl TestApp {
     /// An inbound SMS as Africa's Talking posts it; returns the status.
     async fn sms(&self, id: &str, from: &str, text: &str) -> u16 {
+        self.sms_with_link(id, from, text, "").await
+    }
+
+    /// An inbound SMS to short code 20880 carrying `link_id`.
+    async fn sms_with_link(&self, id: &str, from: &str, text: &str, link_id: &str) -> u16 {
         let form = [
             ("from", format!("+{from}")),
             ("to", "20880".to_string()),
             ("text", text.to_string()),
             ("date", "2026-11-24 12:00:00".to_string()),
             ("id", id.to_string()),
-            ("linkId", String::new()),
+            ("linkId", link_id.to_string()),
             ("networkCode", "63902".to_string()),
         ];
         let url = format!("{}/webhooks/africastalking/sms?token={TOKEN}", self.address);
@@ -253,6 +258,113 @@ async fn an_aggregator_outage_is_retried_without_loss_or_duplicates() {
         app.sms(&format!("ATXid_{}", random_suffix()), BARAKA, "HELP").await;
         let failed = wait_until(|| async { app.outbox_for(BARAKA).await.iter().any(|m| m.status == "failed") }).await;
         assert!(failed, "[{}] {:?}", app.backend(), app.outbox_for(BARAKA).await);
+
+        // A gateway error is the gateway's trouble, not the message's: retried.
+        sim.set_failure(Failure::recipient_status(1, 501));
+        app.sms(&format!("ATXid_{}", random_suffix()), AMINA, "HELP").await;
+        let retried = wait_until(|| async {
+            app.outbox_for(AMINA).await.iter().any(|m| {
+                m.status != "pending"
+                    && m.status != "sending"
+                    && m.last_error.as_deref().is_some_and(|e| e.contains("GatewayError (501)"))
+            })
+        })
+        .await;
+        let rows = app.outbox_for(AMINA).await;
+        assert!(retried, "[{}] {rows:?}", app.backend());
+        let row =
+            rows.iter().find(|m| m.last_error.as_deref().is_some_and(|e| e.contains("GatewayError"))).expect("row");
+        assert!(row.status == "sent" || row.status == "delivered", "[{}] {row:?}", app.backend());
+        assert_eq!(row.attempts, 2, "[{}] {row:?}", app.backend());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_sender_id_pauses_sending_alerts_once_and_resumes_after_the_backoff() {
+    const OPS: &str = "ops@mkoba.example";
+    for db in TestDb::all() {
+        let sim =
+            start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+        sim.set_failure(Failure::invalid_sender_id(None));
+        let mut config = sms_config(&db, &sim, true);
+        config.sms.sender_id = "NOTMINE".into();
+        config.sms.config_error_backoff_s = 2;
+        config.alerts.email_to = OPS.into();
+        let app = spawn_app_with(db, config).await;
+        let b = app.backend();
+        world(&app).await;
+        // Three receipts wait (float, and the deposit's two): one attempt, then nothing.
+        assert!(wait_until(|| async { sim.request_count() >= 1 }).await, "[{b}] a first attempt");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(sim.request_count(), 1, "[{b}] sending stopped after one attempt");
+        let sms_rows = || async {
+            let mut rows = app.outbox_for(AGENT).await;
+            rows.extend(app.outbox_for(AMINA).await);
+            rows
+        };
+        let rows = sms_rows().await;
+        assert_eq!(rows.len(), 3, "[{b}] {rows:?}");
+        assert!(rows.iter().all(|r| r.status == "pending" && r.attempts == 0), "[{b}] all pending: {rows:?}");
+        assert!(
+            rows.iter().any(|r| r.last_error.as_deref().is_some_and(|e| e.contains("InvalidSenderId"))),
+            "{rows:?}"
+        );
+        let alerts = || async {
+            let rows = app.outbox_for(OPS).await;
+            rows.into_iter()
+                .filter(|r| r.channel == "email" && r.subject.contains("outbound SMS paused"))
+                .collect::<Vec<_>>()
+        };
+        let first = alerts().await;
+        assert_eq!(first.len(), 1, "[{b}] one alert: {first:?}");
+        assert!(first[0].body.contains("InvalidSenderId") && first[0].body.contains("NOTMINE"), "{}", first[0].body);
+        assert!(!first[0].body.contains("sim-key"), "the alert names no key: {}", first[0].body);
+
+        // After the backoff one probe: still refused, still one alert.
+        assert!(wait_until(|| async { sim.request_count() >= 2 }).await, "[{b}] a probe after the backoff");
+        sim.set_failure(Failure::None);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(sim.request_count(), 2, "[{b}] one probe");
+        assert_eq!(alerts().await.len(), 1, "[{b}] one alert per incident");
+
+        // The next probe goes through and the backlog drains, each message once.
+        assert!(wait_until(|| async { sim.sent_count() >= 3 }).await, "[{b}] the backlog drained");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut sent: Vec<String> = sim.messages().into_iter().map(|m| format!("{}:{}", m.to, m.message)).collect();
+        sent.sort();
+        sent.dedup();
+        assert_eq!((sim.sent_count(), sent.len()), (3, 3), "[{b}] each message once");
+        let rows = sms_rows().await;
+        assert!(rows.iter().all(|r| r.status == "sent" || r.status == "delivered"), "[{b}] {rows:?}");
+        assert_eq!(alerts().await.len(), 1, "[{b}]");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_corrected_settings_resumes_at_once() {
+    for db in TestDb::all() {
+        let sim =
+            start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+        // The aggregator refuses the first process's sender id.
+        sim.set_failure(Failure::invalid_sender_id(Some(1)));
+        let mut config = sms_config(&db, &sim, true);
+        config.sms.sender_id = "NOTMINE".into();
+        let first = spawn_app_with(db.clone_for_restart(), config).await;
+        let b = first.backend();
+        world(&first).await;
+        assert!(wait_until(|| async { sim.request_count() >= 1 }).await, "[{b}] a first attempt");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!((sim.request_count(), sim.sent_count()), (1, 0), "[{b}] paused for the default 900 s");
+        // Restarted with a sender id the aggregator takes: no 900 s wait.
+        let mut config = sms_config(&db, &sim, true);
+        config.sms.sender_id = "MKOBA".into();
+        let second = spawn_app_with(db.clone_for_restart(), config).await;
+        assert!(wait_until(|| async { sim.sent_count() >= 3 }).await, "[{b}] resumed at once");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(sim.sent_count(), 3, "[{b}] each message once");
+        assert!(sim.messages().iter().all(|m| m.from == "MKOBA"), "[{b}] {:?}", sim.messages());
+        drop((first, second));
+        drop(db);
     }
 }
 
@@ -343,4 +455,227 @@ async fn a_rate_limited_number_is_told_why_and_when_to_retry() {
     // Another number is not held back by Amina's limit.
     let other = format!("from=%2B{BARAKA}&to=20880&text=HELP&date=2026-11-24&id=ATXid_r4&linkId=&networkCode=63902");
     assert_eq!(app.webhook("sms", &format!("token={TOKEN}"), &other).await.status().as_u16(), 200);
+}
+
+impl TestApp {
+    /// A delivery report as Africa's Talking posts it.
+    async fn delivery_report(&self, id: &str, status: &str, phone: &str) -> u16 {
+        let form = [
+            ("id", id.to_string()),
+            ("status", status.to_string()),
+            ("phoneNumber", format!("+{phone}")),
+            ("networkCode", "63902".to_string()),
+            ("failureReason", if status == "Failed" { "DeliveryFailure".into() } else { String::new() }),
+            ("retryCount", "0".to_string()),
+        ];
+        let url = format!("{}/webhooks/africastalking/delivery?token={TOKEN}", self.address);
+        self.client.post(url).form(&form).send().await.expect("post").status().as_u16()
+    }
+
+    /// The outbox row the aggregator knows as `provider_id`.
+    async fn row_for(&self, recipient: &str, provider_id: &str) -> OutboxRow {
+        let rows = self.outbox_for(recipient).await;
+        rows.into_iter().find(|m| m.provider_id.as_deref() == Some(provider_id)).expect("the message's row")
+    }
+}
+
+/// Sends `text` to `phone` through mkoba (a HELP reply) and returns the
+/// aggregator's message id once mkoba has recorded it.
+async fn sent_message(app: &TestApp, sim: &AggregatorHandle, phone: &str) -> String {
+    let before = sim.inbox(phone).len();
+    assert_eq!(app.sms(&format!("ATXid_{}", random_suffix()), phone, "HELP").await, 200);
+    let arrived = sim.wait_for_messages(phone, before + 1, WAIT).await.expect("the reply reached the phone");
+    let id = arrived[before].id.clone();
+    let recorded = wait_until(|| async {
+        app.outbox_for(phone).await.iter().any(|m| m.provider_id.as_deref() == Some(id.as_str()) && m.status == "sent")
+    })
+    .await;
+    assert!(recorded, "[{}] the message id was recorded: {:?}", app.backend(), app.outbox_for(phone).await);
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_delivery_reports_never_undo_a_final_state() {
+    for db in TestDb::all() {
+        let (app, sim) = with_aggregator(db, true).await;
+        let b = app.backend();
+        // mkoba's reports come from this test alone, in the order it chooses.
+        sim.set_delivery_callback(None);
+
+        // Delivered, then a late "Sent": stays delivered.
+        let id = sent_message(&app, &sim, AMINA).await;
+        assert_eq!(app.delivery_report(&id, "Success", AMINA).await, 200);
+        assert_eq!(app.row_for(AMINA, &id).await.status, "delivered", "[{b}]");
+        assert_eq!(app.delivery_report(&id, "Sent", AMINA).await, 200);
+        assert_eq!(app.delivery_report(&id, "Buffered", AMINA).await, 200);
+        let row = app.row_for(AMINA, &id).await;
+        assert_eq!((row.status.as_str(), row.delivery_status.as_deref()), ("delivered", Some("Success")), "[{b}]");
+
+        // Failed, then a late "Success": stays failed.
+        let id = sent_message(&app, &sim, AMINA).await;
+        assert_eq!(app.delivery_report(&id, "Failed", AMINA).await, 200);
+        assert_eq!(app.delivery_report(&id, "Success", AMINA).await, 200);
+        let row = app.row_for(AMINA, &id).await;
+        assert_eq!(row.status, "failed", "[{b}] {row:?}");
+        assert!(row.delivery_status.as_deref().is_some_and(|s| s.starts_with("Failed")), "[{b}] {row:?}");
+
+        // An unknown status is recorded as such and moves nothing; a final
+        // report after it still lands.
+        let id = sent_message(&app, &sim, BARAKA).await;
+        assert_eq!(app.delivery_report(&id, "Buffered", BARAKA).await, 200);
+        assert_eq!(app.delivery_report(&id, "Teleported", BARAKA).await, 200);
+        let row = app.row_for(BARAKA, &id).await;
+        assert_eq!(
+            (row.status.as_str(), row.delivery_status.as_deref()),
+            ("sent", Some("unknown:Teleported")),
+            "[{b}]"
+        );
+        // The right id for another number changes nothing.
+        assert_eq!(app.delivery_report(&id, "Success", AMINA).await, 200);
+        assert_eq!(app.row_for(BARAKA, &id).await.status, "sent", "[{b}] a report for another number moved it");
+        assert_eq!(app.delivery_report(&id, "Success", BARAKA).await, 200);
+        assert_eq!(app.row_for(BARAKA, &id).await.status, "delivered", "[{b}]");
+        // An unknown status after the final one leaves it whole.
+        assert_eq!(app.delivery_report(&id, "Teleported", BARAKA).await, 200);
+        let row = app.row_for(BARAKA, &id).await;
+        assert_eq!((row.status.as_str(), row.delivery_status.as_deref()), ("delivered", Some("Success")), "[{b}]");
+    }
+}
+
+/// The conditional UPDATE is the state machine: reports applied straight to
+/// the database in any order end where the pure machine says.
+#[test]
+fn delivery_reports_in_any_order_end_in_the_right_state_in_the_database() {
+    use mkoba::notify::delivery::{self, Report, State};
+    use mkoba::notify::outbox::{Attempt, Channel, NewMessage};
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for db in TestDb::all() {
+        let b = db.backend;
+        let t = crate::helpers::TestLedger::open(db);
+        let config = ProptestConfig { cases: 24, ..ProptestConfig::default() };
+        let status = prop_oneof![
+            Just("Sent"),
+            Just("Submitted"),
+            Just("Buffered"),
+            Just("Success"),
+            Just("Failed"),
+            Just("Rejected"),
+            Just("Expired"),
+            Just("Teleported")
+        ];
+        proptest!(config, |(statuses in proptest::collection::vec(status, 1..8).prop_shuffle())| {
+            rt.block_on(async {
+                let provider_id = format!("ATXid_{}", random_suffix());
+                let pid = provider_id.clone();
+                t.ledger
+                    .write(move |c| {
+                        let now = mkoba::domain::now_ms();
+                        outbox::enqueue(c, &NewMessage::sms(AMINA, "hello".into(), Some(format!("prop:{pid}"))), now)?;
+                        for row in outbox::claim_due(c, Channel::Sms, now, 60_000, 100)? {
+                            outbox::record(c, row.id, &Attempt::Sent { provider_id: Some(pid.clone()) }, now)?;
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .expect("a sent message");
+                let mut expected = State::Sent;
+                for status in &statuses {
+                    let kind = mkoba::aggregators::africastalking::delivery_report(status);
+                    expected = delivery::next(expected, kind).unwrap_or(expected);
+                    let (pid, recorded) = (provider_id.clone(), delivery::describe(kind, status, ""));
+                    t.ledger
+                        .write(move |c| outbox::delivery_report(c, &pid, AMINA, kind, &recorded, 0))
+                        .await
+                        .expect("report");
+                }
+                let rows = t.outbox_naming("hello").await;
+                let row = rows.iter().find(|r| r.provider_id.as_deref() == Some(provider_id.as_str())).expect("row");
+                let first_final = statuses.iter().find_map(|s| match mkoba::aggregators::africastalking::delivery_report(s) {
+                    Report::Delivered => Some(State::Delivered),
+                    Report::Failed => Some(State::Failed),
+                    _ => None,
+                });
+                assert_eq!(expected, first_final.unwrap_or(State::Sent), "{statuses:?}");
+                assert_eq!(row.status, expected.as_str(), "[{b}] {statuses:?}");
+            });
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_go_from_the_short_code_texted_with_its_link_id_when_configured() {
+    // The last run keeps the default: replies from the sender id.
+    let mut runs: Vec<(TestDb, bool)> = TestDb::all().into_iter().map(|db| (db, true)).collect();
+    runs.push((TestDb::sqlite(), false));
+    for (db, from_short_code) in runs {
+        let sim =
+            start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+        let mut config = sms_config(&db, &sim, true);
+        config.sms.sender_id = "MKOBA".into();
+        config.sms.reply_from_inbound_to = from_short_code;
+        let app = spawn_app_with(db, config).await;
+        let b = app.backend();
+        world(&app).await;
+        app.sms_with_link(&format!("ATXid_{}", random_suffix()), AMINA, "BAL 1357", "SampleLinkId123").await;
+        let reply =
+            sim.wait_for_message(AMINA, |m| m.message.contains("Your balance is"), WAIT).await.expect("the reply");
+        if from_short_code {
+            assert_eq!(reply.from, "20880", "[{b}] from the short code texted: {reply:?}");
+            assert_eq!(reply.link_id.as_deref(), Some("SampleLinkId123"), "[{b}] {reply:?}");
+        } else {
+            assert_eq!((reply.from.as_str(), reply.link_id.as_deref()), ("MKOBA", None), "[{b}] {reply:?}");
+        }
+        // Receipts are not replies: from the sender id, no linkId.
+        let receipt = sim.wait_for_message(AGENT, |m| m.message.contains("float issued"), WAIT).await.expect("receipt");
+        assert_eq!((receipt.from.as_str(), receipt.link_id.as_deref()), ("MKOBA", None), "[{b}] {receipt:?}");
+    }
+}
+
+/// A first run without an aggregator account: every SMS stays in a local
+/// inbox (what `mkoba-phone --inbox` reads); nothing is POSTed anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_api_key_replies_stay_in_the_local_inbox() {
+    use mkoba_simulators::inbox::{local_inbox, InboxError};
+    for db in TestDb::all() {
+        // An aggregator at the configured URL, to see that nothing reaches it.
+        let sim =
+            start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
+        let mut config = db.config();
+        config.sms.base_url = sim.base_url().to_string();
+        config.notify.poll_interval_ms = 20;
+        assert!(!config.sms.api_key.is_set());
+        let app = spawn_app_with(db, config).await;
+        let b = app.backend();
+        world(&app).await;
+        assert_eq!(app.sms(&format!("ATXid_{}", random_suffix()), AMINA, "BAL 1357").await, 200);
+        let http = reqwest::Client::new();
+        let found = wait_until(|| async {
+            local_inbox(&http, &app.address, TOKEN, AMINA)
+                .await
+                .is_ok_and(|inbox| inbox.iter().any(|m| m.message.contains("Your balance is KES 1,000.00")))
+        })
+        .await;
+        assert!(found, "[{b}] {:?}", local_inbox(&http, &app.address, TOKEN, AMINA).await);
+        let inbox = local_inbox(&http, &app.address, TOKEN, AMINA).await.expect("inbox");
+        // Receipts too, oldest first.
+        assert!(inbox[0].message.contains("cash deposit of KES 1,000.00"), "[{b}] {inbox:?}");
+        let rows = app.outbox_for(AMINA).await;
+        assert!(
+            rows.iter().all(|r| r.status == "delivered" && r.delivery_status.as_deref() == Some("local")),
+            "{rows:?}"
+        );
+        // The token guards it; another number's inbox is its own.
+        let err = local_inbox(&http, &app.address, "wrong", AMINA).await.expect_err("refused");
+        assert!(matches!(err, InboxError::Http(401, _)), "[{b}] {err}");
+        let agents = local_inbox(&http, &app.address, TOKEN, AGENT).await.expect("agent inbox");
+        assert!(agents.iter().all(|m| !m.message.contains("Your balance is")), "[{b}] {agents:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(sim.request_count(), 0, "[{b}] nothing was POSTed");
+    }
+    // With credentials there is no local inbox.
+    let db = TestDb::sqlite();
+    let (app, _sim) = with_aggregator(db, false).await;
+    let err = local_inbox(&reqwest::Client::new(), &app.address, TOKEN, AMINA).await.expect_err("not served");
+    assert!(matches!(err, InboxError::NotServed), "{err}");
 }

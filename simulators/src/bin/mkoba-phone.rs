@@ -1,12 +1,15 @@
 //! `mkoba-phone`: a feature phone in the terminal. It dials mkoba's USSD
 //! service the way Africa's Talking relays a real phone's session, shows
 //! each screen and reads the next input from stdin (or from `--inputs`).
+//! `--inbox` shows the SMS a mkoba without SMS credentials kept for the
+//! phone instead (its local inbox).
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use mkoba_simulators::inbox::local_inbox;
 use mkoba_simulators::msisdn;
 use mkoba_simulators::ussd::{new_session_id, UssdClient, UssdReply};
 
@@ -48,6 +51,26 @@ struct Args {
     /// Timeout of one hop, milliseconds.
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
+    /// Print the SMS mkoba kept for this phone in its local inbox (mkoba
+    /// runs without SMS credentials) and exit; no USSD session.
+    #[arg(long)]
+    inbox: bool,
+}
+
+fn show_inbox(runtime: &tokio::runtime::Runtime, http: &reqwest::Client, args: &Args, phone: &str) -> ExitCode {
+    let messages = match runtime.block_on(local_inbox(http, &args.url, &args.token, phone)) {
+        Ok(messages) => messages,
+        Err(e) => {
+            eprintln!("mkoba-phone: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("Inbox of {} ({} message(s), oldest first)", msisdn::plus_e164(phone), messages.len());
+    for m in &messages {
+        println!("--- from {} ---", m.from);
+        println!("{}", m.message);
+    }
+    ExitCode::SUCCESS
 }
 
 fn show(reply: &UssdReply) {
@@ -81,6 +104,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if args.inbox {
+        return show_inbox(&runtime, &http, &args, &phone);
+    }
     let client = match UssdClient::new(http, &args.url, &args.token, &args.service_code, &args.network_code) {
         Ok(client) => client,
         Err(e) => {

@@ -1,0 +1,2 @@
+ALTER TABLE outbox DROP COLUMN link_id;
+ALTER TABLE outbox DROP COLUMN sender;
