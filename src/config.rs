@@ -1,5 +1,6 @@
 //! Configuration: defaults, then an optional TOML file, then `MKOBA_…`
-//! environment variables (nested keys joined by `__`). Secrets live in
+//! environment variables (nested keys joined by `__`), layered by the
+//! `config` crate (config-rs). Secrets live in
 //! [`Secret`], whose `Debug` is redacted and which `config show` masks.
 
 use crate::domain::{Currency, NumberPlan};
@@ -80,25 +81,48 @@ impl ServiceCodes {
 
 impl<'de> Deserialize<'de> for ServiceCodes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum OneOrMany {
-            One(String),
-            Many(Vec<String>),
-        }
-        let codes = match OneOrMany::deserialize(d)? {
-            OneOrMany::One(text) if text.trim_start().starts_with('[') => {
-                let doc: toml::Table = toml::from_str(&format!("v = {text}")).map_err(serde::de::Error::custom)?;
-                doc.get("v")
-                    .and_then(toml::Value::as_array)
-                    .map(|items| items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                    .unwrap_or_default()
-            }
-            OneOrMany::One(text) => text.split(',').map(str::to_string).collect(),
-            OneOrMany::Many(codes) => codes,
-        };
+        let codes: Vec<String> = list(d)?;
         Ok(ServiceCodes(codes.into_iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()))
     }
+}
+
+/// A list as the file gives it, or as an environment variable does: a TOML
+/// array literal (`[{ up_to_minor = 500, fee_minor = 0 }]`) or, for lists of
+/// plain values, a comma-separated string (`10.0.0.0/8, 2001:db8::/32`;
+/// blanks around and empty items are dropped).
+fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    struct ListVisitor<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: serde::de::DeserializeOwned> serde::de::Visitor<'de> for ListVisitor<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list, a TOML array literal or a comma-separated string")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Vec<T>, A::Error> {
+            Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Vec<T>, E> {
+            if text.trim_start().starts_with('[') {
+                let doc: toml::Table = toml::from_str(&format!("v = {text}")).map_err(|e| E::custom(e.message()))?;
+                let items = doc.get("v").cloned().ok_or_else(|| E::custom("no value"))?;
+                return Vec::deserialize(items).map_err(|e| E::custom(e.message()));
+            }
+            text.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| T::deserialize(serde::de::value::StrDeserializer::<E>::new(item)))
+                .collect()
+        }
+    }
+
+    d.deserialize_any(ListVisitor(std::marker::PhantomData))
 }
 
 /// What a velocity rule does when it fires.
@@ -217,9 +241,13 @@ pub struct Tier {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Tariffs {
+    #[serde(deserialize_with = "list")]
     pub p2p: Vec<Band>,
+    #[serde(deserialize_with = "list")]
     pub cash_in: Vec<Band>,
+    #[serde(deserialize_with = "list")]
     pub cash_out: Vec<Band>,
+    #[serde(deserialize_with = "list")]
     pub merchant_payment: Vec<Band>,
 }
 
@@ -283,6 +311,7 @@ pub struct RateLimits {
 pub struct WebhooksConfig {
     /// Peer addresses allowed to call the webhooks, as CIDRs (`10.0.0.0/8`,
     /// `2001:db8::/32`) or single addresses; empty lets any address in.
+    #[serde(deserialize_with = "list")]
     pub allowed_ips: Vec<String>,
 }
 
@@ -574,6 +603,38 @@ pub enum ConfigError {
 /// Environment variables that belong to tooling, not to the config tree.
 const ENV_NOT_KEYS: &[&str] = &["MKOBA_CONFIG", "MKOBA_LOG", "MKOBA_LOG_FORMAT"];
 
+impl ConfigError {
+    /// Names the variable when the bad value (or unknown key) came from one,
+    /// else the file.
+    fn from_layers(e: config::ConfigError, path: &str, vars: &config::Map<String, String>) -> ConfigError {
+        let key = match &e {
+            config::ConfigError::Type { key, .. } | config::ConfigError::At { key, .. } => key.clone(),
+            _ => None,
+        };
+        let message = e.to_string();
+        let unknown = message.split("unknown field `").nth(1).and_then(|rest| rest.split('`').next());
+        let key = match (key, unknown) {
+            (Some(key), Some(field)) => format!("{key}.{field}"),
+            (None, Some(field)) => field.to_string(),
+            (key, None) => key.unwrap_or_default(),
+        };
+        let var = vars
+            .keys()
+            .find(|var| {
+                let var_key = var["MKOBA_".len()..].to_ascii_lowercase().replace("__", ".");
+                !key.is_empty() && (var_key == key || var_key.starts_with(&format!("{key}.")))
+            })
+            .cloned();
+        match (var, e) {
+            (Some(var), e) => ConfigError::Env { var, message: e.to_string() },
+            (None, config::ConfigError::FileParse { cause, .. }) => {
+                ConfigError::Parse { path: path.into(), message: cause.to_string() }
+            }
+            (None, e) => ConfigError::Parse { path: path.into(), message: e.to_string() },
+        }
+    }
+}
+
 impl Config {
     /// Defaults, then the file (if any), then the process environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -588,32 +649,33 @@ impl Config {
         Config::from_sources(file.as_ref().map(|(p, t)| (p.as_str(), t.as_str())), std::env::vars())
     }
 
-    /// Builds a config from a file's text and a set of environment variables.
+    /// Builds a config from a file's text and a set of environment variables:
+    /// the defaults, the file over them, then the `MKOBA_…` variables
+    /// (config-rs merges the layers key by key; a list replaces a list).
+    /// Variables stay text: each value takes the type of the field it sets,
+    /// so a token `0123` stays a string and `MKOBA_PIN__LENGTH=4` is a number.
     pub fn from_sources(
         file: Option<(&str, &str)>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut tree = toml::Value::try_from(Config::default()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        if let Some((path, text)) = file {
-            let overlay: toml::Value = toml::from_str(text)
-                .map_err(|e| ConfigError::Parse { path: path.into(), message: e.message().to_string() })?;
-            merge(&mut tree, overlay);
+        let defaults = config::Config::try_from(&Config::default()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut layers = config::Config::builder().add_source(defaults);
+        if let Some((_, text)) = file {
+            layers = layers.add_source(config::File::from_str(text, config::FileFormat::Toml));
         }
-        let mut env: Vec<(String, String)> = env
+        let vars: config::Map<String, String> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with("MKOBA_") && !ENV_NOT_KEYS.contains(&k.as_str()))
             .filter(|(k, _)| !k.starts_with("MKOBA_TEST_") && !k.starts_with("MKOBA_BARS_"))
             .collect();
-        env.sort();
-        for (var, raw) in env {
-            let keys: Vec<String> =
-                var["MKOBA_".len()..].to_ascii_lowercase().split("__").map(str::to_string).collect();
-            set_path(&mut tree, &keys, &raw).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
-        }
-        let config: Config = tree.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-            path: "(merged configuration)".into(),
-            message: e.message().to_string(),
-        })?;
+        let layers = layers.add_source(
+            config::Environment::with_prefix("MKOBA").prefix_separator("_").separator("__").source(Some(vars.clone())),
+        );
+        let path = file.map_or("(merged configuration)", |(path, _)| path);
+        let config: Config = layers
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| ConfigError::from_layers(e, path, &vars))?;
         config.validate()?;
         Ok(config)
     }
@@ -782,68 +844,6 @@ fn validate_bands(kind: &str, bands: &[Band], one_percent: bool) -> Result<(), S
     Ok(())
 }
 
-fn merge(base: &mut toml::Value, overlay: toml::Value) {
-    match (base, overlay) {
-        (toml::Value::Table(b), toml::Value::Table(o)) => {
-            for (k, v) in o {
-                match b.get_mut(&k) {
-                    Some(existing) if existing.is_table() && v.is_table() => merge(existing, v),
-                    _ => {
-                        b.insert(k, v);
-                    }
-                }
-            }
-        }
-        (b, o) => *b = o,
-    }
-}
-
-/// Sets `keys` in the tree from an environment string, typed like the value
-/// it replaces (so `MKOBA_PIN__LENGTH=4` is a number, a token `1234` a string).
-fn set_path(tree: &mut toml::Value, keys: &[String], raw: &str) -> Result<(), String> {
-    let (last, parents) = keys.split_last().ok_or("empty key")?;
-    let mut node = tree;
-    for k in parents {
-        let table = node.as_table_mut().ok_or_else(|| format!("'{k}' is not a section"))?;
-        node = table.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::map::Map::new()));
-    }
-    let table = node.as_table_mut().ok_or("not a section")?;
-    let value = match table.get(last) {
-        // A key without a default (an optional limit): a number if it reads as one.
-        None => match raw.trim().parse::<i64>() {
-            Ok(n) => toml::Value::Integer(n),
-            Err(_) => toml::Value::String(raw.to_string()),
-        },
-        Some(toml::Value::String(_)) => toml::Value::String(raw.to_string()),
-        Some(toml::Value::Integer(_)) => {
-            toml::Value::Integer(raw.trim().parse().map_err(|_| format!("'{raw}' is not a whole number"))?)
-        }
-        Some(toml::Value::Boolean(_)) => {
-            toml::Value::Boolean(raw.trim().parse().map_err(|_| format!("'{raw}' is not true or false"))?)
-        }
-        // A list of strings also takes a comma-separated string:
-        // `MKOBA_WEBHOOKS__ALLOWED_IPS=10.0.0.0/8,192.168.0.0/16`.
-        Some(toml::Value::Array(items))
-            if !raw.trim_start().starts_with('[') && items.iter().all(toml::Value::is_str) =>
-        {
-            toml::Value::Array(
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| toml::Value::String(s.into()))
-                    .collect(),
-            )
-        }
-        Some(_) => {
-            // Arrays and tables: the value is TOML, e.g. an inline table of bands.
-            let doc: toml::Table = toml::from_str(&format!("v = {raw}")).map_err(|e| e.message().to_string())?;
-            doc.get("v").cloned().ok_or("no value")?
-        }
-    };
-    table.insert(last.clone(), value);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -981,5 +981,69 @@ mod tests {
             assert!(!format!("{c:?}").contains(secret) || secret == "dbpass-4");
         }
         assert!(shown.contains("********"));
+    }
+
+    #[test]
+    fn env_values_take_the_type_of_their_field() {
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("MKOBA_WEBHOOK_TOKEN", "0123"),
+                ("MKOBA_PIN__PEPPER", "1e3"),
+                ("MKOBA_SMS__API_KEY", "true"),
+                ("MKOBA_PIN__LENGTH", "5"),
+                ("MKOBA_NOTIFY__WORKERS", "false"),
+                ("MKOBA_VELOCITY__OUT_COUNT_PER_HOUR__LIMIT", "3"),
+                ("MKOBA_VELOCITY__OUT_COUNT_PER_HOUR__ACTION", "hold"),
+                ("MKOBA_LOG", "debug"),
+                ("MKOBA_LOG_FORMAT", "json"),
+                ("MKOBA_BARS_WIDTH", "80"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(c.webhook_token.expose(), "0123", "a token is never read as a number");
+        assert_eq!(c.pin.pepper.expose(), "1e3");
+        assert_eq!(c.sms.api_key.expose(), "true");
+        assert_eq!(c.pin.length, 5);
+        assert!(!c.notify.workers);
+        assert_eq!(c.velocity.out_count_per_hour, LimitRule { limit: Some(3), action: RuleAction::Hold });
+        assert_eq!(c.velocity.new_recipients_per_hour.limit, None);
+        let err = Config::from_sources(None, env(&[("MKOBA_VELOCITY__OUT_COUNT_PER_HOUR__LIMIT", "x")]))
+            .expect_err("not a number");
+        assert!(err.to_string().contains("MKOBA_VELOCITY__OUT_COUNT_PER_HOUR__LIMIT"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_from_the_environment_too() {
+        let err = Config::from_sources(None, env(&[("MKOBA_NO_SUCH_KEY", "1")])).expect_err("refused");
+        assert!(err.to_string().contains("no_such_key"), "{err}");
+        let err = Config::from_sources(Some(("x.toml", "")), env(&[("MKOBA_PIN__NO_SUCH", "1")])).expect_err("refused");
+        assert!(err.to_string().contains("MKOBA_PIN__NO_SUCH") && !err.to_string().contains("x.toml"), "{err}");
+        let err = Config::from_sources(None, env(&[("MKOBA_LISTEN__PORT", "1")])).expect_err("not a section");
+        assert!(err.to_string().contains("MKOBA_LISTEN__PORT"), "{err}");
+        let err = Config::from_sources(Some(("x.toml", "[pin]\nlenght = 5\n")), env(&[])).expect_err("refused");
+        assert!(err.to_string().contains("lenght") && err.to_string().contains("x.toml"), "{err}");
+        assert!(Config::from_sources(Some(("x.toml", "pin = [")), env(&[])).is_err(), "not TOML");
+    }
+
+    #[test]
+    fn tables_merge_key_by_key_and_lists_replace() {
+        let file = "[tiers.gold]\nmax_balance_minor = 5\nmax_transfer_minor = 5\nmax_daily_out_minor = 5\n[pin.argon2]\niterations = 3\n";
+        let c = Config::from_sources(
+            Some(("t.toml", file)),
+            env(&[("MKOBA_TIERS__GOLD__MAX_DAILY_OUT_MINOR", "6"), ("MKOBA_PIN__ARGON2__MEMORY_KIB", "1024")]),
+        )
+        .expect("loads");
+        assert_eq!(c.tiers.len(), 5, "the default tiers stay");
+        assert_eq!((c.tiers["gold"].max_balance_minor, c.tiers["gold"].max_daily_out_minor), (5, 6));
+        assert_eq!(c.pin.argon2, Argon2Config { memory_kib: 1024, iterations: 3, parallelism: 1 });
+        let c =
+            Config::from_sources(None, env(&[("MKOBA_TARIFFS__CASH_OUT", "[{ up_to_minor = 100, fee_minor = 0 }]")]))
+                .expect("loads");
+        assert_eq!(c.tariffs.cash_out, [Band { up_to_minor: 100, fee_minor: 0, commission_minor: 0 }]);
+        assert_eq!(c.tariffs.p2p.len(), 8);
+        let err = Config::from_sources(Some(("t.toml", "[[tariffs.p2p]]\nup_to_minor = 1\nfee = 0\n")), env(&[]))
+            .expect_err("refused");
+        assert!(err.to_string().contains("fee"), "{err}");
     }
 }
