@@ -37,8 +37,11 @@ pub struct Ticket {
 pub enum Attempt {
     /// Check the PIN against this hash (the current one), then settle.
     Go(Ticket, Option<String>),
-    /// Locked, or as many checks are already running as attempts remain.
+    /// Locked: nothing is checked, whatever the PIN.
     Locked,
+    /// Not locked, but as many checks are already running as attempts
+    /// remain: nothing is checked now (the caller may try again shortly).
+    Busy,
     /// Suspended by an operator.
     NotActive,
     /// The source has had too many wrong PINs in this window.
@@ -115,7 +118,8 @@ pub fn reserve(
     }
     Ok(match state(conn, id)?.1 {
         AccountStatus::Suspended => Attempt::NotActive,
-        AccountStatus::Locked | AccountStatus::Active => Attempt::Locked,
+        AccountStatus::Locked => Attempt::Locked,
+        AccountStatus::Active => Attempt::Busy,
     })
 }
 

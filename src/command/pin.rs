@@ -41,6 +41,7 @@ pub async fn check(
     {
         Attempt::Go(ticket, pin_hash) => (ticket, pin_hash),
         Attempt::Locked => return Ok(Err("err_locked")),
+        Attempt::Busy => return Ok(Err("err_pin_busy")),
         Attempt::NotActive => return Ok(Err("err_not_active")),
         Attempt::SourceLimited => return Ok(Err("err_rate_limited")),
     };

@@ -11,6 +11,7 @@ const AMINA: &str = "254712000001";
 const RIGHT_PIN: &str = "1357";
 const GUESSES: usize = 55;
 const LOCKED: &str = "Your account is locked after too many wrong PINs.";
+const BUSY: &str = "Your PIN is being checked for another request.";
 
 /// Two apps (as two `mkoba serve` processes) on one database, with the usual
 /// cast; their SMS senders are off so that replies stay in the outbox.
@@ -59,7 +60,9 @@ async fn a_burst_of_ussd_guesses_checks_at_most_max_attempts_and_locks_once() {
         let replies = ussd_burst([&a, &b], &guesses).await;
         let wrong = replies.iter().filter(|(_, r)| r.starts_with("END Wrong PIN")).count();
         let locked = replies.iter().filter(|(_, r)| r.starts_with(&format!("END {LOCKED}"))).count();
-        assert_eq!(wrong + locked, GUESSES, "[{be}] every reply is 'wrong' or 'locked': {replies:?}");
+        // Guesses that came while the three checks ran are turned away unchecked.
+        let busy = replies.iter().filter(|(_, r)| r.starts_with(&format!("END {BUSY}"))).count();
+        assert_eq!(wrong + locked + busy, GUESSES, "[{be}] every reply is 'wrong', 'locked' or 'busy': {replies:?}");
         assert!(wrong <= 3, "[{be}] at most 3 wrong-PIN answers, got {wrong}");
         assert_eq!(checks(&[&a, &b]) - before, 3, "[{be}] exactly pin.max_attempts PINs checked");
         assert_eq!(a.t.find(AMINA).await.expect("amina").status.as_str(), "locked", "[{be}]");
@@ -93,7 +96,8 @@ async fn the_right_pin_inside_a_burst_is_only_checked_within_the_attempts() {
             // up to three more may follow it before the lock.
             assert!(checked <= 6, "[{be}] {checked} checks");
         } else {
-            assert!(right.starts_with(&format!("END {LOCKED}")), "[{be}] right PIN got {right:?}");
+            let unchecked = right.starts_with(&format!("END {LOCKED}")) || right.starts_with(&format!("END {BUSY}"));
+            assert!(unchecked, "[{be}] right PIN got {right:?}");
             assert_eq!(checked, 3, "[{be}] the right PIN was never checked");
             assert_eq!(a.t.find(AMINA).await.expect("amina").status.as_str(), "locked", "[{be}]");
         }
@@ -214,5 +218,24 @@ async fn wrong_pins_from_one_source_across_many_numbers_are_limited() {
         assert!(refused.starts_with("END Too many requests"), "[{be}] {refused}");
         assert_eq!(app.pins.checks(), checks, "[{be}] refused before any check");
         assert_eq!(app.t.find(&phones[4]).await.expect("customer").pin_failures, 0, "[{be}] costs the number nothing");
+    }
+}
+
+/// Right PINs arriving together are never told the account is locked:
+/// those past the attempts in flight are asked to try again, unchecked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn right_pins_at_once_are_never_told_locked() {
+    for db in TestDb::all() {
+        let (a, b) = two_processes(db).await;
+        let be = a.backend();
+        let pins: Vec<String> = (0..8).map(|_| RIGHT_PIN.to_string()).collect();
+        let replies = ussd_burst([&a, &b], &pins).await;
+        for (_, reply) in &replies {
+            let fine = reply.starts_with("END Your balance") || reply.starts_with(&format!("END {BUSY}"));
+            assert!(fine, "[{be}] {reply}");
+        }
+        assert!(replies.iter().any(|(_, r)| r.starts_with("END Your balance")), "[{be}]");
+        let amina = a.t.find(AMINA).await.expect("amina");
+        assert_eq!((amina.status.as_str(), amina.pin_failures), ("active", 0), "[{be}]");
     }
 }
