@@ -11,6 +11,12 @@ use crate::domain::Pin;
 use crate::ledger::{Account, Ledger, LedgerError};
 use crate::limits::sim_swap::SimSwapCheck;
 
+/// How long, and how many times, a request waits for other requests' PIN
+/// checks to settle before it is told to try again (bounded well inside a
+/// USSD hop's deadline).
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(150);
+const BUSY_WAITS: u32 = 10;
+
 /// What a PIN check needs, borrowed from the channel.
 pub struct Checker<'a> {
     pub ledger: &'a Ledger,
@@ -37,13 +43,21 @@ pub async fn check(
         c.sim_swap.check(msisdn).await;
     }
     let request = AttemptRequest { claim, source: source.map(str::to_string) };
-    let (ticket, pin_hash) = match lockout::reserve_on(c.ledger, account.id, request, c.config.attempt_limits()).await?
-    {
-        Attempt::Go(ticket, pin_hash) => (ticket, pin_hash),
-        Attempt::Locked => return Ok(Err("err_locked")),
-        Attempt::Busy => return Ok(Err("err_pin_busy")),
-        Attempt::NotActive => return Ok(Err("err_not_active")),
-        Attempt::SourceLimited => return Ok(Err("err_rate_limited")),
+    let mut waited = 0;
+    let (ticket, pin_hash) = loop {
+        match lockout::reserve_on(c.ledger, account.id, request.clone(), c.config.attempt_limits()).await? {
+            Attempt::Go(ticket, pin_hash) => break (ticket, pin_hash),
+            Attempt::Locked => return Ok(Err("err_locked")),
+            // Checks of other requests hold every attempt left: they settle
+            // within a PIN check's time, so wait a little before giving up.
+            Attempt::Busy if waited < BUSY_WAITS => {
+                waited += 1;
+                tokio::time::sleep(BUSY_WAIT).await;
+            }
+            Attempt::Busy => return Ok(Err("err_pin_busy")),
+            Attempt::NotActive => return Ok(Err("err_not_active")),
+            Attempt::SourceLimited => return Ok(Err("err_rate_limited")),
+        }
     };
     let right = match pin {
         Some(pin) => c.pins.verify_async(pin, pin_hash).await,
