@@ -129,14 +129,23 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
     }
     outbox::enqueue_all(conn, &messages, now_ms())?;
 
-    // Compare-and-set: the write lock makes it certain, this makes it checked.
-    const MOVE: &str =
-        "UPDATE notify_cursors SET last_transfer_id = ? WHERE name = 'receipts' AND last_transfer_id = ?";
-    let moved = with_conn!(conn, c => Prepared::new(MOVE).bind::<BigInt, _>(last).bind::<BigInt, _>(from).execute(c))?;
-    if moved != 1 {
-        return Err(LedgerError::Db(DbError::Commit("the receipts cursor moved under the feeder".into())));
-    }
+    move_cursor(conn, "receipts", from, last)?;
     Ok(n)
+}
+
+/// Moves cursor `name` from `from` to `to`. Compare-and-set: the write lock
+/// makes it certain, this makes it checked.
+fn move_cursor(conn: &mut DbConn, name: &str, from: i64, to: i64) -> Result<(), LedgerError> {
+    const MOVE: &str = "UPDATE notify_cursors SET last_transfer_id = ? WHERE name = ? AND last_transfer_id = ?";
+    let moved = with_conn!(conn, c => Prepared::new(MOVE)
+        .bind::<BigInt, _>(to)
+        .bind::<diesel::sql_types::Text, _>(name.to_string())
+        .bind::<BigInt, _>(from)
+        .execute(c))?;
+    if moved != 1 {
+        return Err(LedgerError::Db(DbError::Commit(format!("the {name} cursor moved under the feeder"))));
+    }
+    Ok(())
 }
 
 /// Whether any decline waits for its alert: one index probe.
@@ -169,11 +178,6 @@ pub fn feed_declines(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result
     for d in &declines {
         notices.decline_alert(conn, d, accounts.get(&d.payer_id), accounts.get(&d.payee_id))?;
     }
-    const MOVE: &str =
-        "UPDATE notify_cursors SET last_transfer_id = ? WHERE name = 'declines' AND last_transfer_id = ?";
-    let moved = with_conn!(conn, c => Prepared::new(MOVE).bind::<BigInt, _>(last).bind::<BigInt, _>(from).execute(c))?;
-    if moved != 1 {
-        return Err(LedgerError::Db(DbError::Commit("the declines cursor moved under the feeder".into())));
-    }
+    move_cursor(conn, "declines", from, last)?;
     Ok(declines.len())
 }
