@@ -650,16 +650,18 @@ async fn without_an_api_key_replies_stay_in_the_local_inbox() {
         world(&app).await;
         assert_eq!(app.sms(&format!("ATXid_{}", random_suffix()), AMINA, "BAL 1357").await, 200);
         let http = reqwest::Client::new();
+        // The reply, and the deposit's receipt too (queued by the receipts
+        // feeder on its own schedule, so in either order).
         let found = wait_until(|| async {
-            local_inbox(&http, &app.address, TOKEN, AMINA)
-                .await
-                .is_ok_and(|inbox| inbox.iter().any(|m| m.message.contains("Your balance is KES 1,000.00")))
+            local_inbox(&http, &app.address, TOKEN, AMINA).await.is_ok_and(|inbox| {
+                inbox.iter().any(|m| m.message.contains("Your balance is KES 1,000.00"))
+                    && inbox.iter().any(|m| m.message.contains("cash deposit of KES 1,000.00"))
+            })
         })
         .await;
         assert!(found, "[{b}] {:?}", local_inbox(&http, &app.address, TOKEN, AMINA).await);
         let inbox = local_inbox(&http, &app.address, TOKEN, AMINA).await.expect("inbox");
-        // Receipts too, oldest first.
-        assert!(inbox[0].message.contains("cash deposit of KES 1,000.00"), "[{b}] {inbox:?}");
+        assert!(inbox.windows(2).all(|w| w[0].id < w[1].id), "[{b}] oldest first: {inbox:?}");
         let rows = app.outbox_for(AMINA).await;
         assert!(
             rows.iter().all(|r| r.status == "delivered" && r.delivery_status.as_deref() == Some("local")),
