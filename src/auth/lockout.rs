@@ -65,14 +65,6 @@ struct Reserved {
     pin_hash: Option<String>,
 }
 
-#[derive(QueryableByName)]
-struct StateRow {
-    #[diesel(sql_type = Integer)]
-    pin_failures: i32,
-    #[diesel(sql_type = Text)]
-    status: String,
-}
-
 /// Reserves one PIN check for `id` (and `source`), or says why not. Runs in
 /// a write transaction of its own, committed before the check starts.
 pub fn reserve(
@@ -85,12 +77,11 @@ pub fn reserve(
     if let Some(ticket) = claimed(conn, &request.claim)? {
         // The same request again (an aggregator's retry): the same guess,
         // under the ticket it drew the first time.
-        return Ok(match current(conn, id)? {
-            (AccountStatus::Active, pin_hash) => {
-                Attempt::Go(Ticket { account: id, number: ticket, source: None }, pin_hash)
-            }
-            (AccountStatus::Suspended, _) => Attempt::NotActive,
-            (AccountStatus::Locked, _) => Attempt::Locked,
+        let now = pin_state(conn, id)?;
+        return Ok(match now.status {
+            AccountStatus::Active => Attempt::Go(Ticket { account: id, number: ticket, source: None }, now.pin_hash),
+            AccountStatus::Suspended => Attempt::NotActive,
+            AccountStatus::Locked => Attempt::Locked,
         });
     }
     let source = match request.source.as_deref() {
@@ -116,7 +107,7 @@ pub fn reserve(
     if let Some((s, window)) = &source {
         uncount_source(conn, s, *window)?;
     }
-    Ok(match state(conn, id)?.1 {
+    Ok(match pin_state(conn, id)?.status {
         AccountStatus::Suspended => Attempt::NotActive,
         AccountStatus::Locked => Attempt::Locked,
         AccountStatus::Active => Attempt::Busy,
@@ -167,21 +158,6 @@ fn claim(conn: &mut DbConn, claim: &str, id: AccountId, ticket: i64, now_ms: i64
     Ok(())
 }
 
-#[derive(QueryableByName)]
-struct CurrentRow {
-    #[diesel(sql_type = Text)]
-    status: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    pin_hash: Option<String>,
-}
-
-fn current(conn: &mut DbConn, id: AccountId) -> Result<(AccountStatus, Option<String>), LedgerError> {
-    const SQL: &str = "SELECT status, pin_hash FROM accounts WHERE id = $1";
-    let rows: Vec<CurrentRow> = with_conn!(conn, c => diesel::sql_query(SQL).bind::<BigInt, _>(id.0).load(c))?;
-    let row = rows.into_iter().next().ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?;
-    Ok((AccountStatus::from_stored(&row.status)?, row.pin_hash))
-}
-
 /// Forgets claims made before `cutoff_ms` (aggregators repeat within minutes).
 pub fn forget_claims_before(conn: &mut DbConn, cutoff_ms: i64) -> Result<usize, LedgerError> {
     const SQL: &str = "DELETE FROM pin_claims WHERE created_at_ms < $1";
@@ -228,21 +204,40 @@ pub fn settle_wrong(conn: &mut DbConn, ticket: &Ticket, max_attempts: u32) -> Re
         .bind::<BigInt, _>(ticket.account.0)
         .bind::<Integer, _>(max)
         .execute(c))?;
-    let (failures, status) = state(conn, ticket.account)?;
+    let now = pin_state(conn, ticket.account)?;
     Ok(Wrong {
         locked_now: n == 1,
-        locked: status == AccountStatus::Locked,
-        left: max_attempts.saturating_sub(failures),
-        failures,
+        locked: now.status == AccountStatus::Locked,
+        left: max_attempts.saturating_sub(now.failures),
+        failures: now.failures,
     })
 }
 
-fn state(conn: &mut DbConn, id: AccountId) -> Result<(u32, AccountStatus), LedgerError> {
-    const SQL: &str = "SELECT pin_failures, status FROM accounts WHERE id = $1";
-    let rows: Vec<StateRow> = with_conn!(conn, c => diesel::sql_query(SQL).bind::<BigInt, _>(id.0).load(c))?;
+/// An account's PIN state as stored now.
+struct PinState {
+    status: AccountStatus,
+    failures: u32,
+    pin_hash: Option<String>,
+}
+
+fn pin_state(conn: &mut DbConn, id: AccountId) -> Result<PinState, LedgerError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Integer)]
+        pin_failures: i32,
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = Nullable<Text>)]
+        pin_hash: Option<String>,
+    }
+    const SQL: &str = "SELECT pin_failures, status, pin_hash FROM accounts WHERE id = $1";
+    let rows: Vec<Row> = with_conn!(conn, c => diesel::sql_query(SQL).bind::<BigInt, _>(id.0).load(c))?;
     let row = rows.into_iter().next().ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?;
-    let status = AccountStatus::from_stored(&row.status)?;
-    Ok((u32::try_from(row.pin_failures).unwrap_or(0), status))
+    Ok(PinState {
+        status: AccountStatus::from_stored(&row.status)?,
+        failures: u32::try_from(row.pin_failures).unwrap_or(0),
+        pin_hash: row.pin_hash,
+    })
 }
 
 /// Counts one attempt against the source's window unless it is full.

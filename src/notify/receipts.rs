@@ -39,11 +39,24 @@ struct Cursor {
 
 /// The last transfer whose receipts are queued.
 pub fn cursor(conn: &mut DbConn) -> Result<i64, LedgerError> {
-    const SQL: &str = "SELECT last_transfer_id FROM notify_cursors WHERE name = 'receipts'";
-    let rows: Vec<Cursor> = with_conn!(conn, c => Prepared::new(SQL).load(c))?;
+    named_cursor(conn, "receipts")
+}
+
+/// Where cursor `name` stands (the last id it has passed).
+fn named_cursor(conn: &mut DbConn, name: &str) -> Result<i64, LedgerError> {
+    const SQL: &str = "SELECT last_transfer_id FROM notify_cursors WHERE name = ?";
+    let rows: Vec<Cursor> =
+        with_conn!(conn, c => Prepared::new(SQL).bind::<diesel::sql_types::Text, _>(name.to_string()).load(c))?;
     rows.first()
         .map(|r| r.last_transfer_id)
-        .ok_or_else(|| LedgerError::Db(DbError::Commit("the receipts cursor is missing (run mkoba migrate)".into())))
+        .ok_or_else(|| LedgerError::Db(DbError::Commit(format!("the {name} cursor is missing (run mkoba migrate)"))))
+}
+
+/// The accounts with these ids, by id.
+fn accounts_by_id(conn: &mut DbConn, mut ids: Vec<i64>) -> Result<HashMap<i64, Account>, LedgerError> {
+    ids.sort_unstable();
+    ids.dedup();
+    account::find_rows(conn, &ids)?.into_iter().map(|row| Ok((row.id, Account::try_from(row)?))).collect()
 }
 
 /// How many transfers wait for their receipts to be queued.
@@ -90,12 +103,7 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
         .collect();
     let mut ids: Vec<i64> = rows.iter().flat_map(|r| [r.debit_account_id, r.credit_account_id]).collect();
     ids.extend(holds.values().flat_map(|h| [h.payer_id, h.payee_id]));
-    ids.sort_unstable();
-    ids.dedup();
-    let accounts: HashMap<i64, Account> = account::find_rows(conn, &ids)?
-        .into_iter()
-        .map(|row| Ok((row.id, Account::try_from(row)?)))
-        .collect::<Result<_, LedgerError>>()?;
+    let accounts = accounts_by_id(conn, ids)?;
     let party = |id: i64| accounts.get(&id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()));
 
     let n = rows.len();
@@ -159,22 +167,12 @@ pub fn any_decline_waiting(conn: &mut DbConn) -> Result<bool, LedgerError> {
 /// Alerts operators of the declines past the `declines` cursor (up to
 /// `limit`) and moves the cursor, in the caller's write transaction.
 pub fn feed_declines(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, LedgerError> {
-    const CURSOR: &str = "SELECT last_transfer_id FROM notify_cursors WHERE name = 'declines'";
-    let rows: Vec<Cursor> = with_conn!(conn, c => Prepared::new(CURSOR).load(c))?;
-    let Some(from) = rows.first().map(|r| r.last_transfer_id) else {
-        return Ok(0);
-    };
+    let from = named_cursor(conn, "declines")?;
     let declines = holds::declines_after(conn, from, limit.max(1))?;
     let Some(last) = declines.last().map(|d| d.id) else {
         return Ok(0);
     };
-    let mut ids: Vec<i64> = declines.iter().flat_map(|d| [d.payer_id, d.payee_id]).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let accounts: HashMap<i64, Account> = account::find_rows(conn, &ids)?
-        .into_iter()
-        .map(|row| Ok((row.id, Account::try_from(row)?)))
-        .collect::<Result<_, LedgerError>>()?;
+    let accounts = accounts_by_id(conn, declines.iter().flat_map(|d| [d.payer_id, d.payee_id]).collect())?;
     for d in &declines {
         notices.decline_alert(conn, d, accounts.get(&d.payer_id), accounts.get(&d.payee_id))?;
     }
