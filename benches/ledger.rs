@@ -316,6 +316,8 @@ async fn funded_ledger(
             from: ledger.settings().system.issuance,
             to: agent,
             amount: money(total)?,
+            guard: None,
+            client_hash: None,
         })
         .await?;
     let mut setup_transfers = 1;
@@ -338,6 +340,8 @@ async fn funded_ledger(
                         from: agent,
                         to: customer,
                         amount,
+                        guard: None,
+                        client_hash: None,
                     })
                     .await
             });
@@ -367,6 +371,8 @@ fn random_transfer(
         from: accounts[from],
         to: accounts[to],
         amount: money(rng.random_range(amounts.range()))?,
+        guard: None,
+        client_hash: None,
     })
 }
 

@@ -311,6 +311,8 @@ async fn run(command: Command, config: Config) -> Outcome {
                     from: ledger.settings().system.issuance,
                     to: agent.id,
                     amount,
+                    guard: None,
+                    client_hash: None,
                 })
                 .await
                 .map_err(|e| refused(&ledger, e))?;

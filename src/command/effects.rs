@@ -239,6 +239,8 @@ fn transfer_reply(
         from: me,
         to: AccountId(to.id),
         amount,
+        guard: None,
+        client_hash: None,
     };
     let result = nested(conn, |c| transfer::apply(c, &env.settings, &req));
     let receipt = match result {

@@ -2,6 +2,7 @@
 
 use super::{DbConn, DbError};
 use diesel::connection::SimpleConnection;
+use diesel::RunQueryDsl;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -11,11 +12,32 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 /// several `mkoba serve` processes start at once on one PostgreSQL.
 const PG_MIGRATION_LOCK: i64 = 0x006d_6b6f_6261;
 
+#[derive(diesel::QueryableByName)]
+struct ForeignKeyProblem {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    table: String,
+}
+
 /// Applies pending migrations; returns how many ran.
 pub fn run(conn: &mut DbConn) -> Result<usize, DbError> {
     let err = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
     match conn {
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE).map(|v| v.len()).map_err(err),
+        DbConn::Sqlite(c) => {
+            // A table whose CHECK widens is rebuilt (SQLite's documented
+            // procedure): foreign keys off while it is swapped, then checked.
+            c.batch_execute("PRAGMA foreign_keys = OFF")?;
+            let ran = c.run_pending_migrations(SQLITE).map(|v| v.len()).map_err(err);
+            let broken: Vec<ForeignKeyProblem> = diesel::sql_query("PRAGMA foreign_key_check").load(c)?;
+            c.batch_execute("PRAGMA foreign_keys = ON")?;
+            if let Some(p) = broken.first() {
+                return Err(DbError::Migration(format!(
+                    "{} rows break foreign keys after migrating (first in table {})",
+                    broken.len(),
+                    p.table
+                )));
+            }
+            ran
+        }
         DbConn::Pg(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))?;
             let ran = c.run_pending_migrations(POSTGRES).map(|v| v.len()).map_err(err);

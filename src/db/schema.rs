@@ -41,6 +41,7 @@ diesel::table! {
         created_at_ms -> BigInt,
         debit_balance_after_minor -> Nullable<BigInt>,
         credit_balance_after_minor -> Nullable<BigInt>,
+        refunds_transfer_id -> Nullable<BigInt>,
     }
 }
 
@@ -129,5 +130,95 @@ diesel::table! {
         swapped_at_ms -> BigInt,
         source -> Text,
         marked_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        key_id -> Text,
+        key_hash -> Text,
+        created_at_ms -> BigInt,
+        revoked_at_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    api_idempotency (account_id, idem_key) {
+        account_id -> BigInt,
+        idem_key -> Text,
+        request_hash -> Text,
+        status_code -> Integer,
+        response_body -> Text,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    approvals (id) {
+        id -> BigInt,
+        public_id -> Text,
+        kind -> Text,
+        code -> Text,
+        till_id -> BigInt,
+        customer_id -> BigInt,
+        amount_minor -> BigInt,
+        period -> Nullable<Text>,
+        description -> Text,
+        status -> Text,
+        transfer_id -> Nullable<BigInt>,
+        period_no -> BigInt,
+        spent_minor -> BigInt,
+        created_at_ms -> BigInt,
+        expires_at_ms -> BigInt,
+        decided_at_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    allowance_charges (transfer_id) {
+        transfer_id -> BigInt,
+        approval_id -> BigInt,
+        remaining_after_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    merchant_callbacks (account_id) {
+        account_id -> BigInt,
+        url -> Text,
+        secret -> Text,
+        updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    callback_events (id) {
+        id -> BigInt,
+        event_id -> Text,
+        account_id -> BigInt,
+        #[sql_name = "type"]
+        event_type -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at_ms -> BigInt,
+        lease_until_ms -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at_ms -> BigInt,
+        delivered_at_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    digest_items (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        transfer_id -> BigInt,
+        counterparty_id -> BigInt,
+        amount_minor -> BigInt,
+        created_at_ms -> BigInt,
+        digest_day -> Nullable<BigInt>,
     }
 }

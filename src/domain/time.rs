@@ -5,6 +5,49 @@ pub fn day_number(at_ms: i64, offset_minutes: i64) -> i64 {
     (at_ms + offset_minutes * 60_000).div_euclid(86_400_000)
 }
 
+/// How often an allowance's limit starts afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
+
+impl Period {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Period> {
+        match s {
+            "day" => Some(Period::Day),
+            "week" => Some(Period::Week),
+            "month" => Some(Period::Month),
+            _ => None,
+        }
+    }
+
+    /// The number of the period holding `at_ms` in the operator's zone:
+    /// days; weeks from Monday; months as year * 12 + month.
+    pub fn number(self, at_ms: i64, offset_minutes: i64) -> i64 {
+        let day = day_number(at_ms, offset_minutes);
+        match self {
+            Period::Day => day,
+            // 1970-01-01 was a Thursday: shift so that weeks start on Monday.
+            Period::Week => (day + 3).div_euclid(7),
+            Period::Month => {
+                let (y, m, _) = civil(day);
+                y * 12 + m
+            }
+        }
+    }
+}
+
 /// (year, month, day) of a day number (Howard Hinnant's civil-from-days).
 pub fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -50,6 +93,19 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_turn_over_on_monday_and_on_the_first() {
+        let day_ms = 86_400_000;
+        // 2026-11-29 is a Sunday, 2026-11-30 a Monday, 2026-12-01 a Tuesday (UTC).
+        let sunday = 20_786 * day_ms;
+        assert_eq!(iso_date(day_number(sunday, 0)), "2026-11-29");
+        assert_ne!(Period::Week.number(sunday, 0), Period::Week.number(sunday + day_ms, 0));
+        assert_eq!(Period::Week.number(sunday + day_ms, 0), Period::Week.number(sunday + 7 * day_ms - 1, 0));
+        assert_eq!(Period::Month.number(sunday, 0), Period::Month.number(sunday + day_ms, 0));
+        assert_ne!(Period::Month.number(sunday + day_ms, 0), Period::Month.number(sunday + 2 * day_ms, 0));
+        assert_eq!(Period::Day.number(sunday, 0) + 1, Period::Day.number(sunday + day_ms, 0));
+    }
 
     #[test]
     fn dates_in_east_africa_time() {

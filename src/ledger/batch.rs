@@ -19,17 +19,18 @@
 //! the writer posts its requests one at a time instead). A refused request
 //! writes nothing.
 
-use super::account::{AccountId, AccountKind, AccountStatus};
+use super::account::AccountId;
+use super::decide::{decide, Decision};
+use super::guards::{ChargeRow, Guards, Pass};
 use super::holds::{self, NewHold};
 use super::tariff::{self, Quote};
-use super::transfer::{entries_of, replay, Entry, Leg, Party, Receipt, TransferRequest};
-use super::watch::{watch, Watch};
-use super::write::{find_by_keys, insert_postings, load_accounts, net_deltas, update_account, Slot, ROWS_PER_INSERT};
+use super::transfer::{replay, Entry, Guard, Receipt, TransferRequest};
+use super::watch::watch;
+use super::write::{find_by_keys, insert_postings, load_accounts, update_account, Slot, ROWS_PER_INSERT};
 use super::{LedgerError, Settings};
 use crate::db::prepared::{self, Prepared};
 use crate::db::{DbConn, DbError};
 use crate::domain::{now_ms, Reference};
-use crate::limits::velocity::{self, OutEvent, Verdict};
 use crate::with_conn;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
@@ -64,11 +65,7 @@ pub fn apply_all(
 struct Accepted {
     index: usize,
     quote: Quote,
-    entries: Vec<Entry>,
-    from: Party,
-    to: Party,
-    /// The rule that held it in suspense, if one did.
-    held: Option<&'static str>,
+    decision: Decision,
 }
 
 fn round(
@@ -86,17 +83,20 @@ fn round(
     }
     let mut book = load_accounts(conn, &accounts_of(settings, reqs, &todo), day)?;
     let mut watch = watch(conn, settings, &book, reqs, &todo, now)?;
+    let indexes: Vec<usize> = todo.iter().map(|&(i, _)| i).collect();
+    let mut guards = Guards::load(conn, settings, reqs, &indexes, now)?;
     let mut accepted = Vec::with_capacity(todo.len());
     for (i, quote) in todo {
-        match decide(settings, &mut book, &mut watch, i, reqs[i], quote, now) {
-            Ok((entries, from, to, held)) => accepted.push(Accepted { index: i, quote, entries, from, to, held }),
+        match decide(settings, &mut book, &mut watch, &mut guards, i, reqs[i], quote, now) {
+            Ok(decision) => accepted.push(Accepted { index: i, quote, decision }),
             Err(e) => results[i] = Some(Err(e)),
         }
     }
     if accepted.is_empty() {
         return Ok(());
     }
-    write_accepted(conn, settings, reqs, accepted, &book, now, results)
+    let state = Decided { book: &book, guards: &guards };
+    write_accepted(conn, settings, reqs, accepted, state, now, results)
 }
 
 /// The requests left to decide: those that pass [`precheck`] and whose key
@@ -154,20 +154,81 @@ fn accounts_of(settings: &Settings, reqs: &[&TransferRequest], todo: &[(usize, Q
     ids
 }
 
-/// Writes the accepted transfers (rows, holds, postings, one guarded update
-/// per account) and their receipts.
+/// The state the group's decisions reached.
+struct Decided<'a> {
+    book: &'a HashMap<AccountId, Slot>,
+    guards: &'a Guards,
+}
+
+/// Writes the accepted transfers (rows, holds, guards, postings, one guarded
+/// update per account) and their receipts.
 fn write_accepted(
     conn: &mut DbConn,
     settings: &Settings,
     reqs: &[&TransferRequest],
     accepted: Vec<Accepted>,
-    book: &HashMap<AccountId, Slot>,
+    state: Decided<'_>,
     now: i64,
     results: &mut [Option<Result<Receipt, LedgerError>>],
 ) -> Result<(), LedgerError> {
     let rows = insert_transfers(conn, reqs, &accepted, now)?;
-    for (a, &(transfer_id, _)) in accepted.iter().zip(&rows) {
-        if let Some(rule) = a.held {
+    write_holds(conn, reqs, &accepted, &rows, now)?;
+    let transfer_of: HashMap<usize, i64> = accepted.iter().zip(&rows).map(|(a, &(id, _))| (a.index, id)).collect();
+    let charges: Vec<ChargeRow> = accepted
+        .iter()
+        .filter_map(|a| match a.decision.pass {
+            Pass::Charge { approval_id, remaining_after, .. } => {
+                Some(ChargeRow { index: a.index, approval_id, remaining_after })
+            }
+            _ => None,
+        })
+        .collect();
+    state.guards.write(conn, &charges, &transfer_of, now)?;
+    let postings: Vec<(i64, Entry)> =
+        accepted.iter().zip(&rows).flat_map(|(a, &(id, _))| a.decision.entries.iter().map(move |&e| (id, e))).collect();
+    insert_postings(conn, &postings)?;
+    // Account-id order is the lock order.
+    let mut touched: Vec<&Slot> = state.book.values().filter(|s| s.debited || s.credited).collect();
+    touched.sort_unstable_by_key(|s| s.account.id);
+    let day = settings.day_number(now);
+    for slot in touched {
+        update_account(conn, settings, slot, day)?;
+    }
+    for (a, (id, reference)) in accepted.into_iter().zip(rows) {
+        let req = reqs[a.index];
+        let remaining = match a.decision.pass {
+            Pass::Charge { remaining_after, .. } => Some(remaining_after),
+            _ => None,
+        };
+        results[a.index] = Some(Ok(Receipt {
+            transfer_id: id,
+            reference,
+            kind: req.kind,
+            amount_minor: req.amount.minor(),
+            fee_minor: a.quote.fee.minor(),
+            commission_minor: a.quote.commission.minor(),
+            from: a.decision.from,
+            to: a.decision.to,
+            reverses: None,
+            created_at_ms: now,
+            replayed: false,
+            held_rule: a.decision.held.map(str::to_string),
+            allowance_remaining_minor: remaining,
+        }));
+    }
+    Ok(())
+}
+
+/// The holds rows of the transfers a rule held.
+fn write_holds(
+    conn: &mut DbConn,
+    reqs: &[&TransferRequest],
+    accepted: &[Accepted],
+    rows: &[(i64, String)],
+    now: i64,
+) -> Result<(), LedgerError> {
+    for (a, &(transfer_id, _)) in accepted.iter().zip(rows) {
+        if let Some(rule) = a.decision.held {
             let req = reqs[a.index];
             let hold = NewHold {
                 transfer_id,
@@ -183,34 +244,15 @@ fn write_accepted(
             holds::insert(conn, &hold)?;
         }
     }
-    let postings: Vec<(i64, Entry)> =
-        accepted.iter().zip(&rows).flat_map(|(a, &(id, _))| a.entries.iter().map(move |&e| (id, e))).collect();
-    insert_postings(conn, &postings)?;
-    // Account-id order is the lock order.
-    let mut touched: Vec<&Slot> = book.values().filter(|s| s.debited || s.credited).collect();
-    touched.sort_unstable_by_key(|s| s.account.id);
-    let day = settings.day_number(now);
-    for slot in touched {
-        update_account(conn, settings, slot, day)?;
-    }
-    for (a, (id, reference)) in accepted.into_iter().zip(rows) {
-        let req = reqs[a.index];
-        results[a.index] = Some(Ok(Receipt {
-            transfer_id: id,
-            reference,
-            kind: req.kind,
-            amount_minor: req.amount.minor(),
-            fee_minor: a.quote.fee.minor(),
-            commission_minor: a.quote.commission.minor(),
-            from: a.from,
-            to: a.to,
-            reverses: None,
-            created_at_ms: now,
-            replayed: false,
-            held_rule: a.held.map(str::to_string),
-        }));
-    }
     Ok(())
+}
+
+/// The payment a refund returns part of.
+fn refunded(req: &TransferRequest) -> Option<i64> {
+    match req.guard {
+        Some(Guard::Refund { original }) => Some(original.0),
+        _ => None,
+    }
 }
 
 /// What can be refused without reading anything.
@@ -225,137 +267,6 @@ fn precheck(settings: &Settings, req: &TransferRequest) -> Result<Quote, LedgerE
         return Err(LedgerError::SelfTransfer);
     }
     tariff::quote(&settings.tariffs, req.kind, req.amount)
-}
-
-/// Decides one request against the running state and, if it goes, moves the
-/// state on. Returns its postings, both parties as the receipt shows them,
-/// and the rule that held it, if one did (it then pays into suspense).
-#[allow(clippy::type_complexity)]
-fn decide(
-    settings: &Settings,
-    book: &mut HashMap<AccountId, Slot>,
-    watch: &mut Watch,
-    index: usize,
-    req: &TransferRequest,
-    quote: Quote,
-    now: i64,
-) -> Result<(Vec<Entry>, Party, Party, Option<&'static str>), LedgerError> {
-    let (from_kind, to_kind) = req.kind.parties().expect("checked by precheck");
-    let from = &book.get(&req.from).ok_or_else(|| LedgerError::UnknownAccount(req.from.to_string()))?.account;
-    let to = &book.get(&req.to).ok_or_else(|| LedgerError::UnknownAccount(req.to.to_string()))?.account;
-    if from.kind != from_kind || to.kind != to_kind {
-        return Err(LedgerError::WrongParty(format!(
-            "{} goes from a {} to a {}, not from a {} to a {}",
-            req.kind.as_str(),
-            from_kind.as_str(),
-            to_kind.as_str(),
-            from.kind.as_str(),
-            to.kind.as_str()
-        )));
-    }
-    if from.status != AccountStatus::Active {
-        return Err(LedgerError::AccountNotActive { who: from.handle(), status: from.status });
-    }
-    if to.status == AccountStatus::Suspended {
-        return Err(LedgerError::AccountNotActive { who: to.handle(), status: to.status });
-    }
-    if let Some(tier) = settings.tier_of(from) {
-        if req.amount.minor() > tier.max_transfer_minor {
-            return Err(LedgerError::OverTransferLimit { tier: from.tier.clone(), max_minor: tier.max_transfer_minor });
-        }
-    }
-
-    let payee_known = watch.payee_known.get(&index).copied().unwrap_or(true);
-    let verdict = match watch.histories.get(&req.from) {
-        Some(h) => {
-            velocity::judge(&settings.velocity, &settings.sim_swap, h, now, req.to, payee_known, req.amount.minor())
-        }
-        None => Verdict::Pass,
-    };
-    let held = match verdict {
-        Verdict::Decline(rule) => return Err(LedgerError::RuleDeclined { rule: rule.to_string() }),
-        Verdict::Hold(rule) => Some(rule),
-        Verdict::Pass => None,
-    };
-    // A held transfer pays its principal and its fee into suspense; the
-    // payee, the fee and any commission are paid when it is released.
-    let payee = if held.is_some() { settings.system.suspense } else { req.to };
-    let fee_to = if held.is_some() { settings.system.suspense } else { settings.system.fee_revenue };
-    let mut legs = vec![Leg { from: req.from, to: payee, amount_minor: req.amount.minor(), code: req.kind.as_str() }];
-    if !quote.fee.is_zero() {
-        legs.push(Leg { from: req.from, to: fee_to, amount_minor: quote.fee.minor(), code: "fee" });
-    }
-    if !quote.commission.is_zero() && held.is_none() {
-        let agent = if from.kind == AccountKind::Agent { from.id } else { to.id };
-        legs.push(Leg {
-            from: settings.system.commission_expense,
-            to: agent,
-            amount_minor: quote.commission.minor(),
-            code: "commission",
-        });
-    }
-    let entries = entries_of(&legs);
-    if entries.iter().try_fold(0i64, |acc, e| acc.checked_add(e.2)) != Some(0) {
-        return Err(LedgerError::Internal("the legs of a transfer do not sum to zero".into()));
-    }
-    let counted = if req.kind.counts_toward_daily_limit() { req.amount.minor() } else { 0 };
-
-    // Check every account first, then move them all: a refusal moves nothing.
-    let mut moves = Vec::with_capacity(3);
-    for (id, delta) in net_deltas(&entries) {
-        let slot = book.get(&id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?;
-        let a = &slot.account;
-        let tier = if id == req.from || id == req.to { settings.tier_of(a) } else { None };
-        if delta < 0 {
-            if a.status != AccountStatus::Active {
-                return Err(LedgerError::AccountNotActive { who: a.handle(), status: a.status });
-            }
-            // An account that may go negative still stops short of underflow.
-            let after = slot.balance.checked_add(delta).filter(|&b| b >= 0 || slot.allow_negative);
-            let Some(after) = after else {
-                return Err(LedgerError::InsufficientFunds { who: a.handle(), available_minor: slot.balance });
-            };
-            let cap = tier.map_or(i64::MAX, |t| t.max_daily_out_minor);
-            let counted_here = if id == req.from { counted } else { 0 };
-            if slot.out_today > cap - counted_here {
-                return Err(LedgerError::OverDailyLimit {
-                    who: a.handle(),
-                    remaining_minor: cap.saturating_sub(slot.out_today).max(0),
-                });
-            }
-            moves.push((id, after, counted_here, true));
-        } else if delta > 0 {
-            if a.status == AccountStatus::Suspended {
-                return Err(LedgerError::AccountNotActive { who: a.handle(), status: a.status });
-            }
-            let cap = tier.map_or(i64::MAX, |t| t.max_balance_minor);
-            let Some(after) = slot.balance.checked_add(delta).filter(|&b| b <= cap) else {
-                return Err(LedgerError::ReceiverOverBalanceLimit { who: a.handle() });
-            };
-            moves.push((id, after, 0, false));
-        }
-    }
-    for (id, after, counted_here, debited) in moves {
-        let slot = book.get_mut(&id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?;
-        slot.balance = after;
-        if debited {
-            slot.debited = true;
-            // Within the daily cap, checked above.
-            slot.out_today = slot.out_today.saturating_add(counted_here);
-            slot.counted = slot.counted.saturating_add(counted_here);
-        } else {
-            slot.credited = true;
-        }
-    }
-    if let Some(h) = watch.histories.get_mut(&req.from) {
-        let payee_known = payee_known || h.has_paid(req.to);
-        h.push(OutEvent { at_ms: now, amount_minor: req.amount.minor(), payee: req.to, payee_known });
-    }
-    let party = |id: AccountId| {
-        let slot = &book[&id];
-        Party::of(&slot.account, Some(slot.balance))
-    };
-    Ok((entries, party(req.from), party(payee), held))
 }
 
 #[derive(QueryableByName)]
@@ -395,9 +306,9 @@ fn insert_transfers(
             let sql = format!(
                 "INSERT INTO transfers (reference, idempotency_key, fingerprint, kind, debit_account_id, \
                  credit_account_id, amount_minor, fee_minor, commission_minor, created_at_ms, \
-                 debit_balance_after_minor, credit_balance_after_minor) VALUES {} \
+                 debit_balance_after_minor, credit_balance_after_minor, refunds_transfer_id) VALUES {} \
                  ON CONFLICT DO NOTHING RETURNING id, reference",
-                prepared::rows(chunk.len(), 12)
+                prepared::rows(chunk.len(), 13)
             );
             let inserted: Vec<IdRef> = with_conn!(conn, c => {
                 let mut q = Prepared::new(sql.clone());
@@ -410,13 +321,14 @@ fn insert_transfers(
                         .bind::<Text, _>(req.fingerprint())
                         .bind::<Text, _>(req.kind.as_str())
                         .bind::<BigInt, _>(req.from.0)
-                        .bind::<BigInt, _>(a.to.account_id.0)
+                        .bind::<BigInt, _>(a.decision.to.account_id.0)
                         .bind::<BigInt, _>(req.amount.minor())
                         .bind::<BigInt, _>(a.quote.fee.minor())
                         .bind::<BigInt, _>(a.quote.commission.minor())
                         .bind::<BigInt, _>(now)
-                        .bind::<Nullable<BigInt>, _>(a.from.balance_after_minor)
-                        .bind::<Nullable<BigInt>, _>(a.to.balance_after_minor);
+                        .bind::<Nullable<BigInt>, _>(a.decision.from.balance_after_minor)
+                        .bind::<Nullable<BigInt>, _>(a.decision.to.balance_after_minor)
+                        .bind::<Nullable<BigInt>, _>(refunded(req));
                 }
                 q.load(c)
             })?;

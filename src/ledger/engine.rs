@@ -5,7 +5,8 @@
 //! the balance decided here. The legs are asserted to sum to zero before
 //! anything is written.
 
-use super::account::{AccountId, AccountStatus};
+use super::account::AccountId;
+use super::decide;
 use super::transfer::{
     entries_of, find_by_id, find_by_key, find_by_reference, find_reversal_of, load, replay, stored_receipt, Entry, Leg,
     Receipt, ReversalRequest, TransferKind, TransferRequest, TransferRow,
@@ -90,7 +91,8 @@ fn claim(
 /// Moves `entries` on their accounts and returns each account's balance
 /// after. A `corrective` movement (a reversal) may debit or credit an
 /// account in any state and past its limits, but never below zero; any
-/// other is held to status and limits like a transfer.
+/// other is held to status and limits like a transfer. The decision is the
+/// one every transfer gets ([`decide::check_moves`]).
 fn move_entries(
     conn: &mut DbConn,
     settings: &Settings,
@@ -98,43 +100,13 @@ fn move_entries(
     corrective: bool,
     now: i64,
 ) -> Result<BTreeMap<AccountId, i64>, LedgerError> {
-    let sum = entries.iter().try_fold(0i64, |acc, e| acc.checked_add(e.2));
-    if sum != Some(0) {
-        return Err(LedgerError::Internal(format!("legs do not balance: they sum to {sum:?}")));
-    }
+    decide::assert_balanced(entries)?;
     let deltas = write::net_deltas(entries);
     let ids: Vec<i64> = deltas.keys().map(|a| a.0).collect();
     let day = settings.day_number(now);
     let mut book = write::load_accounts(conn, &ids, day)?;
-    for (id, &delta) in &deltas {
-        let slot = book.get_mut(id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))?;
-        let a = &slot.account;
-        let after = slot.balance.checked_add(delta).ok_or_else(|| LedgerError::Internal("balance overflow".into()))?;
-        if delta < 0 {
-            if after < 0 && !slot.allow_negative {
-                return Err(if corrective {
-                    LedgerError::ReversalFundsGone { who: a.handle() }
-                } else {
-                    LedgerError::InsufficientFunds { who: a.handle(), available_minor: slot.balance }
-                });
-            }
-            if !corrective && a.status != AccountStatus::Active {
-                return Err(LedgerError::AccountNotActive { who: a.handle(), status: a.status });
-            }
-            slot.debited = true;
-        } else if delta > 0 {
-            if !corrective && a.status == AccountStatus::Suspended {
-                return Err(LedgerError::AccountNotActive { who: a.handle(), status: a.status });
-            }
-            let cap = settings.tier_of(a).map_or(i64::MAX, |t| t.max_balance_minor);
-            if !corrective && after > cap {
-                return Err(LedgerError::ReceiverOverBalanceLimit { who: a.handle() });
-            }
-            slot.credited = true;
-        }
-        slot.balance = after;
-        slot.corrective = corrective;
-    }
+    let moves = decide::check_moves(settings, &book, entries, &decide::Rules { corrective, counted: None })?;
+    decide::apply_moves(&mut book, moves, corrective)?;
     // Account-id order is the lock order.
     for id in deltas.keys() {
         if let Some(slot) = book.get(id).filter(|s| s.debited || s.credited) {

@@ -47,6 +47,14 @@ pub enum LedgerError {
     AlreadySettled { reference: String, status: String },
     #[error("transfer {0} belongs to a hold: use mkoba held release/return")]
     HeldTransfer(String),
+    #[error("no payment request or allowance {0}")]
+    UnknownApproval(String),
+    #[error("the payment request or allowance is {status}")]
+    ApprovalNotOpen { status: String },
+    #[error("the allowance has only {remaining_minor} minor units left in this period")]
+    AllowanceExhausted { remaining_minor: i64 },
+    #[error("a refund cannot exceed what is left of the payment ({remaining_minor} minor units)")]
+    RefundExceedsPaid { remaining_minor: i64 },
     /// A stored value mkoba does not understand: never guessed at.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -82,6 +90,16 @@ impl LedgerError {
             LedgerError::NotHeld(_) => "not_held",
             LedgerError::AlreadySettled { .. } => "already_settled",
             LedgerError::HeldTransfer(_) => "held_transfer",
+            LedgerError::UnknownApproval(_) => "not_found",
+            LedgerError::ApprovalNotOpen { status } => match status.as_str() {
+                "revoked" => "allowance_revoked",
+                "expired" => "expired",
+                "declined" => "declined",
+                "pending" => "not_approved",
+                _ => "already_approved",
+            },
+            LedgerError::AllowanceExhausted { .. } => "allowance_exhausted",
+            LedgerError::RefundExceedsPaid { .. } => "refund_exceeds_paid",
             LedgerError::Corrupt(_) | LedgerError::Internal(_) | LedgerError::Db(_) => "internal",
         }
     }
@@ -112,6 +130,12 @@ impl LedgerError {
             }
             LedgerError::AmountOutsideTariff { max_minor } => {
                 format!("amount is above the largest allowed, {}", money(*max_minor))
+            }
+            LedgerError::AllowanceExhausted { remaining_minor } => {
+                format!("the allowance has only {} left in this period", money(*remaining_minor))
+            }
+            LedgerError::RefundExceedsPaid { remaining_minor } => {
+                format!("a refund cannot exceed what is left of the payment, {}", money(*remaining_minor))
             }
             other => other.to_string(),
         }

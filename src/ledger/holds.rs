@@ -230,6 +230,8 @@ fn release(
         to: AccountId(hold.payee_id),
         amount: crate::domain::Money::from_minor(hold.amount_minor)
             .map_err(|_| LedgerError::corrupt("holds.amount_minor", &hold.amount_minor.to_string()))?,
+        guard: None,
+        client_hash: None,
     };
     let _ = hold_reference;
     super::engine::post_release(conn, settings, &req, hold.fee_minor, hold.commission_minor)

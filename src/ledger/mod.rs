@@ -6,8 +6,10 @@
 
 pub mod account;
 pub mod batch;
+mod decide;
 pub mod engine;
 pub mod error;
+pub mod guards;
 pub mod history;
 pub mod holds;
 pub mod statement;
@@ -21,7 +23,7 @@ pub use account::{Account, AccountId, AccountKey, AccountKind, AccountStatus, La
 pub use error::LedgerError;
 pub use statement::StatementLine;
 pub use tariff::Quote;
-pub use transfer::{Receipt, ReversalRequest, TransferKind, TransferRequest};
+pub use transfer::{Guard, Receipt, ReversalRequest, TransferId, TransferKind, TransferRequest};
 pub use verify::VerifyReport;
 
 use crate::config::{Config, SimSwapConfig, Tariffs, Tier, VelocityConfig};

@@ -21,7 +21,10 @@ pub fn quote(tariffs: &Tariffs, kind: TransferKind, amount: Money) -> Result<Quo
         TransferKind::P2p => &tariffs.p2p,
         TransferKind::CashIn => &tariffs.cash_in,
         TransferKind::CashOut => &tariffs.cash_out,
-        TransferKind::MerchantPayment => &tariffs.merchant_payment,
+        // A charge is a merchant payment the customer approved in advance.
+        TransferKind::MerchantPayment | TransferKind::Charge => &tariffs.merchant_payment,
+        // A till paying out or refunding pays no fee.
+        TransferKind::Payout | TransferKind::Refund => return Ok(Quote::FREE),
         TransferKind::FloatIssue | TransferKind::Fee | TransferKind::Commission | TransferKind::Reversal => {
             return Ok(Quote::FREE)
         }

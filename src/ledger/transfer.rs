@@ -26,6 +26,12 @@ pub enum TransferKind {
     Fee,
     Commission,
     Reversal,
+    /// Customer to till under an allowance, without a PIN.
+    Charge,
+    /// Till to customer (creator payouts, prizes).
+    Payout,
+    /// Till to customer, returning part of a payment it received.
+    Refund,
 }
 
 impl TransferKind {
@@ -39,6 +45,9 @@ impl TransferKind {
             TransferKind::Fee => "fee",
             TransferKind::Commission => "commission",
             TransferKind::Reversal => "reversal",
+            TransferKind::Charge => "charge",
+            TransferKind::Payout => "payout",
+            TransferKind::Refund => "refund",
         }
     }
 
@@ -57,6 +66,9 @@ impl TransferKind {
             "fee" => TransferKind::Fee,
             "commission" => TransferKind::Commission,
             "reversal" => TransferKind::Reversal,
+            "charge" => TransferKind::Charge,
+            "payout" => TransferKind::Payout,
+            "refund" => TransferKind::Refund,
             _ => return None,
         })
     }
@@ -70,13 +82,22 @@ impl TransferKind {
             TransferKind::CashOut => (Customer, Agent),
             TransferKind::MerchantPayment => (Customer, Merchant),
             TransferKind::FloatIssue => (System, Agent),
+            TransferKind::Charge => (Customer, Merchant),
+            TransferKind::Payout | TransferKind::Refund => (Merchant, Customer),
             TransferKind::Fee | TransferKind::Commission | TransferKind::Reversal => return None,
         })
     }
 
     /// Whether the principal counts toward the payer's daily outgoing limit.
     pub(super) fn counts_toward_daily_limit(self) -> bool {
-        matches!(self, TransferKind::P2p | TransferKind::CashIn | TransferKind::CashOut | TransferKind::MerchantPayment)
+        matches!(
+            self,
+            TransferKind::P2p
+                | TransferKind::CashIn
+                | TransferKind::CashOut
+                | TransferKind::MerchantPayment
+                | TransferKind::Charge
+        )
     }
 }
 
@@ -89,11 +110,66 @@ pub struct TransferRequest {
     pub from: AccountId,
     pub to: AccountId,
     pub amount: Money,
+    /// A condition the posting engine decides with the balances (an
+    /// allowance, a payment request, a refund's original).
+    pub guard: Option<Guard>,
+    /// The caller's own fingerprint of what it asked (an API request's
+    /// body hash): part of what a replay must match.
+    pub client_hash: Option<String>,
 }
 
 impl TransferRequest {
+    /// A plain transfer: no guard, no client fingerprint.
+    pub fn new(idempotency_key: String, kind: TransferKind, from: AccountId, to: AccountId, amount: Money) -> Self {
+        TransferRequest { idempotency_key, kind, from, to, amount, guard: None, client_hash: None }
+    }
+
     pub(super) fn fingerprint(&self) -> String {
-        format!("{}|{}|{}|{}", self.kind.as_str(), self.from.0, self.to.0, self.amount.minor())
+        let mut f = format!("{}|{}|{}|{}", self.kind.as_str(), self.from.0, self.to.0, self.amount.minor());
+        if let Some(g) = &self.guard {
+            f.push('|');
+            f.push_str(&g.fingerprint());
+        }
+        if let Some(h) = &self.client_hash {
+            f.push('|');
+            f.push_str(h);
+        }
+        f
+    }
+}
+
+/// What a transfer must satisfy besides balances and limits, decided in the
+/// same group decision as them (see [`super::guards`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// A charge under the allowance with this approval id: it must be active
+    /// and have the amount left in its current period.
+    Allowance { approval_id: i64 },
+    /// The payment of the payment request with this approval id: it must be
+    /// pending and unexpired, and is approved by this transfer, once.
+    Request { approval_id: i64 },
+    /// A refund of this transfer: never more, in total, than it paid.
+    Refund { original: TransferId },
+}
+
+impl Guard {
+    fn fingerprint(&self) -> String {
+        match self {
+            Guard::Allowance { approval_id } => format!("allowance:{approval_id}"),
+            Guard::Request { approval_id } => format!("request:{approval_id}"),
+            Guard::Refund { original } => format!("refund:{}", original.0),
+        }
+    }
+}
+
+/// A transfer's row id: never mistaken for an account's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TransferId(pub i64);
+
+impl std::fmt::Display for TransferId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 
@@ -146,6 +222,8 @@ pub struct Receipt {
     /// Set when a fraud rule held the transfer in suspense (`to` is then
     /// the suspense account): the rule's name.
     pub held_rule: Option<String>,
+    /// A charge's allowance: what is left of it in this period right after.
+    pub allowance_remaining_minor: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
@@ -167,6 +245,8 @@ pub struct TransferRow {
     /// transfer, as its receipts show them (unknown before migration 5).
     pub debit_balance_after_minor: Option<i64>,
     pub credit_balance_after_minor: Option<i64>,
+    /// The payment a refund returns part of.
+    pub refunds_transfer_id: Option<i64>,
 }
 
 /// A movement of `amount` from one account to another inside a transfer.
@@ -263,6 +343,7 @@ pub fn receipt_of(
         created_at_ms: row.created_at_ms,
         replayed: false,
         held_rule: None,
+        allowance_remaining_minor: None,
     })
 }
 

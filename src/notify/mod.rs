@@ -124,6 +124,10 @@ impl Notices {
             TransferKind::MerchantPayment => ("sms_paid", "sms_payment_received"),
             TransferKind::FloatIssue => ("", "sms_float_issued"),
             TransferKind::Reversal => ("sms_reversal_debit", "sms_reversal_credit"),
+            // A charge's payer hears of it in the daily digest; the till by callback.
+            TransferKind::Charge => ("", ""),
+            TransferKind::Payout => ("", "sms_payout_received"),
+            TransferKind::Refund => ("", "sms_refund_received"),
             TransferKind::Fee | TransferKind::Commission => ("", ""),
         };
         for (key, me, other) in [(from_key, &r.from, &r.to), (to_key, &r.to, &r.from)] {

@@ -17,7 +17,7 @@ async fn post_group(t: &TestLedger, reqs: Vec<TransferRequest>) -> Vec<Result<Re
 }
 
 fn p2p(key: &str, from: AccountId, to: AccountId, major: i64) -> TransferRequest {
-    TransferRequest { idempotency_key: key.into(), kind: TransferKind::P2p, from, to, amount: kes(major) }
+    TransferRequest::new(key.into(), TransferKind::P2p, from, to, kes(major))
 }
 
 fn ok(result: &Result<Receipt, LedgerError>) -> &Receipt {
@@ -155,7 +155,7 @@ fn a_group_decides_exactly_as_one_at_a_time() {
                         3 => (TransferKind::MerchantPayment, customers[a], shop),
                         _ => (TransferKind::CashIn, agent, customers[a]),
                     };
-                    TransferRequest { idempotency_key: format!("eq-{i}"), kind, from, to, amount: kes(major) }
+                    TransferRequest { idempotency_key: format!("eq-{i}"), kind, from, to, amount: kes(major), guard: None, client_hash: None }
                 })
                 .collect();
 

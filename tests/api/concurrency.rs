@@ -73,7 +73,15 @@ fn random_transfers(ledger: &Ledger, accounts: &[AccountId]) -> (usize, usize) {
             to = accounts[(accounts.iter().position(|a| *a == from).unwrap_or(0) + 1) % accounts.len()];
         }
         let amount = Money::from_minor(rng.random_range(1..=150_000)).expect("amount");
-        let req = TransferRequest { idempotency_key: key(), kind: TransferKind::P2p, from, to, amount };
+        let req = TransferRequest {
+            idempotency_key: key(),
+            kind: TransferKind::P2p,
+            from,
+            to,
+            amount,
+            guard: None,
+            client_hash: None,
+        };
         match ledger.submit_blocking(req) {
             Ok(_) => done += 1,
             Err(e) if e.is_refusal() => refused += 1,
@@ -95,6 +103,8 @@ async fn the_same_request_replayed_concurrently_moves_money_once() {
             from: amina,
             to: baraka,
             amount: kes(100),
+            guard: None,
+            client_hash: None,
         };
         let writers = [t.ledger.clone(), t.second_writer()];
         let receipts = tokio::task::spawn_blocking(move || {

@@ -181,6 +181,8 @@ async fn a_velocity_limit_holds_under_a_concurrent_burst_from_two_processes() {
                 from: w.amina,
                 to: w.baraka,
                 amount: kes(20),
+                guard: None,
+                client_hash: None,
             };
             async move { ledger.submit(req).await }
         }))

@@ -176,7 +176,9 @@ impl TestLedger {
         to: AccountId,
         amount: Money,
     ) -> Result<Receipt, mkoba::ledger::LedgerError> {
-        self.ledger.submit(TransferRequest { idempotency_key: key(), kind, from, to, amount }).await
+        self.ledger
+            .submit(TransferRequest { idempotency_key: key(), kind, from, to, amount, guard: None, client_hash: None })
+            .await
     }
 
     pub async fn float(&self, agent: AccountId, amount: Money) -> Receipt {

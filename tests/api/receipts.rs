@@ -7,7 +7,15 @@ use mkoba::ledger::{AccountId, Receipt, ReversalRequest, TransferKind, TransferR
 use mkoba::notify::receipts;
 
 async fn p2p(t: &TestLedger, key: &str, from: AccountId, to: AccountId, major: i64) -> Receipt {
-    let req = TransferRequest { idempotency_key: key.into(), kind: TransferKind::P2p, from, to, amount: kes(major) };
+    let req = TransferRequest {
+        idempotency_key: key.into(),
+        kind: TransferKind::P2p,
+        from,
+        to,
+        amount: kes(major),
+        guard: None,
+        client_hash: None,
+    };
     t.ledger.submit(req).await.expect("p2p")
 }
 
