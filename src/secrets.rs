@@ -15,6 +15,8 @@ struct SecretsFile {
     webhook_token: String,
     #[serde(default)]
     pin_pepper: String,
+    #[serde(default)]
+    api_key_secret: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +43,7 @@ pub fn path_for(config: &Config) -> PathBuf {
 /// Fills the webhook token and PIN pepper from the secrets file, generating
 /// and saving any that are missing. Returns the names of generated ones.
 pub fn ensure(config: &mut Config) -> Result<Vec<&'static str>, SecretsError> {
-    if config.webhook_token.is_set() && config.pin.pepper.is_set() {
+    if config.webhook_token.is_set() && config.pin.pepper.is_set() && config.api.key_secret.is_set() {
         return Ok(Vec::new());
     }
     let path = path_for(config);
@@ -61,6 +63,13 @@ pub fn ensure(config: &mut Config) -> Result<Vec<&'static str>, SecretsError> {
             generated.push("pin.pepper");
         }
         config.pin.pepper = Secret::new(stored.pin_pepper.clone());
+    }
+    if !config.api.key_secret.is_set() {
+        if stored.api_key_secret.is_empty() {
+            stored.api_key_secret = random_token();
+            generated.push("api.key_secret");
+        }
+        config.api.key_secret = Secret::new(stored.api_key_secret.clone());
     }
     if !generated.is_empty() {
         write(&path, &stored).map_err(err)?;
@@ -136,6 +145,7 @@ mod tests {
             Config { database_url: format!("sqlite://{}/mkoba.db", dir.path().display()), ..Config::default() };
         config.webhook_token = Secret::new("given");
         config.pin.pepper = Secret::new("given-pepper");
+        config.api.key_secret = Secret::new("given-key-secret");
         assert!(ensure(&mut config).expect("ensure").is_empty());
         assert!(!dir.path().join("mkoba.db.secrets").exists());
     }

@@ -16,6 +16,7 @@ use crate::domain::{Currency, NumberPlan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod api;
 mod channels;
 mod fraud;
 mod load;
@@ -26,6 +27,7 @@ mod store;
 mod tariffs;
 mod validate;
 
+pub use api::{ApiConfig, ReceiptsConfig};
 pub use channels::{AlertsConfig, NotifyConfig, ServiceCodes, SmsConfig, SmtpConfig, UssdConfig};
 pub use fraud::{AfterLargeInRule, LimitRule, RuleAction, SimSwapConfig, VelocityConfig};
 pub use load::ConfigError;
@@ -64,6 +66,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub velocity: VelocityConfig,
     pub sim_swap: SimSwapConfig,
+    pub api: ApiConfig,
+    pub receipts: ReceiptsConfig,
 }
 
 impl Default for Config {
@@ -105,6 +109,8 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             velocity: VelocityConfig::default(),
             sim_swap: SimSwapConfig::default(),
+            api: ApiConfig::default(),
+            receipts: ReceiptsConfig::default(),
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct RateLimits {
     /// Source addresses remembered at most; past it, idle ones are dropped
     /// and, if a flood from more addresses is under way, counts start afresh.
     pub source_keys_max: usize,
+    /// Integrator API requests per second per API key (per process).
+    pub per_api_key_per_second: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -64,6 +66,7 @@ impl Default for RateLimits {
             per_source_per_second: 2_000,
             per_source_burst: 4_000,
             source_keys_max: 100_000,
+            per_api_key_per_second: 1_000,
             wrong_pins_per_source: 10_000,
             wrong_pins_window_s: 3_600,
         }

@@ -55,6 +55,7 @@ impl TestDb {
             ..Config::default()
         };
         config.pin.pepper = Secret::new("test-pepper");
+        config.api.key_secret = Secret::new("test-key-secret");
         // Cheap hashing keeps tests fast; production uses the OWASP default.
         config.pin.argon2 = Argon2Config { memory_kib: 1024, iterations: 1, parallelism: 1 };
         config.database.pool_size = 8;
