@@ -123,7 +123,7 @@ mod tests {
         let mut config =
             Config { database_url: format!("sqlite://{}/mkoba.db", dir.path().display()), ..Config::default() };
         let generated = ensure(&mut config).expect("ensure");
-        assert_eq!(generated, vec!["webhook_token", "pin.pepper"]);
+        assert_eq!(generated, vec!["webhook_token", "pin.pepper", "api.key_secret"]);
         let path = dir.path().join("mkoba.db.secrets");
         #[cfg(unix)]
         {
