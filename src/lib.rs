@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod i18n;
 pub mod inbound;
+pub mod integrator;
 pub mod ledger;
 pub mod limits;
 pub mod notify;

@@ -43,6 +43,11 @@ impl Notices {
         }
     }
 
+    /// The USSD code callers are told to dial.
+    pub fn service_code(&self) -> &str {
+        &self.service_code
+    }
+
     pub fn money(&self, minor: i64) -> String {
         self.currency.show(minor)
     }
