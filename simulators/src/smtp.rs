@@ -187,52 +187,11 @@ async fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         let reply: String = match verb.to_ascii_uppercase().as_str() {
             "EHLO" => "250-127.0.0.1 greets you\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 16777216\r\n".into(),
             "HELO" => "250 127.0.0.1\r\n".into(),
-            "MAIL" => match (path_arg(arg, "FROM:"), &tx) {
-                (None, _) => "501 5.5.4 Syntax: MAIL FROM:<address>\r\n".into(),
-                (Some(_), Some(_)) => "503 5.5.1 Nested MAIL command\r\n".into(),
-                (Some(from), None) => {
-                    tx = Some(Transaction { from, to: Vec::new(), refused: None });
-                    "250 2.1.0 Ok\r\n".into()
-                }
-            },
-            "RCPT" => match (path_arg(arg, "TO:"), tx.as_mut()) {
-                (_, None) => "503 5.5.1 Need MAIL before RCPT\r\n".into(),
-                (None, Some(_)) => "501 5.5.4 Syntax: RCPT TO:<address>\r\n".into(),
-                (Some(to), Some(t)) => {
-                    if t.refused.is_none() {
-                        t.refused = shared.take_fault(FailAt::Rcpt);
-                    }
-                    match t.refused {
-                        Some(code) => injected(code),
-                        None => {
-                            t.to.push(to);
-                            "250 2.1.5 Ok\r\n".into()
-                        }
-                    }
-                }
-            },
-            "DATA" => match tx.take() {
-                None => "503 5.5.1 Need MAIL before DATA\r\n".into(),
-                Some(t) if t.to.is_empty() => {
-                    tx = Some(t);
-                    "554 5.5.1 No valid recipients\r\n".into()
-                }
-                Some(t) => {
-                    write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
-                    match read_data(&mut reader).await? {
-                        None => return Ok(()),
-                        Some(None) => "552 5.3.4 Message too big\r\n".into(),
-                        Some(Some(data)) => match shared.take_fault(FailAt::Data) {
-                            Some(code) => injected(code),
-                            None => {
-                                let n = shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
-                                lock(&shared.messages).push(ReceivedMail { from: t.from, to: t.to, data });
-                                shared.arrived.notify_waiters();
-                                format!("250 2.0.0 Ok: queued as SINK{n}\r\n")
-                            }
-                        },
-                    }
-                }
+            "MAIL" => mail(arg, &mut tx),
+            "RCPT" => rcpt(arg, tx.as_mut(), shared),
+            "DATA" => match data(&mut tx, &mut reader, &mut write, shared).await? {
+                Some(reply) => reply,
+                None => return Ok(()),
             },
             "RSET" => {
                 tx = None;
@@ -247,6 +206,77 @@ async fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         };
         write.write_all(reply.as_bytes()).await?;
     }
+}
+
+/// MAIL FROM: starts a transaction.
+fn mail(arg: &str, tx: &mut Option<Transaction>) -> String {
+    match (path_arg(arg, "FROM:"), &tx) {
+        (None, _) => "501 5.5.4 Syntax: MAIL FROM:<address>\r\n".into(),
+        (Some(_), Some(_)) => "503 5.5.1 Nested MAIL command\r\n".into(),
+        (Some(from), None) => {
+            *tx = Some(Transaction { from, to: Vec::new(), refused: None });
+            "250 2.1.0 Ok\r\n".into()
+        }
+    }
+}
+
+/// RCPT TO: adds a recipient, unless an injected failure refuses the
+/// transaction's recipients.
+fn rcpt(arg: &str, tx: Option<&mut Transaction>, shared: &Shared) -> String {
+    match (path_arg(arg, "TO:"), tx) {
+        (_, None) => "503 5.5.1 Need MAIL before RCPT\r\n".into(),
+        (None, Some(_)) => "501 5.5.4 Syntax: RCPT TO:<address>\r\n".into(),
+        (Some(to), Some(t)) => {
+            if t.refused.is_none() {
+                t.refused = shared.take_fault(FailAt::Rcpt);
+            }
+            match t.refused {
+                Some(code) => injected(code),
+                None => {
+                    t.to.push(to);
+                    "250 2.1.5 Ok\r\n".into()
+                }
+            }
+        }
+    }
+}
+
+/// DATA: reads the message and keeps it, or refuses it. `None` when the
+/// client hung up during the data.
+async fn data<R, W>(
+    tx: &mut Option<Transaction>,
+    reader: &mut BufReader<R>,
+    write: &mut W,
+    shared: &Shared,
+) -> std::io::Result<Option<String>>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let reply = match tx.take() {
+        None => "503 5.5.1 Need MAIL before DATA\r\n".into(),
+        Some(t) if t.to.is_empty() => {
+            *tx = Some(t);
+            "554 5.5.1 No valid recipients\r\n".into()
+        }
+        Some(t) => {
+            write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+            match read_data(reader).await? {
+                None => return Ok(None),
+                Some(None) => "552 5.3.4 Message too big\r\n".into(),
+                Some(Some(data)) => match shared.take_fault(FailAt::Data) {
+                    Some(code) => injected(code),
+                    None => {
+                        let n = shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
+                        lock(&shared.messages).push(ReceivedMail { from: t.from, to: t.to, data });
+                        shared.arrived.notify_waiters();
+                        format!("250 2.0.0 Ok: queued as SINK{n}\r\n")
+                    }
+                },
+            }
+        }
+    };
+    Ok(Some(reply))
 }
 
 fn injected(code: u16) -> String {

@@ -1,0 +1,120 @@
+//! The arguments of each subcommand (clap derive): their doc comments are
+//! the help text.
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ConfigCmd {
+    /// Print the effective configuration, secrets masked.
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Output {
+    /// Print one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum CustomerCmd {
+    /// Register a customer; the PIN is read from standard input.
+    Register {
+        #[arg(long)]
+        msisdn: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        id_number: Option<String>,
+        /// KYC tier (default: standard with an ID number, basic without).
+        #[arg(long)]
+        tier: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum AgentCmd {
+    /// Create an agent; the PIN is read from standard input.
+    Create {
+        #[arg(long)]
+        msisdn: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum MerchantCmd {
+    /// Create a merchant with a till number (5 to 8 digits).
+    Create {
+        #[arg(long)]
+        till: String,
+        #[arg(long)]
+        name: String,
+        /// The merchant's contact phone, where receipts go.
+        #[arg(long)]
+        msisdn: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum FloatCmd {
+    /// Issue e-money to an agent's float from the issuance account.
+    Issue {
+        #[arg(long)]
+        agent: String,
+        /// Major units: 5000, 5,000 or 5000.50.
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// Makes a retried command safe: the same key never issues twice.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum AccountCmd {
+    /// Show an account by phone number or till.
+    Show {
+        account: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum PinCmd {
+    /// Unlock an account locked by wrong PINs.
+    Unlock {
+        msisdn: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum TransferCmd {
+    /// Reverse a completed transfer with a compensating one.
+    Reverse {
+        reference: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum LedgerCmd {
+    /// Check every invariant; exit 1 with what is wrong.
+    Verify {
+        #[command(flatten)]
+        out: Output,
+    },
+}
