@@ -292,7 +292,7 @@ fn load_refundables(
         refunded_minor: i64,
     }
     const SQL: &str = "SELECT t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount_minor, \
-        COALESCE((SELECT SUM(r.amount_minor) FROM transfers r WHERE r.refunds_transfer_id = t.id), 0) \
+        CAST(COALESCE((SELECT SUM(r.amount_minor) FROM transfers r WHERE r.refunds_transfer_id = t.id), 0) AS BIGINT) \
         AS refunded_minor FROM transfers t WHERE t.id = ?";
     let mut found = HashMap::with_capacity(originals.len());
     for &original in originals {

@@ -5,6 +5,7 @@ mod cli;
 mod concurrency;
 mod email;
 mod fraud;
+mod guards;
 mod health;
 mod helpers;
 mod ledger;
