@@ -266,7 +266,7 @@ async fn run(client: &MerchantClient, command: Command, out: &Out) -> Result<Exi
             let r = client.create_payment_request(&NewPaymentRequest::new(msisdn, amount, description)).await?;
             out.show(&r, || {
                 vec![
-                    format!("Payment request {} is {:?}", r.id, r.status),
+                    format!("Payment request {} is {}", r.id, r.status),
                     format!("Code for the customer: {}", r.code.as_deref().unwrap_or("-")),
                 ]
             });
@@ -275,7 +275,7 @@ async fn run(client: &MerchantClient, command: Command, out: &Out) -> Result<Exi
             let r = client.payment_request(&PaymentRequestId::from(id)).await?;
             out.show(&r, || {
                 vec![
-                    format!("Payment request {}: {:?}", r.id, r.status),
+                    format!("Payment request {}: {}", r.id, r.status),
                     format!("Amount {}, fee {}", kes_opt(r.amount_minor), kes_opt(r.fee_minor)),
                     format!("Reference {}", r.reference.as_ref().map_or("-", Reference::as_str)),
                 ]
@@ -285,7 +285,7 @@ async fn run(client: &MerchantClient, command: Command, out: &Out) -> Result<Exi
             let a = client.create_allowance(&NewAllowance::new(msisdn, limit, period, description)).await?;
             out.show(&a, || {
                 vec![
-                    format!("Allowance {} is {:?}", a.id, a.status),
+                    format!("Allowance {} is {}", a.id, a.status),
                     format!("Code for the customer: {}", a.code.as_deref().unwrap_or("-")),
                 ]
             });
@@ -294,7 +294,7 @@ async fn run(client: &MerchantClient, command: Command, out: &Out) -> Result<Exi
             let a = client.allowance(&AllowanceId::from(id)).await?;
             out.show(&a, || {
                 vec![
-                    format!("Allowance {}: {:?}", a.id, a.status),
+                    format!("Allowance {}: {}", a.id, a.status),
                     format!(
                         "Limit {} a {}, {} remaining",
                         kes_opt(a.limit_minor),
@@ -437,7 +437,7 @@ impl Demo<'_> {
         if decided.status != AllowanceStatus::Active {
             self.say(
                 json!({"step": "allowance_not_active", "allowance": decided}),
-                format!("Allowance {id} is {:?}: no article can be charged", decided.status),
+                format!("Allowance {id} is {}: no article can be charged", decided.status),
             );
             return Ok(ExitCode::from(1));
         }

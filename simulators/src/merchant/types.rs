@@ -121,6 +121,45 @@ pub enum AllowanceStatus {
     Other(String),
 }
 
+impl PaymentRequestStatus {
+    /// The wire name (`pending`, …).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Declined => "declined",
+            Self::Expired => "expired",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl AllowanceStatus {
+    /// The wire name (`active`, …).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Declined => "declined",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for PaymentRequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for AllowanceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 fn new_key_or(key: &Option<String>) -> String {
     key.clone().unwrap_or_else(super::new_idempotency_key)
 }
@@ -345,6 +384,7 @@ mod tests {
         assert_eq!(a.extra["description"], "news");
         let odd: PaymentRequest = serde_json::from_value(json!({"id": "pr_1", "status": "on_hold"})).expect("decodes");
         assert_eq!(odd.status, PaymentRequestStatus::Other("on_hold".into()));
+        assert_eq!((odd.status.to_string(), a.status.to_string()), ("on_hold".to_string(), "active".to_string()));
         assert_eq!(serde_json::to_value(&odd).expect("serialises"), json!({"id": "pr_1", "status": "on_hold"}));
         assert!(serde_json::from_value::<Charge>(json!({"reference": "R", "amount_minor": 1})).is_err());
         assert_eq!("Month".parse::<Period>(), Ok(Period::Month));

@@ -1,5 +1,7 @@
 //! The receiver over real HTTP: started on port 0, called with reqwest.
 
+use serde_json::json;
+
 use super::*;
 use crate::merchant::signature::{signature_header, unix_now_s};
 
