@@ -18,18 +18,18 @@
 
 use super::fraud::HoldParties;
 use super::outbox::{self, NewMessage};
-use super::Notices;
+use super::{callbacks, digest, events, Notices, Quiet};
 use crate::db::prepared::Prepared;
 use crate::db::{DbConn, DbError};
 use crate::domain::now_ms;
-use crate::ledger::account::{self, Account};
+use crate::ledger::account::{self, Account, AccountKind};
 use crate::ledger::holds::{self, HoldRow};
 use crate::ledger::transfer::{self, TransferRow};
 use crate::ledger::LedgerError;
 use crate::with_conn;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(QueryableByName)]
 struct Cursor {
@@ -53,7 +53,7 @@ fn named_cursor(conn: &mut DbConn, name: &str) -> Result<i64, LedgerError> {
 }
 
 /// The accounts with these ids, by id.
-fn accounts_by_id(conn: &mut DbConn, mut ids: Vec<i64>) -> Result<HashMap<i64, Account>, LedgerError> {
+pub(super) fn accounts_by_id(conn: &mut DbConn, mut ids: Vec<i64>) -> Result<HashMap<i64, Account>, LedgerError> {
     ids.sort_unstable();
     ids.dedup();
     account::find_rows(conn, &ids)?.into_iter().map(|row| Ok((row.id, Account::try_from(row)?))).collect()
@@ -80,9 +80,9 @@ pub fn any_waiting(conn: &mut DbConn) -> Result<bool, LedgerError> {
     Ok(!rows.is_empty())
 }
 
-/// Queues the receipts and float alerts of up to `limit` transfers past the
-/// cursor and moves the cursor past them. Call it inside a write
-/// transaction. Returns how many transfers it passed.
+/// Queues the receipts, float alerts, digest items and callback events of
+/// up to `limit` transfers past the cursor and moves the cursor past them.
+/// Call it inside a write transaction. Returns how many transfers it passed.
 pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, LedgerError> {
     const NEXT: &str = "SELECT * FROM transfers WHERE id > ? ORDER BY id LIMIT ?";
     let from = cursor(conn)?;
@@ -105,14 +105,18 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
     ids.extend(holds.values().flat_map(|h| [h.payer_id, h.payee_id]));
     let accounts = accounts_by_id(conn, ids)?;
     let party = |id: i64| accounts.get(&id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()));
+    let tills: Vec<i64> = accounts.values().filter(|a| a.kind == AccountKind::Merchant).map(|a| a.id.0).collect();
+    let with_callback: HashSet<i64> = callbacks::endpoints(conn, &tills)?.into_iter().map(|e| e.account_id).collect();
 
     let n = rows.len();
+    let now = now_ms();
     let mut messages: Vec<NewMessage> = Vec::with_capacity(n * 2);
     for row in rows {
         let reverses = match row.reverses_transfer_id {
             Some(id) => transfer::find_by_id(conn, id)?.map(|t| t.reference),
             None => None,
         };
+        let (key, refunds) = (row.idempotency_key.clone(), row.refunds_transfer_id);
         let (from, to) = (party(row.debit_account_id)?, party(row.credit_account_id)?);
         let hold = holds.get(&row.id);
         let receipt = transfer::receipt_of(row, from, to, reverses)?;
@@ -131,14 +135,32 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
                 };
                 notices.hold_messages(conn, &receipt, &parties, &mut messages)?;
             }
-            None => notices.receipts(&receipt, &mut messages),
+            None => {
+                let till_told = events::of_transfer(conn, &receipt, refunds, &with_callback, now)?;
+                let digested = digest::digested(&receipt, &key, notices.digest_below_minor);
+                if digested {
+                    digest::hold_back(conn, &receipt)?;
+                }
+                let payee_is_till = events::till_of(&receipt) == Some(receipt.to.account_id.0);
+                let quiet = Quiet { payer: digested, payee: till_told && payee_is_till };
+                notices.receipts(&receipt, quiet, &mut messages);
+            }
         }
         notices.float_alerts(conn, &receipt)?;
     }
-    outbox::enqueue_all(conn, &messages, now_ms())?;
+    outbox::enqueue_all(conn, &messages, now)?;
 
     move_cursor(conn, "receipts", from, last)?;
     Ok(n)
+}
+
+/// Whether a transfer created before `before_ms` still waits for the
+/// feeder (the digest of that moment must wait for it).
+pub fn any_waiting_before(conn: &mut DbConn, before_ms: i64) -> Result<bool, LedgerError> {
+    const SQL: &str = "SELECT id AS last_transfer_id FROM transfers \
+        WHERE id > (SELECT last_transfer_id FROM notify_cursors WHERE name = 'receipts') AND created_at_ms < ? LIMIT 1";
+    let rows: Vec<Cursor> = with_conn!(conn, c => Prepared::new(SQL).bind::<BigInt, _>(before_ms).load(c))?;
+    Ok(!rows.is_empty())
 }
 
 /// Moves cursor `name` from `from` to `to`. Compare-and-set: the write lock

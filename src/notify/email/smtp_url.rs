@@ -104,9 +104,12 @@ fn host_of(url: &url::Url) -> Result<String, String> {
     }
 }
 
+/// User and password, percent-decoded.
+type UserPassword = (String, String);
+
 /// User and password percent-decoded, and the password as written; none
 /// without an `@`. `rest` is the text after `://`.
-fn credentials_of(url: &url::Url, rest: &str) -> Result<(Option<(String, String)>, Option<String>), String> {
+fn credentials_of(url: &url::Url, rest: &str) -> Result<(Option<UserPassword>, Option<String>), String> {
     // Paths, queries and fragments are refused before, so an '@' can only close the user info.
     match (rest.contains('@'), url.password()) {
         (false, _) => Ok((None, None)),
