@@ -246,3 +246,58 @@ pub async fn run_digests(ledger: Ledger, notices: Arc<Notices>) {
         tokio::time::sleep(CHECK_INTERVAL).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::i18n::Catalog;
+
+    fn notices() -> Notices {
+        Notices::new(&Config::default(), Arc::new(Catalog::load().expect("catalog")))
+    }
+
+    fn line(name: &str, count: i64, total_minor: i64) -> Line {
+        Line { name: name.into(), count, total_minor }
+    }
+
+    #[test]
+    fn the_digest_due_is_todays_after_the_hour_and_yesterdays_before() {
+        // 2026-11-24 is day 20,416; UTC+3, digest at 20:00 local = 17:00 UTC.
+        let day = 20_416;
+        let at = |h: i64, m: i64| day * DAY_MS + h * 3_600_000 + m * 60_000;
+        assert_eq!(due_digest(at(17, 0), 20, 180), (day, at(17, 0)));
+        assert_eq!(due_digest(at(23, 59), 20, 180), (day, at(17, 0)));
+        assert_eq!(due_digest(at(16, 59), 20, 180), (day - 1, at(17, 0) - DAY_MS));
+        // 22:00 UTC is 01:00 the next local day, before its hour.
+        assert_eq!(due_digest(at(22, 0), 20, 180), (day, at(17, 0)));
+    }
+
+    #[test]
+    fn a_digest_shows_totals_per_counterparty_and_the_balance() {
+        let n = notices();
+        let text = compose(&n, Language::En, 20_416, vec![line("Baraka", 1, 300), line("Mama Mboga", 2, 900)], 50_000);
+        assert_eq!(
+            text,
+            "mkoba 24/11: 3 small payments, KES 12.00. Mama Mboga 2x KES 9.00, Baraka 1x KES 3.00. \
+             Balance KES 500.00."
+        );
+        let sw = compose(&n, Language::Sw, 20_416, vec![line("Mama Mboga", 2, 900)], 50_000);
+        assert!(sw.starts_with("mkoba 24/11: malipo madogo 2, KES 9.00.") && sw.contains("Salio KES 500.00"), "{sw}");
+    }
+
+    #[test]
+    fn many_counterparties_fit_one_sms_with_the_rest_counted() {
+        let n = notices();
+        let lines: Vec<Line> = (0..12).map(|i| line(&format!("Shop number {i:02}"), 1, 100 + i)).collect();
+        for lang in [Language::En, Language::Sw] {
+            let text = compose(&n, lang, 20_416, lines.clone(), 1_234_567);
+            let more = if lang == Language::En { "+9 more." } else { "+9 zaidi." };
+            assert!(text.contains(more), "{text}");
+            assert!(text.chars().count() <= SMS_CHARS_MAX, "{text}");
+            assert!(text.contains("Shop number 11 1x KES 1.11"), "the largest first: {text}");
+            assert!(text.contains("KES 12,345.67"), "the balance: {text}");
+            assert!(text.contains("12") && text.contains("KES 12.66"), "count and total of all: {text}");
+        }
+    }
+}

@@ -8,6 +8,11 @@
 //! committed has its receipts queued exactly once, however many processes
 //! feed and whenever one crashes; the journal is the queue in between.
 //!
+//! The same pass writes what else a transfer causes once: the callback
+//! events of a till that has a callback URL (which then gets no SMS
+//! receipt, see [`super::events`]), and the digest item that replaces the
+//! payer's receipt of a micro payment (see [`super::digest`]).
+//!
 //! This keeps the receipts' rows and text off the payment's write path (a
 //! third of its cost), and under a burst the receipts fall behind the
 //! payments instead of slowing them down.
@@ -92,21 +97,12 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
         return Ok(0);
     };
 
-    let transfer_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let holds: HashMap<i64, HoldRow> = holds::of_transfers(conn, &transfer_ids)?
-        .into_iter()
-        .flat_map(|h| {
-            let ids = [Some(h.hold_transfer_id), h.resolution_transfer_id];
-            ids.into_iter().flatten().map(move |id| (id, h.clone()))
-        })
-        .filter(|(id, _)| transfer_ids.contains(id))
-        .collect();
+    let holds = holds_by_transfer(conn, &rows)?;
     let mut ids: Vec<i64> = rows.iter().flat_map(|r| [r.debit_account_id, r.credit_account_id]).collect();
     ids.extend(holds.values().flat_map(|h| [h.payer_id, h.payee_id]));
     let accounts = accounts_by_id(conn, ids)?;
     let party = |id: i64| accounts.get(&id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()));
-    let tills: Vec<i64> = accounts.values().filter(|a| a.kind == AccountKind::Merchant).map(|a| a.id.0).collect();
-    let with_callback: HashSet<i64> = callbacks::endpoints(conn, &tills)?.into_iter().map(|e| e.account_id).collect();
+    let with_callback = tills_with_callback(conn, &accounts)?;
 
     let n = rows.len();
     let now = now_ms();
@@ -136,14 +132,14 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
                 notices.hold_messages(conn, &receipt, &parties, &mut messages)?;
             }
             None => {
+                // The till's events, the payer's digest item, then the receipts left to send.
                 let till_told = events::of_transfer(conn, &receipt, refunds, &with_callback, now)?;
                 let digested = digest::digested(&receipt, &key, notices.digest_below_minor);
                 if digested {
                     digest::hold_back(conn, &receipt)?;
                 }
                 let payee_is_till = events::till_of(&receipt) == Some(receipt.to.account_id.0);
-                let quiet = Quiet { payer: digested, payee: till_told && payee_is_till };
-                notices.receipts(&receipt, quiet, &mut messages);
+                notices.receipts(&receipt, Quiet { payer: digested, payee: till_told && payee_is_till }, &mut messages);
             }
         }
         notices.float_alerts(conn, &receipt)?;
@@ -152,6 +148,26 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
 
     move_cursor(conn, "receipts", from, last)?;
     Ok(n)
+}
+
+/// The holds of these transfers (as the hold or as its resolution), by
+/// transfer id.
+fn holds_by_transfer(conn: &mut DbConn, rows: &[TransferRow]) -> Result<HashMap<i64, HoldRow>, LedgerError> {
+    let transfer_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    Ok(holds::of_transfers(conn, &transfer_ids)?
+        .into_iter()
+        .flat_map(|h| {
+            let ids = [Some(h.hold_transfer_id), h.resolution_transfer_id];
+            ids.into_iter().flatten().map(move |id| (id, h.clone()))
+        })
+        .filter(|(id, _)| transfer_ids.contains(id))
+        .collect())
+}
+
+/// Those of the tills among `accounts` that have a callback URL.
+fn tills_with_callback(conn: &mut DbConn, accounts: &HashMap<i64, Account>) -> Result<HashSet<i64>, LedgerError> {
+    let tills: Vec<i64> = accounts.values().filter(|a| a.kind == AccountKind::Merchant).map(|a| a.id.0).collect();
+    Ok(callbacks::endpoints(conn, &tills)?.into_iter().map(|e| e.account_id).collect())
 }
 
 /// Whether a transfer created before `before_ms` still waits for the
