@@ -10,7 +10,8 @@ use crate::db::DbConn;
 use crate::domain::{now_ms, Money};
 use crate::i18n::Catalog;
 use crate::ledger::{
-    account, holds, statement, transfer, AccountId, Language, LedgerError, NewAccount, Settings, TransferRequest,
+    account, holds, statement, transfer, AccountId, Language, LedgerError, NewAccount, Receipt, Settings,
+    TransferRequest,
 };
 use std::sync::Arc;
 
@@ -47,6 +48,31 @@ pub enum Effect {
     ChangePin {
         pin_hash: String,
     },
+    /// Approve the caller's pending payment request (it is paid, once) or
+    /// allowance (it becomes chargeable). Reached through `PinRight`.
+    Approve {
+        approval_id: i64,
+    },
+    /// Decline the caller's pending payment request or allowance (no PIN).
+    Decline {
+        approval_id: i64,
+    },
+    /// Revoke the caller's allowance (no PIN: revoking only protects them).
+    Revoke {
+        approval_id: i64,
+    },
+    /// Revoke every allowance of the caller's for this till (no PIN).
+    StopTill {
+        till: Party,
+    },
+}
+
+impl Effect {
+    /// Whether the effect lets money leave the caller (now, or later
+    /// without a PIN).
+    pub fn moves_money(&self) -> bool {
+        matches!(self, Effect::Transfer { .. } | Effect::Approve { .. })
+    }
 }
 
 /// Everything an effect needs, owned so it can run on the writer thread.
@@ -95,15 +121,15 @@ impl Env {
         }
     }
 
-    fn t(&self, key: &str, args: &[(&str, &str)]) -> String {
+    pub(super) fn t(&self, key: &str, args: &[(&str, &str)]) -> String {
         self.catalog.text(self.lang, key, args)
     }
 
-    fn money(&self, minor: i64) -> String {
+    pub(super) fn money(&self, minor: i64) -> String {
         self.settings.currency.show(minor)
     }
 
-    fn end(&self, key: &str, args: &[(&str, &str)]) -> Outcome {
+    pub(super) fn end(&self, key: &str, args: &[(&str, &str)]) -> Outcome {
         Outcome::end(self.t(key, args))
     }
 }
@@ -131,7 +157,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn end(text: String) -> Outcome {
+    pub(super) fn end(text: String) -> Outcome {
         Outcome { text, next: Next::End, language: None, completed: false }
     }
 }
@@ -147,19 +173,7 @@ pub fn apply(conn: &mut DbConn, env: &Env, effect: &Effect) -> Result<Outcome, L
         return Ok(Outcome { language: Some(*lang), ..Outcome::end(text) });
     }
     if let Effect::Register { name, id_number, pin_hash } = effect {
-        // Self-registered: the ID is not yet verified.
-        let msisdn = crate::domain::Msisdn::from_stored(env.msisdn.clone());
-        let new = NewAccount::customer(&msisdn, name, "basic", Some(pin_hash.clone()))
-            .with_id_number(Some(id_number.clone()))
-            .with_language(env.lang);
-        return Ok(match nested(conn, |c| account::insert(c, &new)) {
-            Ok(_) => {
-                env.notices.registered(conn, &env.msisdn, name, env.lang)?;
-                env.end("reg_done", &[("name", name), ("code", &env.service_code)])
-            }
-            Err(LedgerError::DuplicateAccount(_)) => env.end("err_already_registered", &[]),
-            Err(e) => return Err(e),
-        });
+        return register(conn, env, name, id_number, pin_hash);
     }
     let Some(me) = env.account else {
         return Ok(env.end("err_unavailable", &[]));
@@ -182,7 +196,8 @@ pub fn apply(conn: &mut DbConn, env: &Env, effect: &Effect) -> Result<Outcome, L
         }
         return apply(conn, env, then);
     }
-    // Every other effect is reached through `PinRight`.
+    // Every other effect is reached through `PinRight`, but for declining,
+    // revoking and stopping, which need no PIN.
     match effect {
         Effect::PinOkThenNewPin => {
             let len = env.pin_length.to_string();
@@ -203,14 +218,37 @@ pub fn apply(conn: &mut DbConn, env: &Env, effect: &Effect) -> Result<Outcome, L
             Ok(Outcome::end(text.unwrap_or_else(|| env.t("statement_empty", &[]))))
         }
         Effect::Transfer { flow, to, amount_minor } => transfer_reply(conn, env, me, *flow, to, *amount_minor),
+        Effect::Approve { .. } | Effect::Decline { .. } | Effect::Revoke { .. } | Effect::StopTill { .. } => {
+            super::approvals::apply(conn, env, me, effect)
+        }
         Effect::SetLanguage(_) | Effect::Register { .. } | Effect::PinFailed { .. } | Effect::PinRight { .. } => {
             Ok(env.end("err_unavailable", &[]))
         }
     }
 }
 
+/// A caller registers themselves: a basic-tier customer, the ID not yet
+/// verified.
+fn register(conn: &mut DbConn, env: &Env, name: &str, id_number: &str, pin_hash: &str) -> Result<Outcome, LedgerError> {
+    let msisdn = crate::domain::Msisdn::from_stored(env.msisdn.clone());
+    let new = NewAccount::customer(&msisdn, name, "basic", Some(pin_hash.to_string()))
+        .with_id_number(Some(id_number.to_string()))
+        .with_language(env.lang);
+    Ok(match nested(conn, |c| account::insert(c, &new)) {
+        Ok(_) => {
+            env.notices.registered(conn, &env.msisdn, name, env.lang)?;
+            env.end("reg_done", &[("name", name), ("code", &env.service_code)])
+        }
+        Err(LedgerError::DuplicateAccount(_)) => env.end("err_already_registered", &[]),
+        Err(e) => return Err(e),
+    })
+}
+
 /// Runs `f` in a savepoint of its own, so a refused transfer undoes only itself.
-fn nested<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+pub(super) fn nested<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, LedgerError>,
+) -> Result<T, LedgerError> {
     conn.begin_nested()?;
     match f(conn) {
         Ok(v) => {
@@ -242,18 +280,22 @@ fn transfer_reply(
         guard: None,
         client_hash: None,
     };
-    let result = nested(conn, |c| transfer::apply(c, &env.settings, &req));
-    let receipt = match result {
-        Ok(r) => r,
-        Err(LedgerError::Db(e)) => return Err(LedgerError::Db(e)),
-        Err(LedgerError::RuleDeclined { rule }) => {
-            // It moved nothing, but the rule that fired is kept (and alerted).
-            holds::record_decline(conn, &req, &rule)?;
-            let key = if rule == crate::limits::velocity::SIM_SWAP { "err_sim_swap" } else { "err_rule_declined" };
-            return Ok(env.end(key, &[]));
-        }
-        Err(refusal) => return Ok(refusal_reply(conn, env, me, to, &refusal)),
-    };
+    match nested(conn, |c| transfer::apply(c, &env.settings, &req)) {
+        Ok(receipt) => done_reply(conn, env, me, flow, to, &receipt),
+        Err(e) => refused(conn, env, me, &req, to, e),
+    }
+}
+
+/// The answer to a posted transfer: done (its receipts tell both
+/// parties), or held for review.
+pub(super) fn done_reply(
+    conn: &mut DbConn,
+    env: &Env,
+    me: AccountId,
+    flow: Flow,
+    to: &Party,
+    receipt: &Receipt,
+) -> Result<Outcome, LedgerError> {
     let done = |outcome: Outcome| Outcome { completed: true, ..outcome };
     if receipt.held_rule.is_some() {
         return Ok(done(env.end(
@@ -275,6 +317,28 @@ fn transfer_reply(
             ("balance", &env.money(balance)),
         ],
     )))
+}
+
+/// The answer to a transfer the ledger refused (it moved nothing); only
+/// failures are errors.
+pub(super) fn refused(
+    conn: &mut DbConn,
+    env: &Env,
+    me: AccountId,
+    req: &TransferRequest,
+    to: &Party,
+    e: LedgerError,
+) -> Result<Outcome, LedgerError> {
+    match e {
+        LedgerError::Db(e) => Err(LedgerError::Db(e)),
+        LedgerError::RuleDeclined { rule } => {
+            // It moved nothing, but the rule that fired is kept (and alerted).
+            holds::record_decline(conn, req, &rule)?;
+            let key = if rule == crate::limits::velocity::SIM_SWAP { "err_sim_swap" } else { "err_rule_declined" };
+            Ok(env.end(key, &[]))
+        }
+        refusal => Ok(refusal_reply(conn, env, me, to, &refusal)),
+    }
 }
 
 fn refusal_reply(conn: &mut DbConn, env: &Env, me: AccountId, to: &Party, e: &LedgerError) -> Outcome {

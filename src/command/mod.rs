@@ -7,6 +7,7 @@
 //! Data flows one way: webhook → adapter → channel (menu or grammar) →
 //! command → ledger → outbox.
 
+pub mod approvals;
 pub mod effects;
 pub mod lookup;
 pub mod pin;

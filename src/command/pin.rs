@@ -38,7 +38,7 @@ pub async fn check(
     source: Option<&str>,
     on_ok: Effect,
 ) -> Result<Result<Effect, &'static str>, LedgerError> {
-    if let (Effect::Transfer { .. }, Some(msisdn)) = (&on_ok, &account.msisdn) {
+    if let (true, Some(msisdn)) = (on_ok.moves_money(), &account.msisdn) {
         // A swap the operator's API reports is marked before the transfer is decided.
         c.sim_swap.check(msisdn).await;
     }

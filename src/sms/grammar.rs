@@ -5,18 +5,45 @@ use crate::ledger::Language;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Balance { pin: String },
-    Send { amount: String, phone: String, pin: String },
-    Pay { till: String, amount: String, pin: String },
-    Statement { pin: String },
-    ChangePin { old: String, new: String },
+    Balance {
+        pin: String,
+    },
+    Send {
+        amount: String,
+        phone: String,
+        pin: String,
+    },
+    Pay {
+        till: String,
+        amount: String,
+        pin: String,
+    },
+    Statement {
+        pin: String,
+    },
+    ChangePin {
+        old: String,
+        new: String,
+    },
     Lang(Language),
+    /// Approve the payment request or allowance whose SMS carried `code`.
+    Approve {
+        code: String,
+        pin: String,
+    },
+    Decline {
+        code: String,
+    },
+    /// Revoke every allowance of the sender's for `till`.
+    Stop {
+        till: String,
+    },
     Help,
 }
 
 impl Command {
     pub fn needs_pin(&self) -> bool {
-        !matches!(self, Command::Lang(_) | Command::Help)
+        !matches!(self, Command::Lang(_) | Command::Help | Command::Decline { .. } | Command::Stop { .. })
     }
 }
 
@@ -36,6 +63,9 @@ pub fn parse(text: &str) -> Command {
         ("STMT" | "TAARIFA", [pin]) => Command::Statement { pin: s(pin) },
         ("PIN", [old, new]) => Command::ChangePin { old: s(old), new: s(new) },
         ("LANG" | "LUGHA", [lang]) => Language::parse(lang).map_or(Command::Help, Command::Lang),
+        ("APPROVE" | "KUBALI", [code, pin]) => Command::Approve { code: s(code), pin: s(pin) },
+        ("DECLINE" | "KATAA", [code]) => Command::Decline { code: s(code) },
+        ("STOP" | "SITISHA", [till]) => Command::Stop { till: s(till) },
         _ => Command::Help,
     }
 }
@@ -60,11 +90,32 @@ mod tests {
         assert_eq!(parse("PIN 1357 2580"), Command::ChangePin { old: "1357".into(), new: "2580".into() });
         assert_eq!(parse("lang sw"), Command::Lang(Language::Sw));
         assert_eq!(parse("LUGHA EN"), Command::Lang(Language::En));
+        let approve = Command::Approve { code: "k7q2".into(), pin: "1357".into() };
+        assert_eq!(parse("approve k7q2 1357"), approve);
+        assert_eq!(parse(" KUBALI  k7q2 1357"), approve);
+        assert_eq!(parse("Decline K7Q2"), Command::Decline { code: "K7Q2".into() });
+        assert_eq!(parse("kataa K7Q2"), Command::Decline { code: "K7Q2".into() });
+        assert_eq!(parse("STOP 55123"), Command::Stop { till: "55123".into() });
+        assert_eq!(parse("sitisha 55123"), Command::Stop { till: "55123".into() });
     }
 
     #[test]
     fn anything_else_is_help() {
-        for text in ["", "HELP", "msaada", "BAL", "BAL 1 2", "SEND 100 1357", "LANG FR", "hello there", "PAY 1 2"] {
+        for text in [
+            "",
+            "HELP",
+            "msaada",
+            "BAL",
+            "BAL 1 2",
+            "SEND 100 1357",
+            "LANG FR",
+            "hello there",
+            "PAY 1 2",
+            "APPROVE K7Q2",
+            "DECLINE",
+            "STOP",
+            "STOP 1 2",
+        ] {
             assert_eq!(parse(text), Command::Help, "{text:?}");
         }
     }

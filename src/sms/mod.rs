@@ -126,9 +126,8 @@ impl SmsService {
         sms: &InboundSms,
     ) -> Result<Action, LedgerError> {
         let inner = &self.inner;
-        let config = &inner.config;
         let t = |key: &str, args: &[(&str, &str)]| inner.catalog.text(lang, key, args);
-        let code = config.service_code.primary();
+        let code = inner.config.service_code.primary();
         match command {
             Command::Help => return Ok(Action::Reply(t("sms_help", &[("code", code)]))),
             Command::Lang(new) => return Ok(Action::Effect(Effect::SetLanguage(*new))),
@@ -142,41 +141,19 @@ impl SmsService {
             AccountStatus::Suspended => return Ok(Action::Reply(t("err_not_active", &[]))),
             AccountStatus::Active => {}
         }
-        let pin_text = match command {
-            Command::Balance { pin }
-            | Command::Statement { pin }
-            | Command::Send { pin, .. }
-            | Command::Pay { pin, .. } => pin,
-            Command::ChangePin { old, .. } => old,
-            Command::Lang(_) | Command::Help => return Ok(Action::Reply(t("sms_help", &[("code", code)]))),
-        };
         // Check what can be checked without the PIN first: a typo costs no attempt.
-        let effect = match command {
-            Command::Send { amount, phone: to, .. } | Command::Pay { till: to, amount, .. } => {
-                let flow = if matches!(command, Command::Send { .. }) { Flow::Send } else { Flow::Pay };
-                let Ok(amount) = Money::parse(amount, config.currency.minor_digits) else {
-                    return Ok(Action::Reply(t("invalid_amount", &[])));
-                };
-                let plan = config.number_plan();
-                match lookup::counterparty(&inner.ledger, &plan, Some(account), flow, to).await? {
-                    Ok(to) => Effect::Transfer { flow, to, amount_minor: amount.minor() },
-                    Err(refusal) => return Ok(Action::Reply(t(refusal.key, &refusal.args()))),
-                }
+        let (effect, pin_text) = match self.effect_of(command, account).await? {
+            Ok(asked) => asked,
+            Err(Refused(key, args)) => {
+                let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                return Ok(Action::Reply(t(key, &args)));
             }
-            Command::ChangePin { new, .. } => match Pin::parse_new(new, config.pin.length) {
-                Ok(pin) => {
-                    let hash = inner.pins.hash_async(pin).await.map_err(|e| LedgerError::Internal(e.to_string()))?;
-                    Effect::ChangePin { pin_hash: hash }
-                }
-                Err(PinError::TooWeak) => return Ok(Action::Reply(t("weak_pin", &[]))),
-                Err(PinError::WrongShape(n)) => return Ok(Action::Reply(t("invalid_pin", &[("len", &n.to_string())]))),
-            },
-            Command::Balance { .. } => Effect::Balance,
-            Command::Statement { .. } => Effect::Statement { limit: 5, joined_by: "; " },
-            Command::Lang(_) | Command::Help => Effect::Balance,
+        };
+        let Some(pin_text) = pin_text else {
+            return Ok(Action::Effect(effect));
         };
         // A malformed PIN is still a wrong PIN here: SMS has no retry prompt.
-        let pin = Pin::parse(pin_text, config.pin.length).ok();
+        let pin = Pin::parse(pin_text, inner.config.pin.length).ok();
         let checker =
             Checker { ledger: &inner.ledger, pins: &inner.pins, config: &inner.config, sim_swap: &inner.sim_swap };
         let claim = format!("sms:{}:{}", sms.aggregator, sms.id);
@@ -184,6 +161,87 @@ impl SmsService {
             Ok(effect) => Action::Effect(effect),
             Err(refusal) => Action::Reply(t(refusal, &[])),
         })
+    }
+
+    /// The effect a command asks for and the PIN it carries (`None`: it
+    /// needs none), or why it is refused before any PIN is checked.
+    async fn effect_of<'c>(
+        &self,
+        command: &'c Command,
+        account: &Account,
+    ) -> Result<Result<(Effect, Option<&'c str>), Refused>, LedgerError> {
+        let inner = &self.inner;
+        let config = &inner.config;
+        let effect = match command {
+            Command::Send { amount, phone: to, pin } | Command::Pay { till: to, amount, pin } => {
+                let flow = if matches!(command, Command::Send { .. }) { Flow::Send } else { Flow::Pay };
+                let Ok(amount) = Money::parse(amount, config.currency.minor_digits) else {
+                    return Ok(Err(Refused::key("invalid_amount")));
+                };
+                let plan = config.number_plan();
+                return Ok(match lookup::counterparty(&inner.ledger, &plan, Some(account), flow, to).await? {
+                    Ok(to) => Ok((Effect::Transfer { flow, to, amount_minor: amount.minor() }, Some(pin.as_str()))),
+                    Err(refusal) => Err(refusal.into()),
+                });
+            }
+            Command::ChangePin { old, new } => match Pin::parse_new(new, config.pin.length) {
+                Ok(pin) => {
+                    let hash = inner.pins.hash_async(pin).await.map_err(|e| LedgerError::Internal(e.to_string()))?;
+                    (Effect::ChangePin { pin_hash: hash }, Some(old.as_str()))
+                }
+                Err(PinError::TooWeak) => return Ok(Err(Refused::key("weak_pin"))),
+                Err(PinError::WrongShape(n)) => return Ok(Err(Refused("invalid_pin", vec![("len", n.to_string())]))),
+            },
+            Command::Balance { pin } => (Effect::Balance, Some(pin.as_str())),
+            Command::Statement { pin } => (Effect::Statement { limit: 5, joined_by: "; " }, Some(pin.as_str())),
+            Command::Approve { .. } | Command::Decline { .. } | Command::Stop { .. } => {
+                return self.approval_effect(command, account).await;
+            }
+            Command::Lang(_) | Command::Help => return Ok(Err(Refused::key("err_unavailable"))),
+        };
+        Ok(Ok(effect))
+    }
+
+    /// `APPROVE <code> <PIN>`, `DECLINE <code>`, `STOP <till>`: the request
+    /// the code names must be the sender's and still open.
+    async fn approval_effect<'c>(
+        &self,
+        command: &'c Command,
+        account: &Account,
+    ) -> Result<Result<(Effect, Option<&'c str>), Refused>, LedgerError> {
+        let ledger = &self.inner.ledger;
+        let (code, pin) = match command {
+            Command::Approve { code, pin } => (code, Some(pin.as_str())),
+            Command::Decline { code } => (code, None),
+            Command::Stop { till } => {
+                let plan = self.inner.config.number_plan();
+                return Ok(match lookup::counterparty(ledger, &plan, Some(account), Flow::Pay, till).await? {
+                    Ok(till) => Ok((Effect::StopTill { till }, None)),
+                    Err(refusal) => Err(refusal.into()),
+                });
+            }
+            _ => return Ok(Err(Refused::key("err_unavailable"))),
+        };
+        Ok(match core::approvals::open_by_code(ledger, account.id, code).await? {
+            Ok(approval_id) if pin.is_some() => Ok((Effect::Approve { approval_id }, pin)),
+            Ok(approval_id) => Ok((Effect::Decline { approval_id }, None)),
+            Err(refusal) => Err(refusal.into()),
+        })
+    }
+}
+
+/// A command refused before its PIN: a catalogue key and its arguments.
+struct Refused(&'static str, Vec<(&'static str, String)>);
+
+impl Refused {
+    fn key(key: &'static str) -> Refused {
+        Refused(key, Vec::new())
+    }
+}
+
+impl From<lookup::Refusal> for Refused {
+    fn from(r: lookup::Refusal) -> Refused {
+        Refused(r.key, r.args)
     }
 }
 

@@ -6,22 +6,23 @@
 //! only if no other request recorded it first, together with its effect. A
 //! repeated hop (same session, same text) gets the stored reply.
 
+mod commit;
 pub mod events;
+mod hop;
 pub mod menu;
 pub mod render;
 pub mod session;
 
 use crate::auth::PinHasher;
-use crate::command;
 use crate::config::Config;
 use crate::domain::msisdn::mask_digits as mask;
-use crate::domain::now_ms;
 use crate::i18n::Catalog;
-use crate::ledger::{AccountKey, AccountKind, Language, Ledger, LedgerError};
+use crate::ledger::{Language, Ledger, LedgerError};
 use crate::limits::sim_swap::SimSwapCheck;
 use crate::notify::Notices;
-use menu::{Caller, Ctx, Outcome, Reply, Screen};
-use session::{HopRecord, SessionKey, TextMac};
+use hop::{first_hop, hop_parts, look, quick_hop, split_inputs, sync_outcome, Quick};
+use menu::Ctx;
+use session::{SessionKey, TextMac};
 use std::sync::Arc;
 
 pub use crate::inbound::UssdRequest;
@@ -79,7 +80,7 @@ impl Ussd {
             Ok(joined) => joined,
             Err(_) if deadline.give_up() => {
                 tracing::warn!(session = %req.session_id, deadline_ms = limit.as_millis() as u64, "ussd hop past its deadline");
-                return processing_reply(&self.shared.catalog);
+                return commit::processing_reply(&self.shared.catalog);
             }
             // Its commit already claimed the answer: it is about to finish.
             Err(_) => task.await,
@@ -147,7 +148,9 @@ impl Ussd {
             let (job_key, catalog, job_deadline) = (key.clone(), shared.catalog.clone(), deadline.clone());
             let saved = shared
                 .ledger
-                .write(move |conn| commit_hop(conn, &job_key, prev_hops, &hop, &outcome, &env, &catalog, &job_deadline))
+                .write(move |conn| {
+                    commit::commit_hop(conn, &job_key, prev_hops, &hop, &outcome, &env, &catalog, &job_deadline)
+                })
                 .await?;
             if let Some(body) = saved {
                 return Ok(body);
@@ -155,289 +158,6 @@ impl Ussd {
             // Another request for this session committed first: look again.
         }
         Err(LedgerError::Internal("session kept changing under this hop".into()))
-    }
-}
-
-/// What a hop found: its session, its caller, and the newest input.
-struct Look {
-    session: Option<session::SessionRow>,
-    caller: Caller,
-    lang: Language,
-    input: String,
-    /// A dropped session this caller may continue: its id and screen.
-    resume: Option<(String, Screen)>,
-}
-
-enum Quick {
-    /// The reply, committed (or a stored one for a repeated hop).
-    Done(String),
-    /// Another request recorded this hop first.
-    Conflict,
-    /// The step needs async work; here is what was read.
-    Slow(Box<Look>),
-}
-
-fn split_inputs(text: &str) -> Vec<&str> {
-    if text.is_empty() {
-        Vec::new()
-    } else {
-        text.split('*').collect()
-    }
-}
-
-/// Runs inside a writer job: reads the hop's state, answers repeated and
-/// expired hops, and commits synchronous steps (menu choices, navigation,
-/// names, amounts) in the same transaction.
-fn quick_hop(
-    conn: &mut crate::db::DbConn,
-    shared: &Shared,
-    key: &SessionKey,
-    req: &UssdRequest,
-    mac: &str,
-    deadline: &events::Deadline,
-) -> Result<Quick, LedgerError> {
-    let look = match look(conn, shared, key, req, mac)? {
-        Ok(look) => look,
-        Err(body) => return Ok(Quick::Done(body)),
-    };
-    // Synchronous steps check no PIN: no hop key needed.
-    let ctx = Ctx { shared, caller: &look.caller, lang: look.lang, source: req.source.as_deref(), hop_key: "" };
-    let Some(outcome) = sync_outcome(&ctx, &look, &req.text) else {
-        return Ok(Quick::Slow(Box::new(look)));
-    };
-    let (env, hop) = hop_parts(shared, key, req, &look, &outcome, mac);
-    let prev_hops = look.session.as_ref().map(|s| s.hop_count);
-    Ok(match commit_hop(conn, key, prev_hops, &hop, &outcome, &env, &shared.catalog, deadline)? {
-        Some(body) => Quick::Done(body),
-        None => Quick::Conflict,
-    })
-}
-
-/// Reads what a hop needs. `Err` carries the whole answer when there is
-/// nothing to work out: a repeated hop, or an ended or expired session.
-fn look(
-    conn: &mut crate::db::DbConn,
-    shared: &Shared,
-    key: &SessionKey,
-    req: &UssdRequest,
-    mac: &str,
-) -> Result<Result<Look, String>, LedgerError> {
-    let config = &shared.config;
-    let session = session::load(conn, key)?;
-    if let Some(s) = &session {
-        if s.last_mac == mac {
-            return Ok(Err(s.last_reply.clone()));
-        }
-        let idle_ms = now_ms() - s.updated_at_ms;
-        let timeout_ms = i64::try_from(config.ussd.session_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
-        if s.ended == 1 || idle_ms > timeout_ms || s.msisdn != req.msisdn.as_str() {
-            let lang = s.language;
-            let text = shared.catalog.text(lang, "err_session", &[("code", config.service_code.primary())]);
-            return Ok(Err(format!("END {text}")));
-        }
-    }
-    let account = crate::ledger::account::find(conn, &AccountKey::Msisdn(req.msisdn.clone()))?;
-    let preferred = match (&account, &session) {
-        (None, None) => command::prefs::preferred_language(conn, req.msisdn.as_str())?,
-        _ => None,
-    };
-    let caller = match account {
-        Some(a) if a.kind == AccountKind::Agent => Caller::Agent(a),
-        Some(a) if a.kind == AccountKind::Customer => Caller::Customer(a),
-        _ => Caller::Unregistered(req.msisdn.clone()),
-    };
-    let lang = caller
-        .account()
-        .map(|a| a.language)
-        .or_else(|| session.as_ref().map(|s| s.language))
-        .or_else(|| preferred.as_deref().and_then(Language::parse))
-        .unwrap_or(Language::En);
-    let input = match &session {
-        Some(s) => {
-            session::latest_input(&req.text, usize::try_from(s.inputs_seen).unwrap_or(0), &s.last_mac, &shared.mac)
-        }
-        None => String::new(),
-    };
-    // A caller back within the resume window after a dropped session.
-    let resume = match (&session, req.text.is_empty(), &caller) {
-        (None, true, Caller::Customer(a) | Caller::Agent(a)) if a.status == crate::ledger::AccountStatus::Active => {
-            let window_ms = i64::try_from(config.ussd.resume_window_s.saturating_mul(1000)).unwrap_or(i64::MAX);
-            events::resumable(conn, &key.aggregator, req.msisdn.as_str(), now_ms().saturating_sub(window_ms))?
-        }
-        _ => None,
-    };
-    Ok(Ok(Look { session, caller, lang, input, resume }))
-}
-
-/// What committing a hop needs besides its outcome.
-fn hop_parts(
-    shared: &Shared,
-    key: &SessionKey,
-    req: &UssdRequest,
-    look: &Look,
-    outcome: &Outcome,
-    mac: &str,
-) -> (command::Env, HopRecord) {
-    let config = &shared.config;
-    let env = command::Env::new(
-        shared.ledger.settings_arc(),
-        shared.catalog.clone(),
-        config,
-        shared.notices.clone(),
-        req.msisdn.to_string(),
-        look.caller.account(),
-        look.lang,
-        format!("ussd:{}:{}", key.aggregator, key.session_id),
-    );
-    let hop = HopRecord {
-        msisdn: req.msisdn.to_string(),
-        language: look.lang.as_str().to_string(),
-        screen: outcome.next.clone(),
-        inputs_seen: i32::try_from(split_inputs(&req.text).len()).unwrap_or(i32::MAX),
-        mac: mac.to_string(),
-        reply: String::new(),
-        ended: false,
-        now_ms: now_ms(),
-    };
-    (env, hop)
-}
-
-/// The outcome of a hop when it needs no lookup, PIN check or hashing.
-fn sync_outcome(ctx: &Ctx<'_>, look: &Look, text: &str) -> Option<Outcome> {
-    if let (None, Some((from, screen))) = (&look.session, &look.resume) {
-        let offer = Screen::Resume { from: from.clone(), dropped: Box::new(screen.clone()) };
-        return Some(Outcome { reply: Reply::Con(ctx.prompt(&offer)), next: offer, effect: None });
-    }
-    match &look.session {
-        None => first_hop_sync(ctx, &split_inputs(text)),
-        // Longer than any menu input: refused before any work.
-        Some(s) if look.input.chars().count() > INPUT_CHARS_MAX => Some(Outcome {
-            next: s.screen(),
-            reply: Reply::Con(format!("{}\n{}", ctx.t("invalid_choice", &[]), ctx.prompt(&s.screen()))),
-            effect: None,
-        }),
-        Some(s) => menu::advance_sync(ctx, &s.screen(), &look.input),
-    }
-}
-
-/// [`first_hop`] when every input is a synchronous step.
-fn first_hop_sync(ctx: &Ctx<'_>, inputs: &[&str]) -> Option<Outcome> {
-    let mut outcome = ctx.home();
-    for input in inputs {
-        if outcome.effect.is_some() || matches!(outcome.reply, Reply::End(_)) {
-            break;
-        }
-        outcome = menu::advance_sync(ctx, &outcome.next, input)?;
-    }
-    Some(outcome)
-}
-
-/// The first hop shows the home screen. If the aggregator's text already
-/// holds inputs (a hop we never saw), they are applied in order.
-async fn first_hop(ctx: &Ctx<'_>, inputs: &[&str]) -> Result<Outcome, LedgerError> {
-    let mut outcome = ctx.home();
-    for input in inputs {
-        if outcome.effect.is_some() || matches!(outcome.reply, Reply::End(_)) {
-            break;
-        }
-        outcome = menu::advance(ctx, &outcome.next, input).await?;
-    }
-    Ok(outcome)
-}
-
-/// Records the hop and applies its effect in the same transaction. `None`
-/// when another request recorded this hop first (nothing is changed then).
-/// Past the deadline, the hop's reply is "processing" and its real outcome
-/// goes to the caller by SMS, in the same transaction.
-#[allow(clippy::too_many_arguments)]
-fn commit_hop(
-    conn: &mut crate::db::DbConn,
-    key: &SessionKey,
-    prev_hops: Option<i32>,
-    hop: &HopRecord,
-    outcome: &Outcome,
-    env: &command::Env,
-    catalog: &Catalog,
-    deadline: &events::Deadline,
-) -> Result<Option<String>, LedgerError> {
-    let mut hop = hop.clone();
-    if let Screen::Resume { from, .. } = &outcome.next {
-        events::mark_offered(conn, &key.aggregator, from)?;
-    }
-    let Some(effect) = &outcome.effect else {
-        // Most hops: one conditional write.
-        let more = catalog.text(env.lang, "more", &[]);
-        (hop.screen, hop.reply, hop.ended) = finish(outcome.next.clone(), outcome.reply.clone(), &more);
-        late(conn, key, &mut hop, catalog, deadline)?;
-        return Ok(session::save(conn, key, prev_hops, &hop)?.then_some(hop.reply));
-    };
-    // Claim the hop before the effect, so the effect runs at most once.
-    if !session::save(conn, key, prev_hops, &hop)? {
-        return Ok(None);
-    }
-    let done = command::apply(conn, env, effect)?;
-    let lang = done.language.unwrap_or(env.lang);
-    // Long answers (a statement) are paged by `finish`.
-    let (next, reply) = match done.next {
-        command::Next::End => (Screen::Start, Reply::End(done.text)),
-        command::Next::AskNewPin => (Screen::PinNew, Reply::Con(done.text)),
-    };
-    hop.language = lang.as_str().to_string();
-    let more = catalog.text(lang, "more", &[]);
-    (hop.screen, hop.reply, hop.ended) = finish(next, reply, &more);
-    late(conn, key, &mut hop, catalog, deadline)?;
-    session::update_reply(conn, key, &hop)?;
-    Ok(Some(hop.reply))
-}
-
-/// If the caller was already told "processing", the hop's reply becomes
-/// that (a replay gets the same) and a final answer goes out by SMS.
-fn late(
-    conn: &mut crate::db::DbConn,
-    key: &SessionKey,
-    hop: &mut HopRecord,
-    catalog: &Catalog,
-    deadline: &events::Deadline,
-) -> Result<(), LedgerError> {
-    if deadline.claim_in_time() {
-        return Ok(());
-    }
-    if let Some(text) = hop.reply.strip_prefix("END ").filter(|_| hop.ended) {
-        let dedupe = format!("ussd-late:{}:{}:{}", key.aggregator, key.session_id, hop.inputs_seen);
-        let message = crate::notify::outbox::NewMessage::sms(&hop.msisdn, text.to_string(), Some(dedupe));
-        crate::notify::outbox::enqueue(conn, &message, hop.now_ms)?;
-    }
-    hop.reply = processing_reply(catalog);
-    hop.screen = Screen::Start;
-    hop.ended = true;
-    Ok(())
-}
-
-/// "Processing, you will get an SMS": the same words in every language, so
-/// that a replay of the hop gets exactly what the first request got.
-fn processing_reply(catalog: &Catalog) -> String {
-    format!("END {}", catalog.text(Language::En, "processing_sms", &[]))
-}
-
-/// Fits a reply to the screen budget: long content becomes pages.
-fn finish(next: Screen, reply: Reply, more: &str) -> (Screen, String, bool) {
-    match reply {
-        Reply::Con(text) => {
-            let pages = render::paginate("CON ", &text, more, "CON ");
-            if pages.len() == 1 {
-                return (next, format!("CON {}", render::clamp("CON ", &text)), false);
-            }
-            let first = pages[0].clone();
-            (Screen::Paged { pages, index: 0, then: Some(Box::new(next)) }, format!("CON {first}"), false)
-        }
-        Reply::End(text) => {
-            let pages = render::paginate("CON ", &text, more, "END ");
-            if pages.len() == 1 {
-                return (next, format!("END {}", render::clamp("END ", &text)), true);
-            }
-            let first = pages[0].clone();
-            (Screen::Paged { pages, index: 0, then: None }, format!("CON {first}"), false)
-        }
     }
 }
 

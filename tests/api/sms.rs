@@ -14,7 +14,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// The simulator, then mkoba pointed at it, then the simulator's delivery
 /// reports pointed back at mkoba.
-async fn with_aggregator(db: TestDb, workers: bool) -> (TestApp, AggregatorHandle) {
+pub(crate) async fn with_aggregator(db: TestDb, workers: bool) -> (TestApp, AggregatorHandle) {
     let sim =
         start_aggregator(AggregatorConfig { api_key: "sim-key".into(), ..Default::default() }).await.expect("sim");
     let config = sms_config(&db, &sim, workers);
@@ -40,7 +40,7 @@ async fn world(app: &TestApp) {
 
 impl TestApp {
     /// An inbound SMS as Africa's Talking posts it; returns the status.
-    async fn sms(&self, id: &str, from: &str, text: &str) -> u16 {
+    pub(crate) async fn sms(&self, id: &str, from: &str, text: &str) -> u16 {
         self.sms_with_link(id, from, text, "").await
     }
 
@@ -65,7 +65,7 @@ impl TestApp {
     }
 }
 
-async fn text_to(sim: &AggregatorHandle, phone: &str, needle: &str) -> String {
+pub(crate) async fn text_to(sim: &AggregatorHandle, phone: &str, needle: &str) -> String {
     let n = needle.to_string();
     sim.wait_for_message(phone, move |m| m.message.contains(&n), WAIT)
         .await
@@ -108,7 +108,7 @@ async fn every_transfer_sends_receipts_to_both_parties() {
     }
 }
 
-async fn wait_until<F, Fut>(check: F) -> bool
+pub(crate) async fn wait_until<F, Fut>(check: F) -> bool
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -6,14 +6,18 @@
 //! changes state (transfers, PIN counters, registration) is an effect,
 //! committed in one transaction with the session's hop.
 
+mod approvals;
+mod nav;
+mod steps;
+
 use super::Shared;
-use crate::command::lookup;
-use crate::command::pin::{self, Checker};
+use crate::command::approvals::Request;
 use crate::command::{Effect, Flow, Party};
-use crate::domain::{Money, Msisdn, Pin, PinError};
+use crate::domain::Msisdn;
 use crate::ledger::account::clean_name;
 use crate::ledger::{Account, AccountStatus, Language, LedgerError};
 use serde::{Deserialize, Serialize};
+use steps::{amount, new_pin, pin_step, recipient, same_pin};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "screen", rename_all = "snake_case")]
@@ -62,6 +66,29 @@ pub enum Screen {
     },
     AgentMain,
     FloatPin,
+    /// Menu 5: the caller's pending payment requests and allowances, as read
+    /// when it opened (so the numbers stay put while they page).
+    Approvals {
+        list: Vec<Request>,
+    },
+    /// `list[index]` on one screen: `1` approve (the PIN next), `2` decline.
+    ApprovalDetail {
+        list: Vec<Request>,
+        index: usize,
+    },
+    ApprovalPin {
+        list: Vec<Request>,
+        index: usize,
+    },
+    /// My account → 5: the caller's active allowances.
+    Allowances {
+        list: Vec<Request>,
+    },
+    /// `list[index]` on one screen: `1` revoke (no PIN).
+    AllowanceDetail {
+        list: Vec<Request>,
+        index: usize,
+    },
     /// The caller's last session dropped at `screen`: `1` continues there
     /// (a PIN screen asks for the PIN again), `2` starts again.
     Resume {
@@ -172,69 +199,6 @@ impl Ctx<'_> {
             Caller::Agent(_) => Screen::AgentMain,
         }
     }
-
-    /// What `0` leads to.
-    fn back(&self, screen: &Screen) -> Screen {
-        match screen {
-            Screen::Start | Screen::UnregMain | Screen::Main | Screen::AgentMain => self.home_screen(),
-            Screen::LanguageMenu { registered: true } => Screen::AccountMenu,
-            Screen::LanguageMenu { registered: false } | Screen::RegName => Screen::UnregMain,
-            Screen::RegId { .. } => Screen::RegName,
-            Screen::RegPin { name, .. } => Screen::RegId { name: name.clone() },
-            Screen::RegPinConfirm { name, id_number, .. } => {
-                Screen::RegPin { name: name.clone(), id_number: id_number.clone() }
-            }
-            Screen::AccountMenu | Screen::FloatPin => self.home_screen(),
-            Screen::Recipient { .. } => self.home_screen(),
-            Screen::Amount { flow, .. } => Screen::Recipient { flow: *flow },
-            Screen::Confirm { flow, to, .. } => Screen::Amount { flow: *flow, to: to.clone() },
-            Screen::BalancePin => Screen::AccountMenu,
-            Screen::StatementPin | Screen::PinOld => match self.caller {
-                Caller::Agent(_) => Screen::AgentMain,
-                _ => Screen::AccountMenu,
-            },
-            Screen::PinNew => Screen::PinOld,
-            Screen::PinNewConfirm { .. } => Screen::PinNew,
-            Screen::Paged { then, .. } => then.as_deref().map_or_else(|| self.home_screen(), |s| self.back(s)),
-            Screen::Resume { .. } => self.home_screen(),
-        }
-    }
-
-    /// The text of a screen.
-    pub fn prompt(&self, screen: &Screen) -> String {
-        let with_back = |text: String| format!("{text}\n{}", self.t("back", &[]));
-        match screen {
-            Screen::Start => String::new(),
-            Screen::UnregMain => self.t("unreg_welcome", &[]),
-            Screen::LanguageMenu { .. } => with_back(self.t("lang_menu", &[])),
-            Screen::RegName => with_back(self.t("reg_name", &[])),
-            Screen::RegId { .. } => with_back(self.t("reg_id", &[])),
-            Screen::RegPin { .. } => with_back(self.t("reg_pin", &[("len", &self.pin_len())])),
-            Screen::RegPinConfirm { .. } => with_back(self.t("reg_pin_confirm", &[])),
-            Screen::Main => self.t("main_customer", &[]),
-            Screen::AgentMain => self.t("main_agent", &[]),
-            Screen::AccountMenu => with_back(self.t("account_menu", &[])),
-            Screen::Recipient { flow } => with_back(self.t(flow.prompt(), &[])),
-            Screen::Amount { .. } => {
-                with_back(self.t("enter_amount", &[("currency", &self.shared.config.currency.code)]))
-            }
-            Screen::Confirm { flow, to, amount_minor, fee_minor } => self.t(
-                flow.confirm(),
-                &[
-                    ("amount", &self.money(*amount_minor)),
-                    ("fee", &self.money(*fee_minor)),
-                    ("name", &to.name),
-                    ("till", &to.handle),
-                ],
-            ),
-            Screen::BalancePin | Screen::StatementPin | Screen::FloatPin => with_back(self.t("enter_pin", &[])),
-            Screen::PinOld => with_back(self.t("pin_old", &[])),
-            Screen::PinNew => with_back(self.t("pin_new", &[("len", &self.pin_len())])),
-            Screen::PinNewConfirm { .. } => with_back(self.t("pin_new_confirm", &[])),
-            Screen::Paged { pages, index, .. } => pages.get(*index).cloned().unwrap_or_default(),
-            Screen::Resume { .. } => self.t("resume_offer", &[]),
-        }
-    }
 }
 
 /// Applies one input to a screen.
@@ -261,6 +225,12 @@ pub async fn advance(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Result<Outc
             }
         }
         Screen::Recipient { flow } => recipient(ctx, screen, *flow, input).await?,
+        Screen::Main => approvals::open(ctx, false).await?,
+        Screen::AccountMenu => approvals::open(ctx, true).await?,
+        Screen::ApprovalPin { list, index } => match list.get(*index) {
+            Some(request) => pin_step(ctx, screen, input, Effect::Approve { approval_id: request.approval_id }).await?,
+            None => ctx.home(),
+        },
         Screen::Confirm { flow, to, amount_minor, .. } => {
             let effect = Effect::Transfer { flow: *flow, to: to.clone(), amount_minor: *amount_minor };
             pin_step(ctx, screen, input, effect).await?
@@ -295,21 +265,7 @@ pub fn advance_sync(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Option<Outco
         return Some(ctx.home());
     }
     if let Screen::Paged { pages, index, then } = screen {
-        if input == "98" && index + 1 < pages.len() {
-            let next = Screen::Paged { pages: pages.clone(), index: index + 1, then: then.clone() };
-            let text = pages[index + 1].clone();
-            let closing = then.is_none() && index + 2 == pages.len();
-            let reply = if closing { Reply::End(text) } else { Reply::Con(text) };
-            return Some(Outcome { next, reply, effect: None });
-        }
-        if input == "0" && *index > 0 {
-            let next = Screen::Paged { pages: pages.clone(), index: index - 1, then: then.clone() };
-            return Some(Outcome { reply: Reply::Con(pages[index - 1].clone()), next, effect: None });
-        }
-        return match then {
-            Some(inner) => advance_sync(ctx, inner, input),
-            None => Some(ctx.retry(screen, "invalid_choice", &[])),
-        };
+        return paged(ctx, screen, pages, *index, then.as_deref(), input);
     }
     if input == "0" {
         let back = ctx.back(screen);
@@ -321,6 +277,8 @@ pub fn advance_sync(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Option<Outco
     };
     let outcome = match screen {
         Screen::UnregMain => choice(&[("1", Screen::RegName), ("2", Screen::LanguageMenu { registered: false })]),
+        // Menu 5 and My account → 5 read their lists first.
+        Screen::Main | Screen::AccountMenu if input == "5" => return None,
         Screen::Main => choice(&[
             ("1", Screen::Recipient { flow: Flow::Send }),
             ("2", Screen::Recipient { flow: Flow::Withdraw }),
@@ -339,6 +297,19 @@ pub fn advance_sync(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Option<Outco
             ("3", Screen::StatementPin),
             ("4", Screen::PinOld),
         ]),
+        Screen::Approvals { .. }
+        | Screen::ApprovalDetail { .. }
+        | Screen::Allowances { .. }
+        | Screen::AllowanceDetail { .. } => approvals::advance_sync(ctx, screen, input)?,
+        _ => return entry(ctx, screen, input),
+    };
+    Some(outcome)
+}
+
+/// What the caller typed in: a language, a name, an ID number, an amount,
+/// or what to do with a dropped session.
+fn entry(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Option<Outcome> {
+    let outcome = match screen {
         Screen::LanguageMenu { .. } => match input {
             "1" => ctx.effect(Screen::Start, Effect::SetLanguage(Language::En)),
             "2" => ctx.effect(Screen::Start, Effect::SetLanguage(Language::Sw)),
@@ -368,74 +339,30 @@ pub fn advance_sync(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Option<Outco
     Some(outcome)
 }
 
-/// A new PIN: shape and strength checked, then hashed (off the executor).
-async fn new_pin(ctx: &Ctx<'_>, screen: &Screen, input: &str) -> Result<Result<String, Outcome>, LedgerError> {
-    let len = ctx.shared.config.pin.length;
-    match Pin::parse_new(input, len) {
-        Ok(pin) => {
-            let hash = ctx.shared.pins.hash_async(pin).await.map_err(|e| LedgerError::Internal(e.to_string()))?;
-            Ok(Ok(hash))
-        }
-        Err(PinError::TooWeak) => Ok(Err(ctx.retry(screen, "weak_pin", &[]))),
-        Err(PinError::WrongShape(_)) => Ok(Err(ctx.retry(screen, "invalid_pin", &[("len", &len.to_string())]))),
+/// A page of long content: `98` the next page, `0` the previous one; any
+/// other input goes to the screen behind the pages.
+fn paged(
+    ctx: &Ctx<'_>,
+    screen: &Screen,
+    pages: &[String],
+    index: usize,
+    then: Option<&Screen>,
+    input: &str,
+) -> Option<Outcome> {
+    let then_boxed = then.map(|s| Box::new(s.clone()));
+    if input == "98" && index + 1 < pages.len() {
+        let next = Screen::Paged { pages: pages.to_vec(), index: index + 1, then: then_boxed };
+        let text = pages[index + 1].clone();
+        let closing = then.is_none() && index + 2 == pages.len();
+        let reply = if closing { Reply::End(text) } else { Reply::Con(text) };
+        return Some(Outcome { next, reply, effect: None });
     }
-}
-
-async fn same_pin(ctx: &Ctx<'_>, input: &str, pin_hash: &str) -> bool {
-    match Pin::parse(input, ctx.shared.config.pin.length) {
-        Ok(pin) => ctx.shared.pins.verify_async(pin, Some(pin_hash.to_string())).await,
-        Err(_) => false,
+    if input == "0" && index > 0 {
+        let next = Screen::Paged { pages: pages.to_vec(), index: index - 1, then: then_boxed };
+        return Some(Outcome { reply: Reply::Con(pages[index - 1].clone()), next, effect: None });
     }
-}
-
-/// Checks the caller's PIN; the effect runs only if it is right. The check
-/// is reserved first (see `auth::lockout`): a locked account checks nothing.
-async fn pin_step(ctx: &Ctx<'_>, screen: &Screen, input: &str, on_ok: Effect) -> Result<Outcome, LedgerError> {
-    let Some(account) = ctx.caller.account() else {
-        return Ok(ctx.home());
-    };
-    match account.status {
-        AccountStatus::Locked => return Ok(ctx.end("err_locked", &[])),
-        AccountStatus::Suspended => return Ok(ctx.end("err_not_active", &[])),
-        AccountStatus::Active => {}
-    }
-    let len = ctx.shared.config.pin.length;
-    let Ok(pin) = Pin::parse(input, len) else {
-        return Ok(ctx.retry(screen, "invalid_pin", &[("len", &len.to_string())]));
-    };
-    let shared = ctx.shared;
-    let checker =
-        Checker { ledger: &shared.ledger, pins: &shared.pins, config: &shared.config, sim_swap: &shared.sim_swap };
-    Ok(match pin::check(&checker, account, Some(pin), ctx.hop_key.to_string(), ctx.source, on_ok).await? {
-        Ok(effect) => ctx.effect(Screen::Start, effect),
-        Err(refusal) => ctx.end(refusal, &[]),
-    })
-}
-
-async fn recipient(ctx: &Ctx<'_>, screen: &Screen, flow: Flow, input: &str) -> Result<Outcome, LedgerError> {
-    let shared = ctx.shared;
-    let plan = shared.config.number_plan();
-    Ok(match lookup::counterparty(&shared.ledger, &plan, ctx.caller.account(), flow, input).await? {
-        Ok(to) => ctx.show(Screen::Amount { flow, to }),
-        Err(refusal) if refusal.retry => ctx.retry(screen, refusal.key, &refusal.args()),
-        Err(refusal) => ctx.end(refusal.key, &refusal.args()),
-    })
-}
-
-fn amount(ctx: &Ctx<'_>, screen: &Screen, flow: Flow, to: &Party, input: &str) -> Outcome {
-    let Ok(amount) = Money::parse(input, ctx.shared.config.currency.minor_digits) else {
-        return ctx.retry(screen, "invalid_amount", &[]);
-    };
-    match ctx.shared.ledger.quote(flow.kind(), amount) {
-        Ok(quote) => ctx.show(Screen::Confirm {
-            flow,
-            to: to.clone(),
-            amount_minor: amount.minor(),
-            fee_minor: quote.fee.minor(),
-        }),
-        Err(LedgerError::AmountOutsideTariff { max_minor }) => {
-            ctx.end("err_amount_too_large", &[("max", &ctx.money(max_minor))])
-        }
-        Err(_) => ctx.retry(screen, "invalid_amount", &[]),
+    match then {
+        Some(inner) => advance_sync(ctx, inner, input),
+        None => Some(ctx.retry(screen, "invalid_choice", &[])),
     }
 }
