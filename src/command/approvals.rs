@@ -13,7 +13,6 @@ use crate::domain::{now_ms, Money};
 use crate::integrator::{self, approvals, Approval, ApprovalKind, ApprovalStatus};
 use crate::ledger::{account, tariff, transfer, AccountId, Ledger, LedgerError, Settings, TransferKind};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::sync::Arc;
 
 /// At most this many are listed, newest first.
@@ -169,7 +168,7 @@ pub(super) fn apply(conn: &mut DbConn, env: &Env, me: AccountId, effect: &Effect
         return closed_now(conn, env, approval.id);
     }
     match effect {
-        Effect::Approve { .. } if approval.kind == ApprovalKind::Payment => pay(conn, env, me, &approval, &till, now),
+        Effect::Approve { .. } if approval.kind == ApprovalKind::Payment => pay(conn, env, me, &approval, &till),
         Effect::Approve { .. } => activate(conn, env, &approval, &till, now),
         Effect::Decline { .. } => decline(conn, env, &approval, &till, now),
         _ => revoke(conn, env, &approval, &till, now),
@@ -178,25 +177,14 @@ pub(super) fn apply(conn: &mut DbConn, env: &Env, me: AccountId, effect: &Effect
 
 /// Pays a payment request with its guarded transfer: paid once, whichever
 /// channel (or process) approves it first.
-fn pay(
-    conn: &mut DbConn,
-    env: &Env,
-    me: AccountId,
-    approval: &Approval,
-    till: &Party,
-    now: i64,
-) -> Result<Outcome, LedgerError> {
+fn pay(conn: &mut DbConn, env: &Env, me: AccountId, approval: &Approval, till: &Party) -> Result<Outcome, LedgerError> {
     let req = integrator::payment_of(approval)?;
     match nested(conn, |c| transfer::apply(c, &env.settings, &req)) {
         // Another channel approved it first, with this same transfer.
         Ok(receipt) if receipt.replayed => Ok(env.end("approval_closed_approved", &[("ref", &receipt.reference)])),
-        Ok(receipt) => {
-            let mut data = integrator::approval_data(approval, "approved");
-            data["reference"] = json!(receipt.reference);
-            data["fee_minor"] = json!(receipt.fee_minor);
-            integrator::events::enqueue(conn, approval.till, "payment_request.approved", data, now)?;
-            done_reply(conn, env, me, Flow::Pay, till, &receipt)
-        }
+        // Its `payment_request.approved` callback comes from the journal,
+        // with the transfer (see `notify::events`).
+        Ok(receipt) => done_reply(conn, env, me, Flow::Pay, till, &receipt),
         Err(LedgerError::ApprovalNotOpen { .. }) => closed_now(conn, env, approval.id),
         Err(e) => refused(conn, env, me, &req, till, e),
     }
