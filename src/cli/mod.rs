@@ -22,6 +22,7 @@ mod accounts;
 mod args;
 mod failure;
 mod fraud;
+mod merchant;
 mod service;
 mod transfers;
 
@@ -132,6 +133,7 @@ async fn run(command: Command, config: Config) -> Outcome {
         Command::Merchant(MerchantCmd::Create { till, name, msisdn, out }) => {
             accounts::merchant_create(till, name, msisdn, out, config).await
         }
+        Command::Merchant(MerchantCmd::Key(cmd)) => merchant::key(cmd, config).await,
         Command::Float(FloatCmd::Issue { agent, amount, idempotency_key, out }) => {
             transfers::float_issue(agent, amount, idempotency_key, out, &config).await
         }

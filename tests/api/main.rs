@@ -7,6 +7,7 @@ mod email;
 mod fraud;
 mod health;
 mod helpers;
+mod integrator_api;
 mod ledger;
 mod logs;
 mod pin_guessing;
