@@ -17,7 +17,9 @@ async fn a_payment_request_is_asked_once_per_key_and_shows_its_payment() {
         assert_eq!(first.str("status"), "pending");
         assert!(first.str("id").starts_with("pr_"));
         assert_eq!(first.i64("amount_minor"), 25_000);
-        assert_eq!(first.i64("fee_minor"), 0, "[{be}] free up to KES 100");
+        let quote = api.app.t.ledger.quote(mkoba::ledger::TransferKind::MerchantPayment, crate::helpers::kes(250));
+        assert_eq!(first.i64("fee_minor"), quote.expect("quote").fee.minor(), "[{be}] the merchant_payment tariff");
+        assert!(first.i64("fee_minor") > 0, "[{be}] KES 250 is above the free band");
         assert_eq!(first.str("description"), "Sukuma wiki");
         let code = first.str("code");
         let sms = api.app.t.outbox_naming(&code).await;
