@@ -10,9 +10,10 @@ use crate::i18n::Catalog;
 use crate::ledger::Ledger;
 use crate::limits::sim_swap::SimSwapCheck;
 use crate::limits::Limits;
+use crate::notify::callback_sender::{self, CallbackSender};
 use crate::notify::email::EmailSender;
 use crate::notify::sms::SmsSender;
-use crate::notify::{summary, worker, Notices};
+use crate::notify::{digest, summary, worker, Notices};
 use crate::secrets;
 use crate::sms::SmsService;
 use crate::ussd::{session, Ussd};
@@ -59,9 +60,13 @@ pub fn pin_hasher(config: &Config) -> anyhow::Result<PinHasher> {
     Ok(PinHasher::new(&config.pin.pepper, &config.pin.argon2, config.pin.verify_concurrency)?)
 }
 
-/// The outbox workers: SMS always, email when SMTP is configured.
+/// The outbox workers: SMS always, email when SMTP is configured; the
+/// callback sender and the daily digest receipts.
 fn start_senders(state: &web::Data<AppState>) -> anyhow::Result<()> {
     let config = &state.config;
+    let callbacks = CallbackSender::new(&config.api).map_err(anyhow::Error::msg)?;
+    tokio::spawn(callback_sender::run_callbacks(state.ledger.clone(), callbacks, config.notify.clone()));
+    tokio::spawn(digest::run_digests(state.ledger.clone(), state.notices.clone()));
     if config.sms.api_key.is_set() {
         let sms = SmsSender::new(&config.sms).map_err(anyhow::Error::msg)?;
         let backoff_s = config.sms.config_error_backoff_s;

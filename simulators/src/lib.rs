@@ -11,11 +11,14 @@
 //! * [`inbox`]: reads mkoba's local inbox (a mkoba with no SMS credentials
 //!   keeps its outbound SMS there; `mkoba-phone --inbox`).
 //! * [`smtp`]: a small SMTP server that keeps what it receives (email alerts).
+//! * [`merchant`]: an integrator of the `/api/v1` API: a typed client and a
+//!   callback receiver that verifies signatures (used by `mkoba-merchant`).
 
 pub mod aggregator;
 pub mod camara;
 pub mod inbox;
 pub mod load;
+pub mod merchant;
 pub mod msisdn;
 pub mod smtp;
 pub mod ussd;

@@ -291,10 +291,9 @@ fn load_refundables(
         #[diesel(sql_type = BigInt)]
         refunded_minor: i64,
     }
-    // PostgreSQL's SUM of a BIGINT is a NUMERIC: cast back to read an i64.
     const SQL: &str = "SELECT t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount_minor, \
-        CAST(COALESCE((SELECT SUM(r.amount_minor) FROM transfers r WHERE r.refunds_transfer_id = t.id), 0) \
-        AS BIGINT) AS refunded_minor FROM transfers t WHERE t.id = ?";
+        CAST(COALESCE((SELECT SUM(r.amount_minor) FROM transfers r WHERE r.refunds_transfer_id = t.id), 0) AS BIGINT) \
+        AS refunded_minor FROM transfers t WHERE t.id = ?";
     let mut found = HashMap::with_capacity(originals.len());
     for &original in originals {
         let rows: Vec<Paid> = with_conn!(conn, c => Prepared::new(SQL).bind::<BigInt, _>(original.0).load(c))?;

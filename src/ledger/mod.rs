@@ -209,6 +209,7 @@ impl Ledger {
     }
 
     pub async fn verify(&self) -> Result<VerifyReport, LedgerError> {
-        self.read(verify::verify).await
+        let offset = self.inner.settings.day_utc_offset_minutes;
+        self.read(move |conn| verify::verify(conn, offset)).await
     }
 }

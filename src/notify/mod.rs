@@ -3,8 +3,12 @@
 //! journal, see [`receipts`]), then sent by background workers with retries.
 //! A crash between commit and send loses nothing.
 
+pub mod callback_sender;
+pub mod callbacks;
 pub mod delivery;
+pub mod digest;
 pub mod email;
+mod events;
 pub mod fraud;
 pub mod outbox;
 pub mod receipts;
@@ -29,6 +33,16 @@ pub struct Notices {
     service_code: String,
     alerts_email_to: String,
     float_low_minor: i64,
+    digest_below_minor: i64,
+    digest_hour: u32,
+}
+
+/// Which parties' receipts a transfer does not send: the payer's waits for
+/// the digest, a till with a callback learns by callback.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Quiet {
+    pub payer: bool,
+    pub payee: bool,
 }
 
 impl Notices {
@@ -40,6 +54,8 @@ impl Notices {
             service_code: config.service_code.primary().to_string(),
             alerts_email_to: config.alerts.email_to.trim().to_string(),
             float_low_minor: config.alerts.float_low_minor,
+            digest_below_minor: config.receipts.digest_below_minor,
+            digest_hour: config.receipts.digest_hour,
         }
     }
 
@@ -115,8 +131,9 @@ impl Notices {
 
 impl Notices {
     /// Receipts to both parties: reference, amount, fee, counterparty, new
-    /// balance. No dedupe key: the receipts cursor passes a transfer once.
-    fn receipts(&self, r: &Receipt, out: &mut Vec<NewMessage>) {
+    /// balance, except to the parties `quiet` names. No dedupe key: the
+    /// receipts cursor passes a transfer once.
+    fn receipts(&self, r: &Receipt, quiet: Quiet, out: &mut Vec<NewMessage>) {
         let amount = self.money(r.amount_minor);
         let fee = self.money(r.fee_minor);
         let commission = self.money(r.commission_minor);
@@ -129,12 +146,14 @@ impl Notices {
             TransferKind::MerchantPayment => ("sms_paid", "sms_payment_received"),
             TransferKind::FloatIssue => ("", "sms_float_issued"),
             TransferKind::Reversal => ("sms_reversal_debit", "sms_reversal_credit"),
-            // A charge's payer hears of it in the daily digest; the till by callback.
-            TransferKind::Charge => ("", ""),
+            // A charge's payer hears of it in the daily digest.
+            TransferKind::Charge => ("", "sms_payment_received"),
             TransferKind::Payout => ("", "sms_payout_received"),
             TransferKind::Refund => ("", "sms_refund_received"),
             TransferKind::Fee | TransferKind::Commission => ("", ""),
         };
+        let from_key = if quiet.payer { "" } else { from_key };
+        let to_key = if quiet.payee { "" } else { to_key };
         for (key, me, other) in [(from_key, &r.from, &r.to), (to_key, &r.to, &r.from)] {
             let Some(to) = me.notify_to.as_deref().filter(|_| !key.is_empty()) else {
                 continue;

@@ -8,6 +8,11 @@
 //! committed has its receipts queued exactly once, however many processes
 //! feed and whenever one crashes; the journal is the queue in between.
 //!
+//! The same pass writes what else a transfer causes once: the callback
+//! events of a till that has a callback URL (which then gets no SMS
+//! receipt, see [`super::events`]), and the digest item that replaces the
+//! payer's receipt of a micro payment (see [`super::digest`]).
+//!
 //! This keeps the receipts' rows and text off the payment's write path (a
 //! third of its cost), and under a burst the receipts fall behind the
 //! payments instead of slowing them down.
@@ -18,18 +23,18 @@
 
 use super::fraud::HoldParties;
 use super::outbox::{self, NewMessage};
-use super::Notices;
+use super::{callbacks, digest, events, Notices, Quiet};
 use crate::db::prepared::Prepared;
 use crate::db::{DbConn, DbError};
 use crate::domain::now_ms;
-use crate::ledger::account::{self, Account};
+use crate::ledger::account::{self, Account, AccountKind};
 use crate::ledger::holds::{self, HoldRow};
 use crate::ledger::transfer::{self, TransferRow};
 use crate::ledger::LedgerError;
 use crate::with_conn;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(QueryableByName)]
 struct Cursor {
@@ -53,7 +58,7 @@ fn named_cursor(conn: &mut DbConn, name: &str) -> Result<i64, LedgerError> {
 }
 
 /// The accounts with these ids, by id.
-fn accounts_by_id(conn: &mut DbConn, mut ids: Vec<i64>) -> Result<HashMap<i64, Account>, LedgerError> {
+pub(super) fn accounts_by_id(conn: &mut DbConn, mut ids: Vec<i64>) -> Result<HashMap<i64, Account>, LedgerError> {
     ids.sort_unstable();
     ids.dedup();
     account::find_rows(conn, &ids)?.into_iter().map(|row| Ok((row.id, Account::try_from(row)?))).collect()
@@ -80,9 +85,9 @@ pub fn any_waiting(conn: &mut DbConn) -> Result<bool, LedgerError> {
     Ok(!rows.is_empty())
 }
 
-/// Queues the receipts and float alerts of up to `limit` transfers past the
-/// cursor and moves the cursor past them. Call it inside a write
-/// transaction. Returns how many transfers it passed.
+/// Queues the receipts, float alerts, digest items and callback events of
+/// up to `limit` transfers past the cursor and moves the cursor past them.
+/// Call it inside a write transaction. Returns how many transfers it passed.
 pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, LedgerError> {
     const NEXT: &str = "SELECT * FROM transfers WHERE id > ? ORDER BY id LIMIT ?";
     let from = cursor(conn)?;
@@ -92,27 +97,22 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
         return Ok(0);
     };
 
-    let transfer_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let holds: HashMap<i64, HoldRow> = holds::of_transfers(conn, &transfer_ids)?
-        .into_iter()
-        .flat_map(|h| {
-            let ids = [Some(h.hold_transfer_id), h.resolution_transfer_id];
-            ids.into_iter().flatten().map(move |id| (id, h.clone()))
-        })
-        .filter(|(id, _)| transfer_ids.contains(id))
-        .collect();
+    let holds = holds_by_transfer(conn, &rows)?;
     let mut ids: Vec<i64> = rows.iter().flat_map(|r| [r.debit_account_id, r.credit_account_id]).collect();
     ids.extend(holds.values().flat_map(|h| [h.payer_id, h.payee_id]));
     let accounts = accounts_by_id(conn, ids)?;
     let party = |id: i64| accounts.get(&id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()));
+    let with_callback = tills_with_callback(conn, &accounts)?;
 
     let n = rows.len();
+    let now = now_ms();
     let mut messages: Vec<NewMessage> = Vec::with_capacity(n * 2);
     for row in rows {
         let reverses = match row.reverses_transfer_id {
             Some(id) => transfer::find_by_id(conn, id)?.map(|t| t.reference),
             None => None,
         };
+        let (key, refunds) = (row.idempotency_key.clone(), row.refunds_transfer_id);
         let (from, to) = (party(row.debit_account_id)?, party(row.credit_account_id)?);
         let hold = holds.get(&row.id);
         let receipt = transfer::receipt_of(row, from, to, reverses)?;
@@ -131,14 +131,52 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
                 };
                 notices.hold_messages(conn, &receipt, &parties, &mut messages)?;
             }
-            None => notices.receipts(&receipt, &mut messages),
+            None => {
+                // The till's events, the payer's digest item, then the receipts left to send.
+                let till_told = events::of_transfer(conn, &receipt, refunds, &with_callback, now)?;
+                let digested = digest::digested(&receipt, &key, notices.digest_below_minor);
+                if digested {
+                    digest::hold_back(conn, &receipt)?;
+                }
+                let payee_is_till = events::till_of(&receipt) == Some(receipt.to.account_id.0);
+                notices.receipts(&receipt, Quiet { payer: digested, payee: till_told && payee_is_till }, &mut messages);
+            }
         }
         notices.float_alerts(conn, &receipt)?;
     }
-    outbox::enqueue_all(conn, &messages, now_ms())?;
+    outbox::enqueue_all(conn, &messages, now)?;
 
     move_cursor(conn, "receipts", from, last)?;
     Ok(n)
+}
+
+/// The holds of these transfers (as the hold or as its resolution), by
+/// transfer id.
+fn holds_by_transfer(conn: &mut DbConn, rows: &[TransferRow]) -> Result<HashMap<i64, HoldRow>, LedgerError> {
+    let transfer_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    Ok(holds::of_transfers(conn, &transfer_ids)?
+        .into_iter()
+        .flat_map(|h| {
+            let ids = [Some(h.hold_transfer_id), h.resolution_transfer_id];
+            ids.into_iter().flatten().map(move |id| (id, h.clone()))
+        })
+        .filter(|(id, _)| transfer_ids.contains(id))
+        .collect())
+}
+
+/// Those of the tills among `accounts` that have a callback URL.
+fn tills_with_callback(conn: &mut DbConn, accounts: &HashMap<i64, Account>) -> Result<HashSet<i64>, LedgerError> {
+    let tills: Vec<i64> = accounts.values().filter(|a| a.kind == AccountKind::Merchant).map(|a| a.id.0).collect();
+    Ok(callbacks::endpoints(conn, &tills)?.into_iter().map(|e| e.account_id).collect())
+}
+
+/// Whether a transfer created before `before_ms` still waits for the
+/// feeder (the digest of that moment must wait for it).
+pub fn any_waiting_before(conn: &mut DbConn, before_ms: i64) -> Result<bool, LedgerError> {
+    const SQL: &str = "SELECT id AS last_transfer_id FROM transfers \
+        WHERE id > (SELECT last_transfer_id FROM notify_cursors WHERE name = 'receipts') AND created_at_ms < ? LIMIT 1";
+    let rows: Vec<Cursor> = with_conn!(conn, c => Prepared::new(SQL).bind::<BigInt, _>(before_ms).load(c))?;
+    Ok(!rows.is_empty())
 }
 
 /// Moves cursor `name` from `from` to `to`. Compare-and-set: the write lock

@@ -33,7 +33,7 @@ impl RetryPolicy {
 }
 
 /// Backoff before attempt `attempts + 1`: base × 2^attempts, capped.
-fn backoff_ms(base_ms: u64, attempts: i32, cap_ms: u64) -> i64 {
+pub(super) fn backoff_ms(base_ms: u64, attempts: i32, cap_ms: u64) -> i64 {
     let factor = 1u64 << u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
     i64::try_from(base_ms.saturating_mul(factor).min(cap_ms)).unwrap_or(i64::MAX)
 }

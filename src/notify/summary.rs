@@ -34,7 +34,7 @@ pub fn enqueue_daily(conn: &mut DbConn, notices: &Notices, day: i64, offset_minu
         .bind::<BigInt, _>(start_ms)
         .bind::<BigInt, _>(end_ms)
         .load(c))?;
-    let report = verify::checks_in_transaction(conn)?;
+    let report = verify::checks_in_transaction(conn, offset_minutes)?;
     let date = iso_date(day);
     let mut body = format!(
         "mkoba daily summary for {date} (UTC{:+03}:{:02})\n\n",

@@ -1,10 +1,13 @@
 //! One integration-test binary (one link) with a module per area.
 
 mod batch;
+mod callbacks;
 mod cli;
 mod concurrency;
+mod digest;
 mod email;
 mod fraud;
+mod guards;
 mod health;
 mod helpers;
 mod integrator_api;

@@ -64,7 +64,7 @@ pub(super) async fn send_sms(req: HttpRequest, body: web::Bytes, shared: web::Da
     shared.lock().stats.requests += 1;
     let send = match check_request(&req, &body, &shared) {
         Ok(send) => send,
-        Err(refused) => return refused,
+        Err((status, body)) => return reject(&shared, status, &body),
     };
     let failure = shared.lock().consume_failure();
     if let Some(answer) = apply_failure(&shared, &failure, &send.from).await {
@@ -82,30 +82,30 @@ pub(super) async fn send_sms(req: HttpRequest, body: web::Bytes, shared: web::Da
 }
 
 /// The credentials and the form, checked in Africa's Talking's order; a
-/// refusal is the answer to send.
-fn check_request(req: &HttpRequest, body: &[u8], shared: &Shared) -> Result<SendRequest, HttpResponse> {
+/// refusal is the status and text to answer with.
+fn check_request(req: &HttpRequest, body: &[u8], shared: &Shared) -> Result<SendRequest, (StatusCode, String)> {
     let api_key = req.headers().get("apiKey").and_then(|v| v.to_str().ok());
     if api_key != Some(shared.cfg.api_key.as_str()) {
-        return Err(reject(shared, StatusCode::UNAUTHORIZED, "The supplied authentication is invalid"));
+        return Err((StatusCode::UNAUTHORIZED, "The supplied authentication is invalid".into()));
     }
     let form: SendForm = match serde_urlencoded::from_bytes(body) {
         Ok(form) => form,
-        Err(e) => return Err(reject(shared, StatusCode::BAD_REQUEST, &format!("Invalid form body: {e}"))),
+        Err(e) => return Err((StatusCode::BAD_REQUEST, format!("Invalid form body: {e}"))),
     };
     let username = form.username.unwrap_or_default();
     if username.is_empty() {
-        return Err(reject(shared, StatusCode::BAD_REQUEST, "Request is missing required form field 'username'"));
+        return Err((StatusCode::BAD_REQUEST, "Request is missing required form field 'username'".into()));
     }
     if shared.cfg.username.as_ref().is_some_and(|u| *u != username) {
-        return Err(reject(shared, StatusCode::UNAUTHORIZED, "The supplied authentication is invalid"));
+        return Err((StatusCode::UNAUTHORIZED, "The supplied authentication is invalid".into()));
     }
     let to = form.to.unwrap_or_default();
     let numbers: Vec<String> = to.split(',').map(str::trim).filter(|n| !n.is_empty()).map(String::from).collect();
     if numbers.is_empty() {
-        return Err(reject(shared, StatusCode::BAD_REQUEST, "Request is missing required form field 'to'"));
+        return Err((StatusCode::BAD_REQUEST, "Request is missing required form field 'to'".into()));
     }
     let Some(message) = form.message else {
-        return Err(reject(shared, StatusCode::BAD_REQUEST, "Request is missing required form field 'message'"));
+        return Err((StatusCode::BAD_REQUEST, "Request is missing required form field 'message'".into()));
     };
     let from = form.from.filter(|f| !f.trim().is_empty()).unwrap_or_else(|| shared.cfg.default_sender.clone());
     let link_id = form.link_id.filter(|l| !l.trim().is_empty());

@@ -4,6 +4,7 @@
 //! `--inbox` shows the SMS a mkoba without SMS credentials kept for the
 //! phone instead (its local inbox).
 
+use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -92,99 +93,107 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mkoba-phone: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return fail(1, e),
     };
     let http = match reqwest::Client::builder().timeout(Duration::from_millis(args.timeout_ms.max(1))).build() {
         Ok(http) => http,
-        Err(e) => {
-            eprintln!("mkoba-phone: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return fail(1, e),
     };
     if args.inbox {
         return show_inbox(&runtime, &http, &args, &phone);
     }
     let client = match UssdClient::new(http, &args.url, &args.token, &args.service_code, &args.network_code) {
         Ok(client) => client,
-        Err(e) => {
-            eprintln!("mkoba-phone: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail(2, e),
     };
     let session_id = args.session_id.clone().unwrap_or_else(new_session_id);
-    let mut scripted: Option<std::collections::VecDeque<String>> =
-        args.inputs.as_deref().map(|s| s.split('*').map(str::to_string).collect());
     // `--inputs ""` means: only dial.
-    if args.inputs.as_deref() == Some("") {
-        scripted = Some(Default::default());
-    }
-    let interactive = scripted.is_none();
+    let scripted: Option<VecDeque<String>> = args.inputs.as_deref().map(|s| match s {
+        "" => VecDeque::new(),
+        s => s.split('*').map(str::to_string).collect(),
+    });
     println!("Dialling {} from {} (session {session_id})", args.service_code, msisdn::plus_e164(&phone));
+    let mut session = Session { runtime: &runtime, client: &client, session_id: &session_id, phone: &phone };
+    session.run(scripted)
+}
 
-    let stdin = std::io::stdin();
-    let mut inputs: Vec<String> = Vec::new();
-    loop {
-        let text = inputs.join("*");
-        let reply = match runtime.block_on(client.hop(&session_id, &phone, &text)) {
-            Ok(reply) => reply,
-            Err(e) => {
-                eprintln!("mkoba-phone: {e}");
-                return ExitCode::from(1);
+fn fail(code: u8, e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("mkoba-phone: {e}");
+    ExitCode::from(code)
+}
+
+/// One USSD session: a hop per input until END, the inputs running out, or
+/// stdin closing.
+struct Session<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    client: &'a UssdClient,
+    session_id: &'a str,
+    phone: &'a str,
+}
+
+impl Session<'_> {
+    fn run(&mut self, mut scripted: Option<VecDeque<String>>) -> ExitCode {
+        let interactive = scripted.is_none();
+        let mut inputs: Vec<String> = Vec::new();
+        loop {
+            let text = inputs.join("*");
+            let reply = match self.runtime.block_on(self.client.hop(self.session_id, self.phone, &text)) {
+                Ok(reply) => reply,
+                Err(e) => return fail(1, e),
+            };
+            if reply.status != 200 {
+                return fail(1, format!("HTTP {}: {}", reply.status, reply.body.trim()));
             }
-        };
-        if reply.status != 200 {
-            eprintln!("mkoba-phone: HTTP {}: {}", reply.status, reply.body.trim());
-            return ExitCode::from(1);
-        }
-        show(&reply);
-        match reply.continues() {
-            Some(true) => {}
-            Some(false) => {
-                return match scripted.as_ref().map(|s| s.len()) {
-                    Some(unused) if unused > 0 => {
-                        eprintln!("mkoba-phone: the session ended with {unused} input(s) unused");
-                        ExitCode::from(1)
+            show(&reply);
+            match reply.continues() {
+                Some(true) => {}
+                Some(false) => {
+                    return match scripted.as_ref().map(|s| s.len()) {
+                        Some(unused) if unused > 0 => {
+                            fail(1, format!("the session ended with {unused} input(s) unused"))
+                        }
+                        _ => ExitCode::SUCCESS,
+                    };
+                }
+                None => return ExitCode::from(1),
+            }
+            let next = match scripted.as_mut() {
+                Some(queue) => match queue.pop_front() {
+                    Some(input) => {
+                        println!("> {input}");
+                        input
                     }
-                    _ => ExitCode::SUCCESS,
-                };
-            }
-            None => return ExitCode::from(1),
-        }
-        let next = match scripted.as_mut() {
-            Some(queue) => match queue.pop_front() {
-                Some(input) => {
-                    println!("> {input}");
-                    input
-                }
-                None => {
-                    println!("(inputs used up; session left open)");
-                    return ExitCode::SUCCESS;
-                }
-            },
-            None => {
-                print!("> ");
-                let _ = std::io::stdout().flush();
-                let mut line = String::new();
-                match stdin.lock().read_line(&mut line) {
-                    Ok(0) => {
-                        println!();
-                        println!("(cancelled)");
+                    None => {
+                        println!("(inputs used up; session left open)");
                         return ExitCode::SUCCESS;
                     }
-                    Ok(_) => line.trim().to_string(),
-                    Err(e) => {
-                        eprintln!("mkoba-phone: cannot read stdin: {e}");
-                        return ExitCode::from(1);
-                    }
-                }
+                },
+                None => match read_input() {
+                    Ok(Some(line)) => line,
+                    Ok(None) => return ExitCode::SUCCESS,
+                    Err(code) => return code,
+                },
+            };
+            if interactive && next.is_empty() {
+                println!("(empty input sent)");
             }
-        };
-        if interactive && next.is_empty() {
-            println!("(empty input sent)");
+            inputs.push(next);
         }
-        inputs.push(next);
+    }
+}
+
+/// The next input typed; `None` when stdin is closed (the caller hung up).
+fn read_input() -> Result<Option<String>, ExitCode> {
+    print!("> ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) => {
+            println!();
+            println!("(cancelled)");
+            Ok(None)
+        }
+        Ok(_) => Ok(Some(line.trim().to_string())),
+        Err(e) => Err(fail(1, format!("cannot read stdin: {e}"))),
     }
 }

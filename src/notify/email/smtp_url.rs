@@ -104,9 +104,11 @@ fn host_of(url: &url::Url) -> Result<String, String> {
     }
 }
 
-/// User and password percent-decoded, and the password as written; none
-/// without an `@`. `rest` is the text after `://`.
-fn credentials_of(url: &url::Url, rest: &str) -> Result<(Option<(String, String)>, Option<String>), String> {
+/// User and password percent-decoded, and the password as the URL holds it.
+type UserInfo = (Option<(String, String)>, Option<String>);
+
+/// The user info; none without an `@`. `rest` is the text after `://`.
+fn credentials_of(url: &url::Url, rest: &str) -> Result<UserInfo, String> {
     // Paths, queries and fragments are refused before, so an '@' can only close the user info.
     match (rest.contains('@'), url.password()) {
         (false, _) => Ok((None, None)),

@@ -15,17 +15,23 @@
 //! and abandons its session. Latency is recorded per answered request.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::Url;
 use serde::Serialize;
 
 use crate::msisdn;
+mod phones;
+mod report;
+#[cfg(test)]
+mod tests;
+
+pub use phones::{check_loopback, generate_phones, parse_phones};
+pub use report::{has_reference, Latencies, LoadReport};
+
 use crate::ussd::{new_session_id, UssdClient, DEFAULT_NETWORK_CODE, DEFAULT_SERVICE_CODE};
 
 /// Longest run allowed.
@@ -146,204 +152,6 @@ impl LoadConfig {
         }
         Ok(())
     }
-}
-
-/// Refuses anything but `http://` on 127.0.0.0/8, `localhost` or `[::1]`.
-pub fn check_loopback(url: &str) -> Result<Url, LoadError> {
-    let parsed = Url::parse(url).map_err(|e| LoadError(format!("bad URL {url}: {e}")))?;
-    if parsed.scheme() != "http" {
-        return err(format!("{url}: only http:// URLs are supported"));
-    }
-    let host = parsed.host_str().unwrap_or_default();
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
-        return err(format!("{url}: refusing a non-loopback target (only 127.0.0.0/8, localhost and [::1])"));
-    }
-    Ok(parsed)
-}
-
-/// `n` numbers `prefix` followed by 0, 1, 2… zero-padded to
-/// [`GENERATED_PHONE_DIGITS`] digits (`25471`, 3 → `254710000000`,
-/// `254710000001`, `254710000002`).
-pub fn generate_phones(prefix: &str, n: usize) -> Result<Vec<String>, LoadError> {
-    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-        return err("the phone prefix must be digits (E.164 without +, e.g. 25471)");
-    }
-    if prefix.len() >= GENERATED_PHONE_DIGITS {
-        return err(format!("the phone prefix must be shorter than {GENERATED_PHONE_DIGITS} digits"));
-    }
-    let width = GENERATED_PHONE_DIGITS - prefix.len();
-    let capacity = u32::try_from(width).ok().and_then(|w| 10usize.checked_pow(w)).unwrap_or(usize::MAX);
-    if n == 0 || n > capacity {
-        return err(format!("--phones must be between 1 and {capacity} for prefix {prefix}"));
-    }
-    Ok((0..n).map(|i| format!("{prefix}{i:0width$}")).collect())
-}
-
-/// Phones from a file's text: one per line, any accepted form; blank lines
-/// and lines starting with `#` are skipped.
-pub fn parse_phones(text: &str, country_code: &str) -> Result<Vec<String>, LoadError> {
-    let mut phones = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        match msisdn::normalize(line, country_code) {
-            Some(p) => phones.push(p),
-            None => return err(format!("line {}: not a phone number: {line}", i + 1)),
-        }
-    }
-    if phones.is_empty() {
-        return err("no phone numbers in the phones file");
-    }
-    Ok(phones)
-}
-
-/// The outcome of a run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct LoadReport {
-    pub scenario: Option<Scenario>,
-    pub concurrency: usize,
-    pub phones: usize,
-    /// Wall-clock time of the run, seconds.
-    pub duration_s: f64,
-    /// HTTP requests sent (hops), errors included.
-    pub requests: u64,
-    pub hops_per_s: f64,
-    pub sessions_started: u64,
-    pub sessions_completed: u64,
-    /// Transfer sessions that ended with `END` after the PIN.
-    pub transfers: u64,
-    /// Of those, the ones whose last screen shows a 10-character reference
-    /// (the others were most likely refusals: insufficient funds, limits).
-    pub transfers_with_reference: u64,
-    pub transfers_per_s: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-    pub mean_ms: f64,
-    /// All errors.
-    pub errors: u64,
-    /// Answers other than 200.
-    pub errors_http_status: u64,
-    /// 200 answers not starting with the expected `CON `/`END `.
-    pub errors_unexpected_body: u64,
-    /// No answer (connection refused, timeout).
-    pub errors_transport: u64,
-    /// A few of the errors, for diagnosis.
-    pub error_samples: Vec<String>,
-}
-
-impl LoadReport {
-    /// The human-readable summary.
-    pub fn to_text(&self) -> String {
-        let scenario = match self.scenario {
-            Some(Scenario::Menu) => "menu",
-            Some(Scenario::Transfer) => "transfer",
-            None => "-",
-        };
-        let mut out = format!(
-            "scenario      {scenario}\n\
-             concurrency   {} callers over {} phones\n\
-             duration      {:.2} s\n\
-             requests      {} ({:.1} hops/s)\n\
-             sessions      {} started, {} completed\n",
-            self.concurrency,
-            self.phones,
-            self.duration_s,
-            self.requests,
-            self.hops_per_s,
-            self.sessions_started,
-            self.sessions_completed,
-        );
-        if self.scenario == Some(Scenario::Transfer) {
-            out.push_str(&format!(
-                "transfers     {} ({:.1}/s), {} with a reference\n",
-                self.transfers, self.transfers_per_s, self.transfers_with_reference
-            ));
-        }
-        out.push_str(&format!(
-            "latency ms    p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  mean {:.2}\n\
-             errors        {} (http status {}, unexpected body {}, transport {})\n",
-            self.p50_ms,
-            self.p90_ms,
-            self.p99_ms,
-            self.max_ms,
-            self.mean_ms,
-            self.errors,
-            self.errors_http_status,
-            self.errors_unexpected_body,
-            self.errors_transport,
-        ));
-        for sample in &self.error_samples {
-            out.push_str(&format!("  e.g. {sample}\n"));
-        }
-        out
-    }
-}
-
-/// Latencies in microseconds, kept in an HDR histogram (3 significant
-/// digits: exact below 2 ms, within 0.1 % above) so that any number of
-/// samples costs the same memory and merging workers is cheap.
-#[derive(Clone)]
-pub struct Latencies(hdrhistogram::Histogram<u64>);
-
-impl Default for Latencies {
-    fn default() -> Self {
-        // Up to an hour; three significant figures. Cannot fail for these bounds.
-        Latencies(hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap_or_else(|_| {
-            hdrhistogram::Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant figures are valid"))
-        }))
-    }
-}
-
-impl Latencies {
-    pub fn record_us(&mut self, us: u64) {
-        self.0.saturating_record(us.max(1));
-    }
-
-    pub fn merge(&mut self, other: &Latencies) {
-        // Same bounds on both sides: adding cannot fail.
-        let _ = self.0.add(&other.0);
-    }
-
-    pub fn len(&self) -> u64 {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The value at percentile `p` (0..=100) in microseconds; 0 if empty.
-    pub fn percentile_us(&self, p: f64) -> u64 {
-        if self.0.is_empty() {
-            return 0;
-        }
-        self.0.value_at_quantile((p / 100.0).clamp(0.0, 1.0))
-    }
-
-    pub fn max_us(&self) -> u64 {
-        self.0.max()
-    }
-
-    pub fn mean_us(&self) -> f64 {
-        self.0.mean()
-    }
-}
-
-/// Whether a screen shows a transfer reference: a 10-character token of
-/// uppercase letters and digits with at least one letter (`QK7H2M9XTA`;
-/// the letter rules out a 10-digit phone number such as `0712345678`).
-pub fn has_reference(screen: &str) -> bool {
-    screen.split(|c: char| !c.is_ascii_alphanumeric()).any(|t| {
-        t.len() == 10
-            && t.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-            && t.bytes().any(|b| b.is_ascii_uppercase())
-    })
 }
 
 #[derive(Default)]
@@ -549,104 +357,4 @@ async fn caller(ctx: Arc<Ctx>) -> WorkerStats {
         }
     }
     st
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_only() {
-        for ok in [
-            "http://127.0.0.1:8080",
-            "http://127.1.2.3:1/",
-            "http://localhost:8080",
-            "http://LOCALHOST",
-            "http://[::1]:8080",
-        ] {
-            assert!(check_loopback(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://10.0.0.1:8080",
-            "http://example.com",
-            "http://[::2]:80",
-            "http://0.0.0.0:8080",
-            "https://127.0.0.1:8443",
-            "http://localhost.example.com",
-            "nonsense",
-        ] {
-            assert!(check_loopback(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn generates_phones() {
-        assert_eq!(generate_phones("25471", 3).expect("valid"), vec!["254710000000", "254710000001", "254710000002"]);
-        assert!(generate_phones("2547123456", 100).is_ok());
-        assert!(generate_phones("2547123456", 101).is_err());
-        assert!(generate_phones("254712345678", 1).is_err());
-        assert!(generate_phones("+254", 1).is_err());
-        assert!(generate_phones("25471", 0).is_err());
-    }
-
-    #[test]
-    fn parses_phone_files() {
-        let phones = parse_phones("# callers\n0712345678\n\n+254712000002\n", "254").expect("valid file");
-        assert_eq!(phones, vec!["254712345678", "254712000002"]);
-        assert!(parse_phones("0712345678\nnope\n", "254").is_err());
-        assert!(parse_phones("# nothing\n", "254").is_err());
-    }
-
-    #[test]
-    fn percentiles() {
-        let of = |values: &[u64]| {
-            let mut l = Latencies::default();
-            values.iter().for_each(|&v| l.record_us(v));
-            l
-        };
-        let v = of(&(1..=100).collect::<Vec<_>>());
-        assert_eq!(v.percentile_us(50.0), 50);
-        assert_eq!(v.percentile_us(90.0), 90);
-        assert_eq!(v.percentile_us(99.0), 99);
-        assert_eq!(v.percentile_us(100.0), 100);
-        assert_eq!(v.percentile_us(0.0), 1);
-        assert_eq!(of(&[7]).percentile_us(99.0), 7);
-        assert_eq!(of(&[]).percentile_us(50.0), 0);
-        // Merged workers, and large values within 0.1 %.
-        let mut a = of(&[1_000_000]);
-        a.merge(&of(&[2_000_000, 3_000_000]));
-        assert_eq!(a.len(), 3);
-        assert!(a.max_us().abs_diff(3_000_000) <= 3_000, "{}", a.max_us());
-    }
-
-    #[test]
-    fn references() {
-        assert!(has_reference("END Sent KES 10.00 to JANE. Ref QK7H2M9XTA."));
-        assert!(!has_reference("END INSUFFICIENT funds"));
-        assert!(!has_reference("END Wrong PIN. 2 attempts left"));
-        assert!(has_reference("END Sent. Ref QKWHXMZXTA"));
-        assert!(!has_reference("END 0712345678"));
-        assert!(!has_reference("END Sent. Ref QK7H2M9XT"));
-    }
-
-    #[test]
-    fn validates() {
-        let phones = vec!["254712345678".to_string(), "254712000002".to_string()];
-        let ok = LoadConfig::new("http://127.0.0.1:1", "t", Scenario::Transfer, phones.clone());
-        assert!(ok.validate().is_ok());
-        let mut c = ok.clone();
-        c.duration = Duration::from_secs(601);
-        assert!(c.validate().is_err());
-        let mut c = ok.clone();
-        c.concurrency = 0;
-        assert!(c.validate().is_err());
-        let mut c = ok.clone();
-        c.phones.truncate(1);
-        assert!(c.validate().is_err());
-        c.scenario = Scenario::Menu;
-        assert!(c.validate().is_ok());
-        let mut c = ok;
-        c.url = "http://192.168.1.1:8080".to_string();
-        assert!(c.validate().is_err());
-    }
 }
