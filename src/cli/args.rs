@@ -64,6 +64,16 @@ pub(super) enum MerchantCmd {
     /// API keys for the integrator API (/api/v1).
     #[command(subcommand)]
     Key(MerchantKeyCmd),
+    /// Set where a till's events are POSTed; prints the new signing secret once.
+    Update {
+        #[arg(long)]
+        till: String,
+        /// https:// (http:// only with api.allow_http_callbacks = true).
+        #[arg(long)]
+        callback_url: String,
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,9 @@
 //! `mkoba merchant key create|revoke|list`: a till's API keys for the
 //! integrator API. A key is printed once, at creation; mkoba keeps only its
 //! keyed hash (under `api.key_secret`, from the secrets file when not
-//! configured, as `mkoba serve` reads it).
+//! configured, as `mkoba serve` reads it). `mkoba merchant update
+//! --callback-url`: where the till's events go, with a new signing secret,
+//! printed once.
 
 use super::accounts::existing;
 use super::args::MerchantKeyCmd;
@@ -12,6 +14,7 @@ use crate::domain::time::rfc3339;
 use crate::integrator::keys;
 use crate::ledger::account::parse_till;
 use crate::ledger::{Account, AccountKey, AccountKind, Ledger};
+use crate::notify::callbacks;
 use crate::secrets;
 use serde_json::json;
 
@@ -99,6 +102,25 @@ async fn key_list(till: &str, out: &Output, config: Config) -> Outcome {
             None => "live".to_string(),
         };
         println!("{}  created {}  {state}", k.key_id, rfc3339(k.created_at_ms));
+    }
+    Ok(())
+}
+
+pub(super) async fn update(till: &str, callback_url: &str, out: &Output, config: Config) -> Outcome {
+    let ledger = open(&config).await?;
+    let account = merchant(&ledger, till).await?;
+    let (id, url, allow_http) = (account.id, callback_url.trim().to_string(), config.api.allow_http_callbacks);
+    let shown = url.clone();
+    let secret = ledger.write(move |conn| callbacks::set_callback(conn, id.0, &url, allow_http, now_ms())).await?;
+    let till = till_of(&account);
+    if out.json {
+        println!("{}", json!({ "till": till, "callback_url": shown, "signing_secret": secret }));
+    } else {
+        println!("Events of till {till} now go to {shown}, signed with:");
+        println!("{secret}");
+        println!(
+            "It is shown this once. Check each POST's Mkoba-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" under this secret>."
+        );
     }
     Ok(())
 }

@@ -134,6 +134,9 @@ async fn run(command: Command, config: Config) -> Outcome {
             accounts::merchant_create(till, name, msisdn, out, config).await
         }
         Command::Merchant(MerchantCmd::Key(cmd)) => merchant::key(cmd, config).await,
+        Command::Merchant(MerchantCmd::Update { till, callback_url, out }) => {
+            merchant::update(&till, &callback_url, &out, config).await
+        }
         Command::Float(FloatCmd::Issue { agent, amount, idempotency_key, out }) => {
             transfers::float_issue(agent, amount, idempotency_key, out, &config).await
         }

@@ -2,6 +2,7 @@
 //! idempotency, each endpoint and each refusal, races on one allowance and
 //! one payment, and the OpenAPI document against the routes.
 
+mod cli;
 mod money;
 mod openapi;
 mod races;
