@@ -138,6 +138,30 @@ async fn housekeeping(state: web::Data<AppState>) {
     }
 }
 
+/// Every second: pending payment requests and allowances past their expiry
+/// become expired, with their callback events. A cheap read first, so an
+/// idle system takes no write lock.
+async fn expire_approvals(state: web::Data<AppState>) {
+    const PER_PASS: i64 = 500;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state.ledger.read(|conn| crate::integrator::any_due(conn, now_ms())).await {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "reading approvals due to expire failed");
+                continue;
+            }
+        }
+        match state.ledger.write(|conn| crate::integrator::expire_due(conn, now_ms(), PER_PASS)).await {
+            Ok(n) => tracing::debug!(approvals = n, "expired pending approvals"),
+            Err(e) => tracing::warn!(error = %e, "expiring approvals failed"),
+        }
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -177,6 +201,7 @@ impl Application {
         }
         let state = web::Data::new(AppState { ledger, config, pins, ussd, sms, limits, webhook_sources, notices });
         tokio::spawn(housekeeping(state.clone()));
+        tokio::spawn(expire_approvals(state.clone()));
         if state.config.notify.workers {
             start_senders(&state)?;
         }

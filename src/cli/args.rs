@@ -61,6 +61,47 @@ pub(super) enum MerchantCmd {
         #[command(flatten)]
         out: Output,
     },
+    /// API keys for the integrator API (/api/v1).
+    #[command(subcommand)]
+    Key(MerchantKeyCmd),
+    /// Set where a till's events are POSTed; prints the new signing secret once.
+    Update {
+        #[arg(long)]
+        till: String,
+        /// https:// (http:// only with api.allow_http_callbacks = true).
+        #[arg(long)]
+        callback_url: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum MerchantKeyCmd {
+    /// Create an API key for a till; it is printed once and never again.
+    Create {
+        #[arg(long)]
+        till: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Revoke one of a till's API keys at once.
+    Revoke {
+        #[arg(long)]
+        till: String,
+        /// The key id `key create` and `key list` show.
+        #[arg(long)]
+        key_id: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List a till's API keys (ids and dates; never the keys).
+    List {
+        #[arg(long)]
+        till: String,
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,7 @@ mod accounts;
 mod args;
 mod failure;
 mod fraud;
+mod merchant;
 mod service;
 mod transfers;
 
@@ -131,6 +132,10 @@ async fn run(command: Command, config: Config) -> Outcome {
         }
         Command::Merchant(MerchantCmd::Create { till, name, msisdn, out }) => {
             accounts::merchant_create(till, name, msisdn, out, config).await
+        }
+        Command::Merchant(MerchantCmd::Key(cmd)) => merchant::key(cmd, config).await,
+        Command::Merchant(MerchantCmd::Update { till, callback_url, out }) => {
+            merchant::update(&till, &callback_url, &out, config).await
         }
         Command::Float(FloatCmd::Issue { agent, amount, idempotency_key, out }) => {
             transfers::float_issue(agent, amount, idempotency_key, out, &config).await

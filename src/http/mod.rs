@@ -2,6 +2,7 @@
 //! route sits in the `/webhooks` scope behind [`guard`] (allowed source,
 //! per-source rate, token), so a handler starts with an authenticated request.
 
+pub mod api;
 pub mod dev;
 pub mod guard;
 pub mod sms;
@@ -28,7 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/africastalking/ussd-events", web::post().to(ussd::session_event))
                 .route("/africastalking/sms", web::post().to(sms::inbound))
                 .route("/africastalking/delivery", web::post().to(sms::delivery)),
-        );
+        )
+        .configure(api::routes);
 }
 
 /// Compares `?token=` with the configured token in constant time. Exactly

@@ -6,8 +6,10 @@
 //! transaction, so a change, its callback event and its SMS commit together.
 
 pub mod approvals;
+pub mod asks;
 pub mod events;
 pub mod keys;
+pub mod money;
 
 pub use approvals::{Approval, ApprovalKind, ApprovalStatus, NewApproval};
 
@@ -175,6 +177,12 @@ pub fn stop_till(conn: &mut DbConn, customer: AccountId, till: AccountId, now_ms
         }
     }
     Ok(stopped)
+}
+
+/// Whether any pending approval is past its expiry: a cheap read, so an
+/// idle system's sweeper takes no write lock.
+pub fn any_due(conn: &mut DbConn, now_ms: i64) -> Result<bool, LedgerError> {
+    Ok(!approvals::due_to_expire(conn, now_ms, 1)?.is_empty())
 }
 
 /// Marks up to `limit` pending approvals past their expiry as expired, with

@@ -264,7 +264,7 @@ pub(super) fn entries_of(legs: &[Leg]) -> Vec<Entry> {
     legs.iter().flat_map(|l| [(l.from, l.code, -l.amount_minor), (l.to, l.code, l.amount_minor)]).collect()
 }
 
-pub(super) fn find_by_key(conn: &mut DbConn, key: &str) -> Result<Option<TransferRow>, LedgerError> {
+pub fn find_by_key(conn: &mut DbConn, key: &str) -> Result<Option<TransferRow>, LedgerError> {
     Ok(with_conn!(conn, c => transfers::table
         .select(TransferRow::as_select())
         .filter(transfers::idempotency_key.eq(key))

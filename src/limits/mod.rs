@@ -18,6 +18,8 @@ pub struct Limits {
     per_msisdn: DefaultKeyedRateLimiter<String>,
     global: DefaultDirectRateLimiter,
     per_source: SourceLimits,
+    /// Integrator API requests, by API key (its row id).
+    per_api_key: DefaultKeyedRateLimiter<i64>,
 }
 
 /// Why a request was refused, and when the caller may try again.
@@ -35,6 +37,8 @@ pub enum Scope {
     Msisdn,
     /// This source address is at `rate_limits.per_source_per_second`.
     Source,
+    /// This API key is at `rate_limits.per_api_key_per_second`.
+    ApiKey,
 }
 
 impl Limited {
@@ -44,6 +48,7 @@ impl Limited {
             Scope::Global => "too many requests; try again later",
             Scope::Msisdn => "too many requests from this number; try again later",
             Scope::Source => "too many requests from this address; try again later",
+            Scope::ApiKey => "too many requests with this API key; try again later",
         }
     }
 
@@ -64,6 +69,7 @@ impl Limits {
             per_msisdn: RateLimiter::keyed(Quota::per_minute(nz(config.per_msisdn_per_minute))),
             global: RateLimiter::direct(Quota::per_second(nz(config.global_per_second))),
             per_source: SourceLimits::new(config),
+            per_api_key: RateLimiter::keyed(Quota::per_second(nz(config.per_api_key_per_second))),
         }
     }
 
@@ -89,12 +95,23 @@ impl Limits {
         self.per_source.check(peer)
     }
 
+    /// Counts an integrator API request made with the API key whose row id
+    /// is `key_row`.
+    pub fn check_api_key(&self, key_row: i64) -> Result<(), Limited> {
+        self.per_api_key.check_key(&key_row).map_err(|not_until| Limited {
+            scope: Scope::ApiKey,
+            retry_after: not_until.wait_time_from(self.per_api_key.clock().now()),
+        })
+    }
+
     /// Forgets numbers and sources whose allowance is full again (bounded
     /// memory).
     pub fn forget_idle(&self) {
         self.per_msisdn.retain_recent();
         self.per_msisdn.shrink_to_fit();
         self.per_source.forget_idle();
+        self.per_api_key.retain_recent();
+        self.per_api_key.shrink_to_fit();
     }
 }
 

@@ -11,6 +11,7 @@ mod fraud;
 mod guards;
 mod health;
 mod helpers;
+mod integrator_api;
 mod ledger;
 mod logs;
 mod pin_guessing;
