@@ -24,7 +24,7 @@ use super::decide::{decide, Decision};
 use super::guards::{ChargeRow, Guards, Pass};
 use super::holds::{self, NewHold};
 use super::tariff::{self, Quote};
-use super::transfer::{replay, Entry, Guard, Receipt, TransferRequest};
+use super::transfer::{replay, Entry, Guard, Receipt, TransferId, TransferRequest};
 use super::watch::watch;
 use super::write::{find_by_keys, insert_postings, load_accounts, update_account, Slot, ROWS_PER_INSERT};
 use super::{LedgerError, Settings};
@@ -201,7 +201,7 @@ fn write_accepted(
             _ => None,
         };
         results[a.index] = Some(Ok(Receipt {
-            transfer_id: id,
+            transfer_id: TransferId(id),
             reference,
             kind: req.kind,
             amount_minor: req.amount.minor(),

@@ -377,11 +377,11 @@ fn insert_charges(
 }
 
 /// What was left of the allowance right after the charge `transfer_id`.
-pub fn remaining_after(conn: &mut DbConn, transfer_id: i64) -> Result<Option<i64>, LedgerError> {
+pub fn remaining_after(conn: &mut DbConn, transfer_id: TransferId) -> Result<Option<i64>, LedgerError> {
     use crate::db::schema::allowance_charges as ac;
     Ok(with_conn!(conn, c => ac::table
         .select(ac::remaining_after_minor)
-        .filter(ac::transfer_id.eq(transfer_id))
+        .filter(ac::transfer_id.eq(transfer_id.0))
         .first(c)
         .optional())?)
 }

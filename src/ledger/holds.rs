@@ -206,7 +206,7 @@ pub fn settle(
     let moved = with_conn!(conn, c => Prepared::new(SQL)
         .bind::<Text, _>(how.status())
         .bind::<BigInt, _>(receipt.created_at_ms)
-        .bind::<BigInt, _>(receipt.transfer_id)
+        .bind::<BigInt, _>(receipt.transfer_id.0)
         .bind::<BigInt, _>(hold.id)
         .execute(c))?;
     if moved != 1 {

@@ -207,7 +207,7 @@ impl Party {
 /// The result of a completed transfer.
 #[derive(Debug, Clone, Serialize)]
 pub struct Receipt {
-    pub transfer_id: i64,
+    pub transfer_id: TransferId,
     pub reference: String,
     pub kind: TransferKind,
     pub amount_minor: i64,
@@ -331,7 +331,7 @@ pub fn receipt_of(
     reverses: Option<String>,
 ) -> Result<Receipt, LedgerError> {
     Ok(Receipt {
-        transfer_id: row.id,
+        transfer_id: TransferId(row.id),
         kind: TransferKind::from_stored(&row.kind)?,
         reference: row.reference,
         amount_minor: row.amount_minor,

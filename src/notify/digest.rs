@@ -53,7 +53,7 @@ pub(super) fn hold_back(conn: &mut DbConn, r: &Receipt) -> Result<(), LedgerErro
         created_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (transfer_id) DO NOTHING";
     with_conn!(conn, c => Prepared::new(SQL)
         .bind::<BigInt, _>(r.from.account_id.0)
-        .bind::<BigInt, _>(r.transfer_id)
+        .bind::<BigInt, _>(r.transfer_id.0)
         .bind::<BigInt, _>(r.to.account_id.0)
         .bind::<BigInt, _>(r.amount_minor)
         .bind::<BigInt, _>(r.created_at_ms)

@@ -47,13 +47,13 @@ pub(super) fn of_transfer(
                 "created_at": created_at,
             });
             insert_event(conn, till, "payment.received", data, now_ms)?;
-            if let Some(request_id) = request_paid_by(conn, r.transfer_id)? {
+            if let Some(request_id) = request_paid_by(conn, r.transfer_id.0)? {
                 let data = json!({ "id": request_id, "reference": r.reference, "amount_minor": r.amount_minor });
                 insert_event(conn, till, "payment_request.approved", data, now_ms)?;
             }
         }
         TransferKind::Charge => {
-            let (allowance_id, remaining_minor) = allowance_of(conn, r.transfer_id)?.unzip();
+            let (allowance_id, remaining_minor) = allowance_of(conn, r.transfer_id.0)?.unzip();
             let data = json!({
                 "reference": r.reference,
                 "allowance_id": allowance_id,

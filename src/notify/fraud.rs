@@ -30,7 +30,7 @@ impl Notices {
     ) -> Result<(), LedgerError> {
         let amount = self.money(p.hold.amount_minor);
         let date = self.date(r.created_at_ms);
-        let settled = r.transfer_id != p.hold.hold_transfer_id;
+        let settled = r.transfer_id.0 != p.hold.hold_transfer_id;
         let (payer_key, payee_key) = match (settled, r.kind) {
             (false, _) => ("sms_held_payer", "sms_held_payee"),
             (true, TransferKind::Reversal) => ("sms_returned_payer", "sms_returned_payee"),

@@ -118,7 +118,7 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
         let receipt = transfer::receipt_of(row, from, to, reverses)?;
         match hold {
             Some(hold) => {
-                let original = if hold.hold_transfer_id == receipt.transfer_id {
+                let original = if hold.hold_transfer_id == receipt.transfer_id.0 {
                     receipt.reference.clone()
                 } else {
                     transfer::find_by_id(conn, hold.hold_transfer_id)?.map(|t| t.reference).unwrap_or_default()

@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::RunQueryDsl;
 use mkoba::config::Config;
 use mkoba::domain::{now_ms, Money};
-use mkoba::ledger::{AccountId, Guard, Receipt, TransferId, TransferKind, TransferRequest};
+use mkoba::ledger::{AccountId, Guard, Receipt, TransferKind, TransferRequest};
 use mkoba::notify::callbacks;
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -359,7 +359,7 @@ async fn charges_payment_requests_payouts_and_refunds_raise_their_events() {
         )
         .await;
         let payout = submit(&app, TransferKind::Payout, w.shop, w.baraka, 1_000, None).await;
-        let original = TransferId(paid.transfer_id);
+        let original = paid.transfer_id;
         let refund = submit(&app, TransferKind::Refund, w.shop, w.amina, 1_500, Some(Guard::Refund { original })).await;
 
         let hits = hook.wait_for(5, Duration::from_secs(10)).await;

@@ -8,7 +8,7 @@ use crate::helpers::{kes, notices, TestDb, TestLedger};
 use mkoba::domain::time::Period;
 use mkoba::domain::Money;
 use mkoba::integrator::{self, Approval, ApprovalKind, NewApproval};
-use mkoba::ledger::{AccountId, Guard, Ledger, LedgerError, TransferId, TransferKind, TransferRequest};
+use mkoba::ledger::{AccountId, Guard, Ledger, LedgerError, TransferKind, TransferRequest};
 
 struct Shop {
     t: TestLedger,
@@ -109,7 +109,7 @@ async fn refunds_racing_never_return_more_than_was_paid() {
             .map(|i| {
                 let mut req =
                     TransferRequest::new(format!("refund-{i}"), TransferKind::Refund, s.till, s.customer, kes(3));
-                req.guard = Some(Guard::Refund { original: TransferId(paid.transfer_id) });
+                req.guard = Some(Guard::Refund { original: paid.transfer_id });
                 req
             })
             .collect();
@@ -176,7 +176,7 @@ async fn verify_catches_an_over_refund_written_around_the_engine() {
     let s = shop(TestDb::sqlite(), 1_000).await;
     let paid = s.t.transfer(TransferKind::MerchantPayment, s.customer, s.till, kes(1)).await.expect("payment");
     let mut req = TransferRequest::new("r1".into(), TransferKind::Refund, s.till, s.customer, kes(1));
-    req.guard = Some(Guard::Refund { original: TransferId(paid.transfer_id) });
+    req.guard = Some(Guard::Refund { original: paid.transfer_id });
     let refund = s.t.ledger.submit(req).await.expect("refund");
     s.t.assert_verified().await;
     // A second refund row of the whole amount, as a buggy path would write it.

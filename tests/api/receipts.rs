@@ -50,7 +50,7 @@ async fn receipts_are_queued_once_from_the_journal_with_the_balances_of_their_mo
 
         // One transfer per call: the cursor moves past each once.
         assert_eq!(t.feed_receipts(1).await, vec![1, 1, 0], "[{b}]");
-        assert_eq!(cursor(&t).await, second.transfer_id, "[{b}]");
+        assert_eq!(cursor(&t).await, second.transfer_id.0, "[{b}]");
         // The first receipt shows the balance right after it, not today's.
         let sent = receipt_to(&t, &first.reference, "254712000001").await;
         assert!(sent.contains("You sent KES 100.00 to Baraka Otieno"), "[{b}] {sent}");
