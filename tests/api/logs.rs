@@ -95,8 +95,16 @@ async fn an_aggregators_refusal_is_logged_with_its_reason_and_never_the_key() {
         "the reason was logged:\n{logs}"
     );
     assert!(!logs.contains("wrong-key-7f3a9c"), "the API key was logged:\n{logs}");
-    // The message waits, with the reason beside it.
-    let rows = app.t.outbox_naming("float issued").await;
+    // The message waits, with the reason beside it. The attempt is recorded
+    // just after its reason is logged: wait for the record, not the log.
+    let mut rows = app.t.outbox_naming("float issued").await;
+    let settled = |rows: &[mkoba::notify::outbox::OutboxRow]| {
+        rows.iter().all(|r| r.status == "pending") && rows.iter().any(|r| r.last_error.is_some())
+    };
+    while !settled(&rows) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        rows = app.t.outbox_naming("float issued").await;
+    }
     assert!(rows.iter().all(|r| r.status == "pending"), "{rows:?}");
     assert!(rows.iter().any(|r| r.last_error.as_deref().is_some_and(|e| e.contains("authentication is invalid"))));
 }
