@@ -110,7 +110,7 @@ fn write(path: &Path, secrets: &SecretsFile) -> Result<(), String> {
 
 fn random_token() -> String {
     let bytes: [u8; 24] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::domain::hex(&bytes)
 }
 
 #[cfg(test)]

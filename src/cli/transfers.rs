@@ -55,5 +55,5 @@ pub(super) async fn reverse(reference: String, out: Output, config: &Config) -> 
 
 fn random_key() -> String {
     let bytes: [u8; 12] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::domain::hex(&bytes)
 }

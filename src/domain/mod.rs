@@ -14,6 +14,18 @@ pub use pin::{Pin, PinError};
 pub use reference::{Reference, ReferenceError};
 pub use till::{Till, TillError};
 
+/// Bytes as lowercase hexadecimal: hashes, MACs and random tokens as
+/// mkoba stores and prints them.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 /// Milliseconds since the Unix epoch: how mkoba stores time in both backends.
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

@@ -24,8 +24,9 @@ pub fn clean(s: &str) -> Result<String, NameError> {
 }
 
 /// Control (Cc) and format (Cf) characters, except the plain whitespace
-/// that [`clean`] folds into single spaces.
-fn disguises(c: char) -> bool {
+/// that [`clean`] folds into single spaces: what could make one text look
+/// like another on a small screen.
+pub fn disguises(c: char) -> bool {
     use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
     let category = c.general_category();
     (category == GeneralCategory::Control && !matches!(c, ' ' | '\t' | '\n' | '\r'))

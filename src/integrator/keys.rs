@@ -40,7 +40,7 @@ pub struct KeyOwner {
 pub fn hash(secret: &str, key: &str) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
     mac.update(key.as_bytes());
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    crate::domain::hex(&mac.finalize().into_bytes())
 }
 
 /// Creates a key for `till`.

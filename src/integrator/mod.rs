@@ -27,10 +27,9 @@ pub const DESCRIPTION_MAX_CHARS: usize = 140;
 
 /// A description as given, or why not: 1 to 140 printable characters.
 pub fn clean_description(s: &str) -> Result<String, LedgerError> {
-    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
     let text = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let disguising =
-        text.chars().any(|c| matches!(c.general_category(), GeneralCategory::Control | GeneralCategory::Format));
+    // Folded whitespace is gone from `text`: any control character left disguises.
+    let disguising = text.chars().any(crate::domain::name::disguises);
     if text.is_empty() || text.chars().count() > DESCRIPTION_MAX_CHARS || disguising {
         return Err(LedgerError::InvalidInput(format!(
             "description must be 1 to {DESCRIPTION_MAX_CHARS} printable characters"

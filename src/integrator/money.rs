@@ -11,7 +11,7 @@ use super::ApprovalKind;
 use super::ApprovalStatus;
 use crate::db::schema::transfers;
 use crate::db::DbConn;
-use crate::domain::{now_ms, Money, Msisdn, Reference};
+use crate::domain::{hex, now_ms, Money, Msisdn, Reference};
 use crate::ledger::account::{self, Account, AccountKind};
 use crate::ledger::transfer::{self as ledger_transfer, TransferRow};
 use crate::ledger::TransferRequest;
@@ -61,10 +61,6 @@ pub fn ledger_key(till: AccountId, key: &str) -> String {
         return plain;
     }
     format!("api:{}:sha256:{}", till.0, hex(&Sha256::digest(key.as_bytes())))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A charge made (or replayed).

@@ -11,6 +11,7 @@
 
 use crate::db::prepared::Prepared;
 use crate::db::DbConn;
+use crate::domain::hex;
 use crate::domain::time::rfc3339;
 use crate::ledger::LedgerError;
 use crate::with_conn;
@@ -184,10 +185,6 @@ fn mac(secret: &str, t: i64, body: &str) -> Hmac<Sha256> {
     mac.update(b".");
     mac.update(body.as_bytes());
     mac
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The `Mkoba-Signature` header value of `body` sent at `t` (unix seconds):

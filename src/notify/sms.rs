@@ -92,7 +92,7 @@ impl SmsSender {
             hash.update(part.as_bytes());
             hash.update([0u8]);
         }
-        hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+        crate::domain::hex(&hash.finalize()[..8])
     }
 
     /// The username and sender id (not the key), for an operator's alert.

@@ -167,7 +167,7 @@ impl TextMac {
     pub fn of(&self, text: &str) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(text.as_bytes());
-        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        crate::domain::hex(&mac.finalize().into_bytes())
     }
 }
 

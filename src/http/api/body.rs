@@ -7,7 +7,7 @@
 //! the same object is the same request.
 
 use super::errors::ApiError;
-use crate::integrator::money::hex;
+use crate::domain::hex;
 use crate::startup::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
