@@ -146,6 +146,12 @@ async fn gets_encode_ids_and_errors_are_typed() {
     );
 
     server.stop(false).await;
-    let gone = client.balance().await.expect_err("nothing listens");
+    // A port nobody listens on, rather than the stopped server's: a worker
+    // may still answer on a kept-alive connection for a moment after stop.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let nobody = format!("http://{}/prefix", free.local_addr().expect("addr"));
+    drop(free);
+    let unreachable = MerchantClient::new(&nobody, "test-key").expect("client");
+    let gone = unreachable.balance().await.expect_err("nothing listens");
     assert!(matches!(gone, ClientError::Transport(_)), "{gone:?}");
 }
