@@ -38,13 +38,17 @@ pub fn clean_description(s: &str) -> Result<String, LedgerError> {
     Ok(text)
 }
 
-/// `text` cut to `max` characters, with an ellipsis when cut.
+/// `text` cut to `max` characters, ending in `...` when cut. Three ASCII
+/// dots, not `…`: the ellipsis is outside GSM-7, and one such character
+/// turns the whole request SMS into UCS-2 (70 characters a segment, not 160).
 pub fn shorten(text: &str, max: usize) -> String {
+    const MARK: &str = "...";
     if text.chars().count() <= max {
         return text.to_string();
     }
-    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    cut.push('…');
+    let mut cut: String = text.chars().take(max.saturating_sub(MARK.len())).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push_str(MARK);
     cut
 }
 
@@ -226,4 +230,21 @@ pub fn customer_of(conn: &mut DbConn, approval: &Approval) -> Result<Account, Le
 /// The period a string names, or why not.
 pub fn parse_period(s: &str) -> Result<Period, LedgerError> {
     Period::parse(s).ok_or_else(|| LedgerError::InvalidInput("period must be day, week or month".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+    use crate::ussd::render::gsm7_len;
+
+    #[test]
+    fn shortened_descriptions_stay_in_gsm7_and_within_max() {
+        assert_eq!(shorten("Article 12", 40), "Article 12");
+        let long = "Pay per article: The long read about water kiosks in Kibera";
+        let cut = shorten(long, 40);
+        assert_eq!(cut, "Pay per article: The long read about...");
+        assert!(cut.chars().count() <= 40);
+        assert_eq!(gsm7_len(&cut), Some(cut.chars().count()), "an ellipsis would make the SMS UCS-2");
+        assert_eq!(shorten("abcdefgh", 5), "ab...");
+    }
 }
