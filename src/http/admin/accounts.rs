@@ -199,7 +199,8 @@ pub async fn create_agent(
     };
     let new = NewAccount::agent(&msisdn, &name, pin_hash);
     let idem = key.idem(&req, Some(&hash), StatusCode::CREATED);
-    let created = ops::create(&state.ledger, state.notices.clone(), &caller.0.name, new, AccountKey::Msisdn(msisdn), idem);
+    let created =
+        ops::create(&state.ledger, state.notices.clone(), &caller.0.name, new, AccountKey::Msisdn(msisdn), idem);
     done(created.await, StatusCode::CREATED)
 }
 

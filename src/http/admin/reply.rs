@@ -31,11 +31,19 @@ pub fn refusal(e: LedgerError) -> ApiError {
     }
     let message = e.to_string();
     match e.code() {
-        "unknown_account" | "transfer_not_found" | "not_found" => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+        "unknown_account" | "transfer_not_found" | "not_found" => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        }
         "invalid_input" => ApiError::bad_request("invalid_request", message),
         "duplicate_account" => ApiError::new(StatusCode::CONFLICT, "already_exists", message),
-        code @ ("invalid_state" | "already_reversed" | "not_reversible" | "reversal_funds_gone" | "held_transfer"
-        | "not_held" | "already_settled" | "idempotency_conflict") => ApiError::new(StatusCode::CONFLICT, code, message),
+        code @ ("invalid_state"
+        | "already_reversed"
+        | "not_reversible"
+        | "reversal_funds_gone"
+        | "held_transfer"
+        | "not_held"
+        | "already_settled"
+        | "idempotency_conflict") => ApiError::new(StatusCode::CONFLICT, code, message),
         code => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
     }
 }
@@ -70,10 +78,8 @@ impl MaybeKey {
     /// the method and path alone for a write without one).
     pub fn idem(&self, req: &HttpRequest, hash: Option<&str>, status: StatusCode) -> Option<Idem> {
         let key = self.0.clone()?;
-        let hash = hash.map_or_else(
-            || fingerprint(req.method().as_str(), req.path(), &serde_json::Value::Null),
-            str::to_string,
-        );
+        let hash = hash
+            .map_or_else(|| fingerprint(req.method().as_str(), req.path(), &serde_json::Value::Null), str::to_string);
         Some(Idem { key, hash, status: status.as_u16() })
     }
 
@@ -116,8 +122,9 @@ pub async fn checked<T>(
         return result;
     };
     let action = format!("{} {}", req.method(), req.path());
-    let entry =
-        crate::admin::audit::Entry::new(&caller.0.name, &action, &audit_target(req.path())).outcome(e.code()).detail(e.to_string());
+    let entry = crate::admin::audit::Entry::new(&caller.0.name, &action, &audit_target(req.path()))
+        .outcome(e.code())
+        .detail(e.to_string());
     crate::admin::run::record_entry(&state.ledger, entry).await?;
     Err(e)
 }

@@ -39,14 +39,19 @@ async fn cli_keys_work_at_once_and_every_cli_write_is_audited() {
         let dir = tempfile::tempdir().expect("tempdir");
         let run = |args: &[&str], stdin: &str| mkoba(&url_db, dir.path(), args, stdin);
 
-        let (code, out, err) = run(&["admin", "key", "create", "--name", "night-desk", "--role", "operator", "--json"], "");
+        let (code, out, err) =
+            run(&["admin", "key", "create", "--name", "night-desk", "--role", "operator", "--json"], "");
         assert_eq!(code, 0, "[{be}] {err}");
         let created: Value = serde_json::from_str(&out).expect("one JSON object");
         let key = created["key"].as_str().expect("the key, once").to_string();
         assert!(key.starts_with("mka_"), "[{be}] {created}");
         let me = a.get_as(&key, "/whoami").await;
         assert_eq!(me.body["name"], "night-desk", "[{be}] usable at once: {me:?}");
-        assert_eq!(run(&["admin", "key", "create", "--name", "night-desk", "--role", "viewer"], "").0, 1, "[{be}] names are unique");
+        assert_eq!(
+            run(&["admin", "key", "create", "--name", "night-desk", "--role", "viewer"], "").0,
+            1,
+            "[{be}] names are unique"
+        );
         assert_eq!(run(&["admin", "key", "create", "--name", "x", "--role", "root"], "").0, 2, "[{be}] bad usage");
         let (code, out, _) = run(&["admin", "key", "list", "--json"], "");
         assert_eq!(code, 0, "[{be}]");
@@ -55,11 +60,21 @@ async fn cli_keys_work_at_once_and_every_cli_write_is_audited() {
 
         // Every state-changing command, then the audit log.
         assert_eq!(run(&["agent", "create", "--msisdn", "0722000007", "--name", "Duka Saba"], "2468\n").0, 0, "[{be}]");
-        assert_eq!(run(&["customer", "register", "--msisdn", "0712000007", "--name", "Neema"], "1357\n").0, 0, "[{be}]");
-        assert_eq!(run(&["merchant", "create", "--till", "55777", "--name", "Saba", "--msisdn", "0799000007"], "").0, 0);
+        assert_eq!(
+            run(&["customer", "register", "--msisdn", "0712000007", "--name", "Neema"], "1357\n").0,
+            0,
+            "[{be}]"
+        );
+        assert_eq!(
+            run(&["merchant", "create", "--till", "55777", "--name", "Saba", "--msisdn", "0799000007"], "").0,
+            0
+        );
         let (code, out, err) = run(&["float", "issue", "--agent", "0722000007", "--amount", "500", "--json"], "");
         assert_eq!(code, 0, "[{be}] {err}");
-        let reference = serde_json::from_str::<Value>(&out).expect("json")["receipt"]["reference"].as_str().expect("ref").to_string();
+        let reference = serde_json::from_str::<Value>(&out).expect("json")["receipt"]["reference"]
+            .as_str()
+            .expect("ref")
+            .to_string();
         assert_eq!(run(&["transfer", "reverse", &reference], "").0, 0, "[{be}]");
         assert_eq!(run(&["transfer", "reverse", &reference], "").0, 1, "[{be}] already reversed");
         assert_eq!(run(&["pin", "unlock", "0712000007"], "").0, 1, "[{be}] not locked");

@@ -23,9 +23,11 @@ async fn float_is_issued_once_per_key() {
             "[{be}] the world's agent had KES 9,005 after Amina's deposit and its commission"
         );
         assert_eq!(first.str("reference").len(), 10);
-        let replay = a.post_as(&a.op, "/float", Some("float-1"), json!({"amount_minor": 50_000, "agent": "0722000001"})).await;
+        let replay =
+            a.post_as(&a.op, "/float", Some("float-1"), json!({"amount_minor": 50_000, "agent": "0722000001"})).await;
         assert_eq!((replay.status, replay.body.clone()), (201, first.body.clone()), "[{be}] the stored answer");
-        let other = a.post_as(&a.op, "/float", Some("float-1"), json!({"agent": "0722000001", "amount_minor": 60_000})).await;
+        let other =
+            a.post_as(&a.op, "/float", Some("float-1"), json!({"agent": "0722000001", "amount_minor": 60_000})).await;
         assert_eq!((other.status, other.code()), (409, "idempotency_conflict"), "[{be}] {other:?}");
         assert_eq!(a.app.t.balance(a.w.agent).await, 950_500, "[{be}] issued once");
 
@@ -49,7 +51,8 @@ async fn float_is_issued_once_per_key() {
             assert_eq!((answer.status, answer.body.clone()), (201, answers[0].body.clone()), "[{be}] {answer:?}");
         }
         assert_eq!(a.app.t.balance(a.w.agent).await, 951_500, "[{be}] exactly once");
-        let issued: Vec<_> = a.audit(50).await.into_iter().filter(|e| e["action"] == "float.issue" && e["outcome"] == "ok").collect();
+        let issued: Vec<_> =
+            a.audit(50).await.into_iter().filter(|e| e["action"] == "float.issue" && e["outcome"] == "ok").collect();
         assert_eq!(issued.len(), 2, "[{be}] one audit entry per issue: {issued:?}");
         a.app.t.assert_verified().await;
     }

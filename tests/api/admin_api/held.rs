@@ -26,7 +26,10 @@ async fn held_transfers_are_released_or_returned_once() {
             (list[0]["reference"].as_str(), list[0]["from"].as_str(), list[0]["to"].as_str()),
             (Some(one.reference.as_str()), Some("254712000001"), Some("254712000002"))
         );
-        assert_eq!((list[0]["amount_minor"].as_i64(), list[0]["rule"].as_str()), (Some(2_000), Some("out_count_per_hour")));
+        assert_eq!(
+            (list[0]["amount_minor"].as_i64(), list[0]["rule"].as_str()),
+            (Some(2_000), Some("out_count_per_hour"))
+        );
         let shown = a.get(&format!("/transfers/{}", one.reference)).await;
         assert_eq!(shown.str("status"), "held", "[{be}]");
 
@@ -50,8 +53,14 @@ async fn held_transfers_are_released_or_returned_once() {
         assert_eq!((answer.status, answer.code()), (409, "not_held"), "[{be}]");
         assert_eq!(a.post("/held/ZZZZZZZZZ9/release", Value::Null).await.status, 404, "[{be}]");
         let audit = a.audit(10).await;
-        let actions: Vec<(&str, &str)> = audit.iter().filter_map(|e| Some((e["action"].as_str()?, e["outcome"].as_str()?))).collect();
-        for expected in [("held.release", "ok"), ("held.return", "ok"), ("held.return", "already_settled"), ("held.release", "not_held")] {
+        let actions: Vec<(&str, &str)> =
+            audit.iter().filter_map(|e| Some((e["action"].as_str()?, e["outcome"].as_str()?))).collect();
+        for expected in [
+            ("held.release", "ok"),
+            ("held.return", "ok"),
+            ("held.return", "already_settled"),
+            ("held.release", "not_held"),
+        ] {
             assert!(actions.contains(&expected), "[{be}] {expected:?} in {actions:?}");
         }
         t.assert_verified().await;

@@ -33,15 +33,21 @@ async fn every_documented_operation_is_served_and_every_route_documented() {
     let t = &a.app.t;
     let sent = t.transfer(TransferKind::P2p, a.w.amina, a.w.baraka, kes(10)).await.expect("send");
     let id = a.w.baraka;
-    t.ledger.write(move |c| mkoba::ledger::account::set_status(c, id, mkoba::ledger::AccountStatus::Locked)).await.expect("lock");
+    t.ledger
+        .write(move |c| mkoba::ledger::account::set_status(c, id, mkoba::ledger::AccountStatus::Locked))
+        .await
+        .expect("lock");
     // Resume comes before suspend in the walk: the account starts suspended.
     let amina = a.w.amina;
-    t.ledger.write(move |c| mkoba::ledger::account::set_status(c, amina, mkoba::ledger::AccountStatus::Suspended)).await.expect("suspend");
+    t.ledger
+        .write(move |c| mkoba::ledger::account::set_status(c, amina, mkoba::ledger::AccountStatus::Suspended))
+        .await
+        .expect("suspend");
     for (method, path) in &documented {
-        let concrete = path.trim_start_matches("/admin/v1").replace("{reference}", &sent.reference).replace(
-            "{account}",
-            if path.ends_with("/unlock") { "0712000002" } else { "0712000001" },
-        );
+        let concrete = path
+            .trim_start_matches("/admin/v1")
+            .replace("{reference}", &sent.reference)
+            .replace("{account}", if path.ends_with("/unlock") { "0712000002" } else { "0712000001" });
         let body = match concrete.as_str() {
             "/agents" => json!({"msisdn": "0722000009", "name": "Duka Tisa", "pin": "2468"}),
             "/merchants" => json!({"till": "55999", "name": "Kibanda", "msisdn": "0799000001"}),
@@ -55,8 +61,8 @@ async fn every_documented_operation_is_served_and_every_route_documented() {
             "post" => a.post_as(&a.op, &concrete, Some(&format!("walk-{concrete}")), body).await,
             other => panic!("the document lists {other} {path}, which this test does not know how to call"),
         };
-        let from_handler = (200..300).contains(&answer.status)
-            || (answer.status == 409 && path.starts_with("/admin/v1/held/"));
+        let from_handler =
+            (200..300).contains(&answer.status) || (answer.status == 409 && path.starts_with("/admin/v1/held/"));
         assert!(from_handler, "{method} {path} ({concrete}): answered {} {:?}", answer.status, answer.body);
     }
 }

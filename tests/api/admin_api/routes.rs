@@ -35,7 +35,8 @@ async fn keys_are_checked_and_a_viewer_only_reads() {
         let refused = a.post_as(&a.viewer, "/accounts/0712000001/suspend", None, Value::Null).await;
         assert_eq!((refused.status, refused.code()), (403, "forbidden"), "[{be}] {refused:?}");
         assert_eq!(a.get("/accounts/0712000001").await.body["status"], "active", "[{be}] nothing changed");
-        let refused = a.post_as(&a.viewer, "/float", Some("v-1"), json!({"agent": "0722000001", "amount_minor": 100})).await;
+        let refused =
+            a.post_as(&a.viewer, "/float", Some("v-1"), json!({"agent": "0722000001", "amount_minor": 100})).await;
         assert_eq!(refused.status, 403, "[{be}]");
         let entry = a.last_audit().await;
         assert_eq!(
@@ -79,7 +80,10 @@ async fn accounts_are_shown_steered_and_created() {
         assert_eq!(entries.len(), 2, "[{be}] the deposit and the payment");
         assert_eq!((entries[0]["kind"].as_str(), entries[0]["amount_minor"].as_i64()), (Some("p2p"), Some(-5_000)));
         assert_eq!(entries[0]["counterparty"], "Baraka Otieno");
-        assert_eq!((entries[1]["kind"].as_str(), entries[1]["amount_minor"].as_i64()), (Some("cash_in"), Some(100_000)));
+        assert_eq!(
+            (entries[1]["kind"].as_str(), entries[1]["amount_minor"].as_i64()),
+            (Some("cash_in"), Some(100_000))
+        );
         let one = a.get("/accounts/0712000001/statement?limit=1").await;
         assert_eq!(one.body["entries"].as_array().map(Vec::len), Some(1), "[{be}]");
 
@@ -89,14 +93,30 @@ async fn accounts_are_shown_steered_and_created() {
         let again = a.post("/accounts/0712000001/suspend", Value::Null).await;
         assert_eq!((again.status, again.code()), (409, "invalid_state"), "[{be}]");
         let entry = a.last_audit().await;
-        assert_eq!((entry["action"].as_str(), entry["outcome"].as_str()), (Some("account.suspend"), Some("invalid_state")));
-        assert_eq!(a.post("/accounts/0712000001/unlock", Value::Null).await.status, 409, "[{be}] suspended, not locked");
+        assert_eq!(
+            (entry["action"].as_str(), entry["outcome"].as_str()),
+            (Some("account.suspend"), Some("invalid_state"))
+        );
+        assert_eq!(
+            a.post("/accounts/0712000001/unlock", Value::Null).await.status,
+            409,
+            "[{be}] suspended, not locked"
+        );
         let r = a.post("/accounts/0712000001/resume", Value::Null).await;
         assert_eq!((r.status, r.str("status")), (200, "active".into()), "[{be}]");
         assert_eq!(a.post("/accounts/0712000001/resume", Value::Null).await.code(), "invalid_state", "[{be}]");
-        assert_eq!(a.post("/accounts/0712000001/unlock", Value::Null).await.code(), "invalid_state", "[{be}] not locked");
+        assert_eq!(
+            a.post("/accounts/0712000001/unlock", Value::Null).await.code(),
+            "invalid_state",
+            "[{be}] not locked"
+        );
         let id = a.w.baraka;
-        a.app.t.ledger.write(move |c| mkoba::ledger::account::set_status(c, id, mkoba::ledger::AccountStatus::Locked)).await.expect("lock");
+        a.app
+            .t
+            .ledger
+            .write(move |c| mkoba::ledger::account::set_status(c, id, mkoba::ledger::AccountStatus::Locked))
+            .await
+            .expect("lock");
         let u = a.post("/accounts/0712000002/unlock", Value::Null).await;
         assert_eq!((u.status, u.str("status")), (200, "active".into()), "[{be}] {u:?}");
         assert_eq!(a.post("/accounts/0799999999/suspend", Value::Null).await.status, 404, "[{be}]");
@@ -107,11 +127,19 @@ async fn accounts_are_shown_steered_and_created() {
         // Agents and merchants.
         let body = json!({"msisdn": "0722000009", "name": "Duka Tisa", "pin": "2468", "extra": "ignored"});
         let created = a.post("/agents", body.clone()).await;
-        assert_eq!((created.status, created.str("kind"), created.str("msisdn")), (201, "agent".into(), "254722000009".into()), "[{be}] {created:?}");
+        assert_eq!(
+            (created.status, created.str("kind"), created.str("msisdn")),
+            (201, "agent".into(), "254722000009".into()),
+            "[{be}] {created:?}"
+        );
         let dup = a.post("/agents", body).await;
         assert_eq!((dup.status, dup.code()), (409, "already_exists"), "[{be}]");
         let m = a.post("/merchants", json!({"till": "55999", "name": "Kibanda", "msisdn": "0799000001"})).await;
-        assert_eq!((m.status, m.str("till"), m.str("msisdn")), (201, "55999".into(), "254799000001".into()), "[{be}] {m:?}");
+        assert_eq!(
+            (m.status, m.str("till"), m.str("msisdn")),
+            (201, "55999".into(), "254799000001".into()),
+            "[{be}] {m:?}"
+        );
         let dup = a.post("/merchants", json!({"till": "55999", "name": "Kibanda", "msisdn": "0799000001"})).await;
         assert_eq!(dup.status, 409, "[{be}]");
         for bad in [
@@ -128,8 +156,13 @@ async fn accounts_are_shown_steered_and_created() {
         let too_big = a.post("/agents", huge).await;
         assert_eq!((too_big.status, too_big.code()), (413, "payload_too_large"), "[{be}]");
 
-        let swap = a.post("/sim-swaps", json!({"msisdn": "0712000001", "swapped_at": "2026-11-30T09:00:00+03:00"})).await;
-        assert_eq!((swap.status, swap.str("msisdn"), swap.str("swapped_at")), (201, "254712000001".into(), "2026-11-30T06:00:00Z".into()), "[{be}] {swap:?}");
+        let swap =
+            a.post("/sim-swaps", json!({"msisdn": "0712000001", "swapped_at": "2026-11-30T09:00:00+03:00"})).await;
+        assert_eq!(
+            (swap.status, swap.str("msisdn"), swap.str("swapped_at")),
+            (201, "254712000001".into(), "2026-11-30T06:00:00Z".into()),
+            "[{be}] {swap:?}"
+        );
         let future = a.post("/sim-swaps", json!({"msisdn": "0712000001", "swapped_at": "2999-01-01T00:00:00Z"})).await;
         assert_eq!(future.status, 400, "[{be}]");
         assert_eq!(a.post("/sim-swaps", json!({"msisdn": "0712000001"})).await.status, 201, "[{be}]");
