@@ -50,7 +50,7 @@ async fn keys_are_checked_and_a_viewer_only_reads() {
 }
 
 #[tokio::test]
-async fn accounts_are_shown_steered_and_created() {
+async fn accounts_are_shown_with_their_statements() {
     for db in TestDb::all() {
         let a = admin(db).await;
         let be = a.be();
@@ -86,8 +86,15 @@ async fn accounts_are_shown_steered_and_created() {
         );
         let one = a.get("/accounts/0712000001/statement?limit=1").await;
         assert_eq!(one.body["entries"].as_array().map(Vec::len), Some(1), "[{be}]");
+    }
+}
 
-        // Suspend, resume, unlock, and what makes no sense: 409, audited.
+#[tokio::test]
+async fn accounts_are_suspended_resumed_and_unlocked_when_it_makes_sense() {
+    for db in TestDb::all() {
+        let a = admin(db).await;
+        let be = a.be();
+        // What makes no sense is 409, and audited.
         let s = a.post("/accounts/0712000001/suspend", Value::Null).await;
         assert_eq!((s.status, s.str("status")), (200, "suspended".into()), "[{be}] {s:?}");
         let again = a.post("/accounts/0712000001/suspend", Value::Null).await;
@@ -123,8 +130,14 @@ async fn accounts_are_shown_steered_and_created() {
         let bad = a.post("/accounts/not-a-number/suspend", Value::Null).await;
         assert_eq!(bad.status, 400, "[{be}]");
         assert_eq!(a.last_audit().await["outcome"], "invalid_request", "[{be}] a bad parameter on a write is audited");
+    }
+}
 
-        // Agents and merchants.
+#[tokio::test]
+async fn agents_merchants_and_sim_swaps_are_created_and_bad_input_refused() {
+    for db in TestDb::all() {
+        let a = admin(db).await;
+        let be = a.be();
         let body = json!({"msisdn": "0722000009", "name": "Duka Tisa", "pin": "2468", "extra": "ignored"});
         let created = a.post("/agents", body.clone()).await;
         assert_eq!(
