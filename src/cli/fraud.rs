@@ -1,9 +1,9 @@
 //! `mkoba held …` and `mkoba sim-swap …` (SPEC §11).
 
-use super::{open, print_receipt, refused, Failure, Outcome, Output};
+use super::{input_of, open, print_receipt, refused, Failure, Outcome, Output};
+use crate::admin::{self, audit, Done};
 use crate::config::Config;
 use crate::domain::{now_ms, Msisdn, Reference};
-use crate::ledger::history;
 use crate::ledger::holds::{self, Settle};
 use clap::Subcommand;
 use serde_json::json;
@@ -67,24 +67,26 @@ pub(crate) async fn held(cmd: HeldCmd, config: &Config) -> Outcome {
         HeldCmd::Release { reference, out } => (reference, Settle::Release, out),
         HeldCmd::Return { reference, out } => (reference, Settle::Return, out),
     };
-    let reference = Reference::parse(&reference)?;
+    let action = if how == Settle::Release { "held.release" } else { "held.return" };
+    let parsed = Reference::parse(&reference).map_err(Failure::from);
+    let reference = input_of(config, action, &reference, parsed).await?;
     let ledger = open(config).await?;
-    let receipt = ledger.settle_hold(reference, how).await.map_err(|e| refused(&ledger, e))?;
-    print_receipt(&ledger, &receipt, &out);
+    let done = admin::money::settle_hold(&ledger, audit::CLI, reference, how, None).await;
+    let settled = done.and_then(Done::fresh).map_err(|e| refused(&ledger, e))?;
+    if let Some(receipt) = &settled.receipt {
+        print_receipt(&ledger, receipt, &out);
+    }
     Ok(())
 }
 
 pub(crate) async fn sim_swap(cmd: SimSwapCmd, config: &Config) -> Outcome {
     let SimSwapCmd::Mark { msisdn, at, out } = cmd;
-    let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
+    let parsed = Msisdn::parse(&msisdn, &config.number_plan()).map_err(Failure::from);
+    let msisdn = input_of(config, "sim_swap.mark", &msisdn, parsed).await?;
     let now = now_ms();
     let at_ms = at.unwrap_or(now);
-    if at_ms > now {
-        return Err(Failure::Refused("a SIM swap cannot be in the future".into()));
-    }
     let ledger = open(config).await?;
-    let number = msisdn.to_string();
-    ledger.write(move |conn| history::mark_swap(conn, &number, at_ms, "operator", now)).await?;
+    admin::accounts::mark_sim_swap(&ledger, audit::CLI, &msisdn, at_ms, now).await.map_err(|e| refused(&ledger, e))?;
     let until = at_ms.saturating_add(config.sim_swap.cooloff_hours.saturating_mul(3_600_000));
     if out.json {
         println!(

@@ -6,8 +6,12 @@
 //! the dispatch to each command, and the helpers every command shares
 //! (opening the ledger, printing a receipt). The subcommands' arguments are
 //! in `args`, the error type in `failure`, and the commands themselves by
-//! concern: `accounts`, `transfers`, `fraud` and `service`.
+//! concern: `accounts`, `transfers`, `fraud`, `merchant`, `admin` and `service`.
+//! Commands that change state go through [`crate::admin`], which audits them
+//! as `cli`.
 
+use crate::admin::audit::{self, Entry};
+use crate::admin::run::record_entry;
 use crate::config::Config;
 use crate::ledger::{Ledger, LedgerError, Receipt};
 use crate::startup;
@@ -19,6 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod accounts;
+mod admin;
 mod args;
 mod failure;
 mod fraud;
@@ -78,6 +83,9 @@ enum Command {
     /// Numbers whose SIM card was swapped.
     #[command(subcommand, name = "sim-swap")]
     SimSwap(fraud::SimSwapCmd),
+    /// The operator API's keys.
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
 }
 
 pub fn main() -> ExitCode {
@@ -146,6 +154,7 @@ async fn run(command: Command, config: Config) -> Outcome {
         Command::Ledger(LedgerCmd::Verify { out }) => service::ledger_verify(out, &config).await,
         Command::Held(cmd) => fraud::held(cmd, &config).await,
         Command::SimSwap(cmd) => fraud::sim_swap(cmd, &config).await,
+        Command::Admin(cmd) => admin::admin(cmd, config).await,
     }
 }
 
@@ -160,6 +169,24 @@ pub(crate) async fn open(config: &Config) -> Result<Ledger, Failure> {
         Ok(Err(e)) => Err(Failure::Failed(format!("{e:#}"))),
         Err(e) => Err(Failure::Failed(e.to_string())),
     }
+}
+
+/// A write's input, or (when it is refused) the refusal recorded in the
+/// audit log first: a mistyped command is an attempt too.
+pub(crate) async fn input_of<T>(
+    config: &Config,
+    action: &str,
+    target: &str,
+    parsed: Result<T, Failure>,
+) -> Result<T, Failure> {
+    let Err(Failure::Refused(message)) = &parsed else {
+        return parsed;
+    };
+    let target: String = target.chars().filter(|c| !c.is_control()).take(120).collect();
+    let entry = Entry::new(audit::CLI, action, &target).outcome("invalid_input").detail(message.clone());
+    let ledger = open(config).await?;
+    record_entry(&ledger, entry).await?;
+    parsed
 }
 
 pub(crate) fn refused(ledger: &Ledger, e: LedgerError) -> Failure {

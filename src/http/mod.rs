@@ -2,6 +2,7 @@
 //! route sits in the `/webhooks` scope behind [`guard`] (allowed source,
 //! per-source rate, token), so a handler starts with an authenticated request.
 
+pub mod admin;
 pub mod api;
 pub mod dev;
 pub mod guard;
@@ -30,7 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/africastalking/sms", web::post().to(sms::inbound))
                 .route("/africastalking/delivery", web::post().to(sms::delivery)),
         )
-        .configure(api::routes);
+        .configure(api::routes)
+        .configure(admin::routes);
 }
 
 /// Compares `?token=` with the configured token in constant time. Exactly
