@@ -18,6 +18,10 @@ const LCD_BG: Color = Color::Rgb(176, 201, 150);
 const LCD_FG: Color = Color::Rgb(24, 40, 24);
 const BODY: Color = Color::Cyan;
 
+/// Rows of the display (its frame included) and of the whole handset.
+const DISPLAY_HEIGHT: u16 = 12;
+const HANDSET_HEIGHT: u16 = DISPLAY_HEIGHT + 10;
+
 const KEYPAD: [[char; 3]; 4] = [['1', '2', '3'], ['4', '5', '6'], ['7', '8', '9'], ['*', '0', '#']];
 
 /// Draws the whole phone.
@@ -28,6 +32,7 @@ pub fn draw(frame: &mut Frame, state: &PhoneState) {
     let handset_width = u16::try_from(state.width).unwrap_or(u16::MAX).saturating_add(6).max(28);
     let [handset, inbox] =
         Layout::horizontal([Constraint::Length(handset_width), Constraint::Min(20)]).areas(main);
+    let [handset, _] = Layout::vertical([Constraint::Length(HANDSET_HEIGHT), Constraint::Min(0)]).areas(handset);
     draw_handset(frame, handset, state);
     frame.render_widget(inbox_pane(state), inbox);
     frame.render_widget(status_lines(state), status);
@@ -42,7 +47,7 @@ fn draw_handset(frame: &mut Frame, area: Rect, state: &PhoneState) {
     frame.render_widget(body, area);
     let [ear, display, budget, hints, keypad, keys] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Min(4),
+        Constraint::Min(DISPLAY_HEIGHT),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(4),
