@@ -109,7 +109,8 @@ impl Hints {
         if !continues {
             return Hints::default();
         }
-        let option = |n: &str| screen.lines().any(|l| l.trim_start().strip_prefix(n).is_some_and(|r| r.starts_with('.')));
+        let option =
+            |n: &str| screen.lines().any(|l| l.trim_start().strip_prefix(n).is_some_and(|r| r.starts_with('.')));
         Hints { back: !home_screen || option("0"), home: !home_screen, more: option("98") }
     }
 

@@ -220,13 +220,8 @@ impl PhoneState {
         let service_code = code.unwrap_or_else(|| self.service_code.clone());
         self.typed.clear();
         self.status = format!("Dialling {service_code}...");
-        self.session = Some(Session {
-            id: new_session_id(),
-            service_code,
-            inputs: Vec::new(),
-            started: Instant::now(),
-            hops: 0,
-        });
+        self.session =
+            Some(Session { id: new_session_id(), service_code, inputs: Vec::new(), started: Instant::now(), hops: 0 });
         self.sending_pin = false;
         self.next_hop()
     }

@@ -30,8 +30,7 @@ pub fn draw(frame: &mut Frame, state: &PhoneState) {
         Layout::vertical([Constraint::Length(1), Constraint::Min(10), Constraint::Length(2)]).areas(frame.area());
     frame.render_widget(title_bar(state), title);
     let handset_width = u16::try_from(state.width).unwrap_or(u16::MAX).saturating_add(6).max(28);
-    let [handset, inbox] =
-        Layout::horizontal([Constraint::Length(handset_width), Constraint::Min(20)]).areas(main);
+    let [handset, inbox] = Layout::horizontal([Constraint::Length(handset_width), Constraint::Min(20)]).areas(main);
     let [handset, _] = Layout::vertical([Constraint::Length(HANDSET_HEIGHT), Constraint::Min(0)]).areas(handset);
     draw_handset(frame, handset, state);
     frame.render_widget(inbox_pane(state), inbox);
