@@ -36,8 +36,8 @@ impl SmsSource {
     }
 }
 
-/// How the phone reaches mkoba and its SMS.
-#[derive(Clone, Debug)]
+/// How the phone reaches mkoba and its SMS (its `Debug` hides the token).
+#[derive(Clone)]
 pub struct Net {
     pub http: reqwest::Client,
     /// mkoba's base URL.
@@ -49,6 +49,18 @@ pub struct Net {
     pub sms: SmsSource,
     /// Post session-end events to mkoba, as Africa's Talking does.
     pub events: bool,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Net")
+            .field("url", &self.url)
+            .field("token", &"<hidden>")
+            .field("phone", &self.phone)
+            .field("sms", &self.sms)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Net {

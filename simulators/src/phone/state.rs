@@ -42,8 +42,8 @@ pub enum Action {
     Quit,
 }
 
-/// One hop to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One hop to send (its `Debug` hides the text: it holds PINs).
+#[derive(Clone, PartialEq, Eq)]
 pub struct HopRequest {
     /// Answers to an older hop are ignored.
     pub seq: u64,
@@ -53,8 +53,9 @@ pub struct HopRequest {
     pub text: String,
 }
 
-/// How a session ended (Africa's Talking's events callback).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How a session ended (Africa's Talking's events callback; its `Debug`
+/// hides the input: it holds PINs).
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionEnd {
     pub session_id: String,
     pub service_code: String,
@@ -93,7 +94,7 @@ pub struct Shown {
     pub error: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Session {
     id: String,
     service_code: String,
@@ -103,8 +104,8 @@ struct Session {
     hops: u32,
 }
 
-/// Everything the phone shows.
-#[derive(Clone, Debug)]
+/// Everything the phone shows (its `Debug` hides what is typed).
+#[derive(Clone)]
 pub struct PhoneState {
     /// E.164 digits.
     pub phone: String,
@@ -362,6 +363,9 @@ impl PhoneState {
 fn joined(inputs: &[(String, bool)]) -> String {
     inputs.iter().map(|(i, _)| i.as_str()).collect::<Vec<_>>().join("*")
 }
+
+#[path = "state_debug.rs"]
+mod debug;
 
 #[cfg(test)]
 #[path = "state_tests.rs"]

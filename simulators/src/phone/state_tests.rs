@@ -92,6 +92,18 @@ fn failures_show_the_phones_own_words_and_end_the_call() {
 }
 
 #[test]
+fn debug_output_hides_pins() {
+    let mut phone = PhoneState::new("254712000001", "*384#", 20);
+    let first = hop(phone.press(Key::Dial));
+    phone.hop_answered(first.seq, reply("CON Enter PIN:"));
+    typed(&mut phone, "1357");
+    let action = phone.press(Key::Send);
+    assert!(!format!("{action:?}").contains("1357"), "{action:?}");
+    let end = phone.press(Key::End);
+    assert!(!format!("{end:?} {phone:?}").contains("1357"), "{end:?}");
+}
+
+#[test]
 fn input_is_bounded_and_editable() {
     let mut phone = PhoneState::new("254712000001", "*384#", 20);
     typed(&mut phone, &"9".repeat(INPUT_MAX + 5));
