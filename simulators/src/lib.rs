@@ -11,6 +11,8 @@
 //! * [`inbox`]: reads mkoba's local inbox (a mkoba with no SMS credentials
 //!   keeps its outbound SMS there; `mkoba-phone --inbox`).
 //! * [`smtp`]: a small SMTP server that keeps what it receives (email alerts).
+//! * [`phone`]: `mkoba-phone`'s terminal app (ratatui): the handset's
+//!   state, drawing, SMS inbox, and a headless scripted mode for tests.
 //! * [`merchant`]: an integrator of the `/api/v1` API: a typed client and a
 //!   callback receiver that verifies signatures (used by `mkoba-merchant`).
 
@@ -20,6 +22,7 @@ pub mod inbox;
 pub mod load;
 pub mod merchant;
 pub mod msisdn;
+pub mod phone;
 pub mod smtp;
 pub mod ussd;
 

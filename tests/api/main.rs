@@ -15,6 +15,7 @@ mod helpers;
 mod integrator_api;
 mod ledger;
 mod logs;
+mod phone;
 mod pin_guessing;
 mod receipts;
 mod sms;
