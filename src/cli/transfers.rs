@@ -5,8 +5,8 @@ use super::accounts::existing;
 use super::{open, print_receipt, refused, Failure, Outcome, Output};
 use crate::config::Config;
 use crate::domain::{Money, Msisdn, Reference};
-use crate::ledger::{AccountKey, AccountKind, ReversalRequest, TransferKind, TransferRequest};
 use crate::ledger::transfer::{self, Party};
+use crate::ledger::{AccountKey, AccountKind, ReversalRequest, TransferKind, TransferRequest};
 use rand::Rng;
 use serde_json::{json, Value};
 
@@ -105,9 +105,8 @@ pub(super) async fn list(after_id: i64, since: Option<&str>, limit: i64, out: Ou
 }
 
 fn transfer_json(r: &crate::ledger::Receipt, idempotency_key: &str) -> Value {
-    let party = |p: &Party| {
-        json!({ "kind": p.kind.as_str(), "msisdn": p.msisdn, "till": p.till, "notify_to": p.notify_to })
-    };
+    let party =
+        |p: &Party| json!({ "kind": p.kind.as_str(), "msisdn": p.msisdn, "till": p.till, "notify_to": p.notify_to });
     json!({
         "id": r.transfer_id.0,
         "reference": r.reference,

@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod integrator_api;
 mod ledger;
+mod load;
 mod logs;
 mod pin_guessing;
 mod receipts;

@@ -207,7 +207,8 @@ impl Plan {
             self.phones[self.rng.random_range(0..self.phones.len())].clone()
         };
         let kind = if self.phones.is_empty() { Kind::Register } else { kind };
-        let wrong_pin = kind != Kind::Register && !self.wrong_last.contains(&phone) && self.chance(self.shares.wrong_pin);
+        let wrong_pin =
+            kind != Kind::Register && !self.wrong_last.contains(&phone) && self.chance(self.shares.wrong_pin);
         if wrong_pin {
             self.wrong_last.insert(phone.clone());
         } else {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::load::{LoadError, Latencies};
+use crate::load::{Latencies, LoadError};
 
 /// Writes the picture of `latencies` (by hop type) to `path`.
 pub fn write_svg(path: &Path, title: &str, latencies: &BTreeMap<&'static str, Latencies>) -> Result<(), LoadError> {
@@ -25,12 +25,7 @@ pub fn write_svg(path: &Path, title: &str, latencies: &BTreeMap<&'static str, La
         .y_label_area_size(60)
         .build_cartesian_2d((0.1f64..max_ms).log_scale(), 0u64..max_n + max_n / 10 + 1)
         .map_err(|e| fail(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("latency (ms, log scale)")
-        .y_desc("hops per bucket")
-        .draw()
-        .map_err(|e| fail(&e))?;
+    chart.configure_mesh().x_desc("latency (ms, log scale)").y_desc("hops per bucket").draw().map_err(|e| fail(&e))?;
     for (i, (name, buckets)) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let points = buckets.iter().map(|(ms, n)| (ms.max(0.1), *n));

@@ -165,15 +165,8 @@ async fn crowd(
     world: &World,
 ) -> CrowdOutcome {
     let origin = Instant::now();
-    let crowd = Arc::new(Crowd::new(
-        http,
-        nodes.to_vec(),
-        token,
-        &cfg.service_code,
-        &cfg.network_code,
-        origin,
-        cfg.duration,
-    ));
+    let crowd =
+        Arc::new(Crowd::new(http, nodes.to_vec(), token, &cfg.service_code, &cfg.network_code, origin, cfg.duration));
     let callers: Vec<_> = (0..cfg.callers)
         .map(|c| {
             let plan = Plan::new(cfg.seed, c, cfg.callers, world, &cfg.weights, cfg.shares, cfg.amount_major);
@@ -220,7 +213,8 @@ async fn drain_and_audit(
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(1_000);
     let started = Instant::now();
-    let mut input = AuditInput { acks, retry_mismatches, ledger_verify: Ok(()), digest_below_minor, ..AuditInput::default() };
+    let mut input =
+        AuditInput { acks, retry_mismatches, ledger_verify: Ok(()), digest_below_minor, ..AuditInput::default() };
     loop {
         input.transfers = list_transfers(mkoba, baseline).await?;
         input.messages = agg.messages();
@@ -241,7 +235,14 @@ async fn drain_and_audit(
     Ok((audit(&input), input.transfers))
 }
 
-fn report(cfg: &MixConfig, st: &CallerStats, kills: Vec<KillReport>, audit: Audit, elapsed: Duration, stored: usize) -> MixReport {
+fn report(
+    cfg: &MixConfig,
+    st: &CallerStats,
+    kills: Vec<KillReport>,
+    audit: Audit,
+    elapsed: Duration,
+    stored: usize,
+) -> MixReport {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let backend = match cfg.database_url.as_deref() {
         Some(u) if u.starts_with("postgres") => "postgresql",

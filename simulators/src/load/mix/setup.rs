@@ -57,28 +57,50 @@ pub async fn accounts(mkoba: &Mkoba, w: &World, float_major: u64) -> Result<Vec<
     let s = |x: &str| x.to_string();
     let mut jobs = Vec::new();
     for (i, a) in w.agents.iter().enumerate() {
-        jobs.push((vec![s("agent"), s("create"), s("--msisdn"), a.clone(), s("--name"), format!("Duka {}", letters(i))], pin.clone()));
+        jobs.push((
+            vec![s("agent"), s("create"), s("--msisdn"), a.clone(), s("--name"), format!("Duka {}", letters(i))],
+            pin.clone(),
+        ));
     }
     for (i, c) in w.customers.iter().enumerate() {
         let name = format!("Mteja {}", letters(i));
-        let args = vec![s("customer"), s("register"), s("--msisdn"), c.clone(), s("--name"), name, s("--tier"), s("standard")];
+        let args =
+            vec![s("customer"), s("register"), s("--msisdn"), c.clone(), s("--name"), name, s("--tier"), s("standard")];
         jobs.push((args, pin.clone()));
     }
     for (i, till) in w.tills.iter().enumerate() {
         let contact = format!("25477{i:07}");
         let name = format!("Soko {}", letters(i));
-        jobs.push((vec![s("merchant"), s("create"), s("--till"), till.clone(), s("--name"), name, s("--msisdn"), contact], String::new()));
+        jobs.push((
+            vec![s("merchant"), s("create"), s("--till"), till.clone(), s("--name"), name, s("--msisdn"), contact],
+            String::new(),
+        ));
     }
     run_all(mkoba, jobs).await?;
     let floats = w
         .agents
         .iter()
-        .map(|a| (vec![s("float"), s("issue"), s("--agent"), a.clone(), s("--amount"), float_major.to_string(), s("--json")], String::new()))
+        .map(|a| {
+            (
+                vec![
+                    s("float"),
+                    s("issue"),
+                    s("--agent"),
+                    a.clone(),
+                    s("--amount"),
+                    float_major.to_string(),
+                    s("--json"),
+                ],
+                String::new(),
+            )
+        })
         .collect();
     let mut refs = Vec::new();
     for out in run_all(mkoba, floats).await? {
-        let v: serde_json::Value = serde_json::from_str(out.trim()).map_err(|e| LoadError(format!("float issue: {e}")))?;
-        let r = v["receipt"]["reference"].as_str().ok_or_else(|| LoadError("float issue printed no reference".into()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(out.trim()).map_err(|e| LoadError(format!("float issue: {e}")))?;
+        let r =
+            v["receipt"]["reference"].as_str().ok_or_else(|| LoadError("float issue printed no reference".into()))?;
         refs.push(r.to_string());
     }
     Ok(refs)

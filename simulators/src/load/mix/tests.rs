@@ -173,6 +173,9 @@ fn receipts_follow_mkobas_rules() {
     t.kind = "float_issue".into();
     t.from = party("system", None);
     assert_eq!(receipts_due(&t, 1_000), vec!["254710000002"]);
-    assert_eq!(find_reference("END Sent KES 50.00 to Mteja B. Ref QK7H2M9XTA. Fee KES 0.00").as_deref(), Some("QK7H2M9XTA"));
+    assert_eq!(
+        find_reference("END Sent KES 50.00 to Mteja B. Ref QK7H2M9XTA. Fee KES 0.00").as_deref(),
+        Some("QK7H2M9XTA")
+    );
     assert_eq!(find_reference("END Wrong PIN. 2 attempt(s) left."), None);
 }
