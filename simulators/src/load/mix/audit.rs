@@ -7,7 +7,14 @@
 //! * no transfer exists that nobody was told of: one no caller saw must at
 //!   least have a receipt;
 //! * every receipt due reached the aggregator exactly once (none missing,
-//!   none twice), and no inbound SMS got two replies;
+//!   none twice), and no inbound SMS got two replies. One exception, listed
+//!   apart and not a failure: a message a node had handed to the
+//!   aggregator just before it was SIGKILLed, and so could not record as
+//!   sent, goes again once its lease runs out. Africa's Talking's send API
+//!   has no idempotency key, so an outbox can be at-least-once or
+//!   at-most-once across a crash, never exactly-once; mkoba chose
+//!   at-least-once. Such a second copy is recognised by its first copy
+//!   arriving at most [`KILL_WINDOW_MS`] before a kill and the second after it;
 //! * a hop sent twice got the same answer twice;
 //! * the ledger verifies.
 
@@ -54,6 +61,9 @@ pub struct AuditInput {
     /// `receipts.digest_below_minor`: the payer's receipt of a small USSD
     /// payment goes into the daily digest instead.
     pub digest_below_minor: i64,
+    /// When nodes were SIGKILLed, ms since the Unix epoch (the aggregator's
+    /// clock for received messages).
+    pub kills_unix_ms: Vec<u64>,
 }
 
 impl Default for AuditInput {
@@ -65,6 +75,7 @@ impl Default for AuditInput {
             retry_mismatches: 0,
             ledger_verify: Ok(()),
             digest_below_minor: 1_000,
+            kills_unix_ms: Vec::new(),
         }
     }
 }
@@ -88,9 +99,33 @@ pub struct Audit {
     pub receipts_duplicated: Vec<String>,
     /// Inbound SMS ids (linkId) answered more than once.
     pub sms_replies_duplicated: Vec<String>,
+    /// Second copies of messages a node sent just before it was killed
+    /// (receipts and replies): at-least-once across a crash, not a failure.
+    pub resent_after_kill: Vec<String>,
     pub retry_mismatches: u64,
     pub ledger_verify_ok: bool,
     pub ledger_verify_error: Option<String>,
+}
+
+/// How long before a kill a message may have been handed to the
+/// aggregator without its sending being recorded.
+pub const KILL_WINDOW_MS: u64 = 1_000;
+
+/// Whether copies received at `times` are one message sent again after a
+/// kill: two copies, the first just before a kill, the second after it.
+fn resent_after_kill(times: &[u64], kills: &[u64]) -> bool {
+    let mut t = times.to_vec();
+    t.sort_unstable();
+    t.len() == 2 && kills.iter().any(|&k| t[0] <= k && t[0] + KILL_WINDOW_MS >= k && t[1] > k)
+}
+
+/// ` (at +12 ms, +3010 ms from the kill at …)`: the copies' arrival
+/// relative to the last kill before the first copy's, if any.
+fn relative(times: &[u64], kills: &[u64]) -> String {
+    let Some(first) = times.iter().min() else { return String::new() };
+    let Some(kill) = kills.iter().filter(|&&k| k <= first + KILL_WINDOW_MS * 60).max() else { return String::new() };
+    let offsets: Vec<String> = times.iter().map(|&t| format!("{:+} ms", i128::from(t) - i128::from(*kill))).collect();
+    format!(" (at {} from a kill)", offsets.join(", "))
 }
 
 /// Most items of each finding kept in the report.
@@ -130,40 +165,48 @@ pub fn audit(input: &AuditInput) -> Audit {
         }
     }
     // Receipts: messages whose first word is a listed transfer's reference.
-    let mut received: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut replies: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut received: HashMap<(&str, &str), Vec<u64>> = HashMap::new();
+    let mut replies: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for m in &input.messages {
         if let Some(link) = m.link_id.as_deref().filter(|l| !l.is_empty()) {
-            *replies.entry(link).or_default() += 1;
+            replies.entry(link).or_default().push(m.received_at_ms);
         }
         let first = m.message.split_whitespace().next().unwrap_or_default();
         if by_ref.contains_key(first) {
-            *received.entry((first, m.to.as_str())).or_default() += 1;
+            received.entry((first, m.to.as_str())).or_default().push(m.received_at_ms);
         }
     }
+    let kills = &input.kills_unix_ms;
     for t in &input.transfers {
         let due = receipts_due(t, input.digest_below_minor);
         a.receipts_expected += due.len();
         let mut told = acked.contains(t.reference.as_str());
         for to in &due {
-            match received.get(&(t.reference.as_str(), to.as_str())).copied().unwrap_or(0) {
+            let times = received.get(&(t.reference.as_str(), to.as_str())).map_or(&[][..], Vec::as_slice);
+            let what = format!("{} → {} ×{}{}", t.reference, mask(to), times.len(), relative(times, kills));
+            match times.len() {
                 0 => a.receipts_missing.push(format!("{} → {}", t.reference, mask(to))),
-                1 => {
-                    a.receipts_found += 1;
-                    told = true;
-                }
-                n => {
-                    a.receipts_found += 1;
-                    told = true;
-                    a.receipts_duplicated.push(format!("{} → {} ×{n}", t.reference, mask(to)));
-                }
+                1 => {}
+                _ if resent_after_kill(times, kills) => a.resent_after_kill.push(what),
+                _ => a.receipts_duplicated.push(what),
+            }
+            if !times.is_empty() {
+                a.receipts_found += 1;
+                told = true;
             }
         }
         if !told {
             a.silent.push(t.reference.clone());
         }
     }
-    a.sms_replies_duplicated = replies.into_iter().filter(|(_, n)| *n > 1).map(|(l, n)| format!("{l} ×{n}")).collect();
+    for (link, times) in replies.into_iter().filter(|(_, t)| t.len() > 1) {
+        let what = format!("{link} ×{}{}", times.len(), relative(&times, kills));
+        if resent_after_kill(&times, kills) {
+            a.resent_after_kill.push(what);
+        } else {
+            a.sms_replies_duplicated.push(what);
+        }
+    }
     a.retry_mismatches = input.retry_mismatches;
     a.ledger_verify_ok = input.ledger_verify.is_ok();
     a.ledger_verify_error = input.ledger_verify.clone().err();
@@ -182,6 +225,7 @@ pub fn audit(input: &AuditInput) -> Audit {
         &mut a.receipts_missing,
         &mut a.receipts_duplicated,
         &mut a.sms_replies_duplicated,
+        &mut a.resent_after_kill,
     ] {
         list.sort();
         list.truncate(FINDINGS_MAX);

@@ -25,6 +25,7 @@ pub async fn run_kills(
         let node = &nodes[n % nodes.len()];
         node.kill().await;
         let killed_ms = ms_since(origin);
+        let killed_unix_ms = unix_ms();
         tracing::info!(node = node.index, at_ms = killed_ms, "SIGKILL");
         tokio::time::sleep(down).await;
         node.first_ok_ms.store(0, Ordering::Relaxed);
@@ -33,6 +34,7 @@ pub async fn run_kills(
             node: node.index,
             at_s: killed_ms as f64 / 1000.0,
             down_ms: restarted_ms.saturating_sub(killed_ms),
+            killed_at_unix_ms: killed_unix_ms,
             ..KillReport::default()
         };
         match mkoba.serve(node.index, node.port) {
@@ -59,4 +61,9 @@ pub async fn run_kills(
         reports.push(report);
     }
     reports
+}
+
+fn unix_ms() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
 }

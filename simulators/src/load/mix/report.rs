@@ -36,6 +36,8 @@ impl HopStats {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct KillReport {
     pub node: usize,
+    /// When it was killed, ms since the Unix epoch.
+    pub killed_at_unix_ms: u64,
     /// When it was killed, seconds into the run.
     pub at_s: f64,
     /// How long it stayed down before the restart.
@@ -158,6 +160,7 @@ impl MixReport {
             ("receipts missing", &a.receipts_missing),
             ("receipts duplicated", &a.receipts_duplicated),
             ("SMS answered twice", &a.sms_replies_duplicated),
+            ("sent again after a kill (at-least-once, not a failure)", &a.resent_after_kill),
         ];
         for (what, list) in findings {
             if !list.is_empty() {

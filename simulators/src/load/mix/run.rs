@@ -75,7 +75,9 @@ async fn run_with(
     let retry_mismatches = stats.errors.get("retry_mismatch").copied().unwrap_or(0);
     acks.extend(stats.acks.iter().cloned());
     let settle = if kills.is_empty() { Duration::ZERO } else { Duration::from_millis(LEASE_MS + 1_000) };
-    let (audit, transfers) = drain_and_audit(cfg, mkoba, agg, baseline, acks, retry_mismatches, settle).await?;
+    let kills_unix_ms = kills.iter().map(|k| k.killed_at_unix_ms).collect();
+    let expect = Expect { baseline, acks, retry_mismatches, settle, kills_unix_ms };
+    let (audit, transfers) = drain_and_audit(cfg, mkoba, agg, expect).await?;
     let stored = transfers.iter().filter(|t| t.id > before_crowd).count();
     let mut report = report(cfg, &stats, kills, audit, elapsed, stored);
     if let Some(dir) = &cfg.report_dir {
@@ -194,6 +196,15 @@ async fn crowd(
     (total, kills, elapsed)
 }
 
+/// What the audit checks the outcome against.
+struct Expect {
+    baseline: i64,
+    acks: Vec<Ack>,
+    retry_mismatches: u64,
+    settle: Duration,
+    kills_unix_ms: Vec<u64>,
+}
+
 /// Waits until every receipt due has reached the aggregator (at most
 /// `drain_timeout`, at least `settle`), runs `mkoba ledger verify` and
 /// audits; returns the audit and the transfers it looked at.
@@ -201,11 +212,9 @@ async fn drain_and_audit(
     cfg: &MixConfig,
     mkoba: &Mkoba,
     agg: &AggregatorHandle,
-    baseline: i64,
-    acks: Vec<Ack>,
-    retry_mismatches: u64,
-    settle: Duration,
+    expect: Expect,
 ) -> Result<(Audit, Vec<TransferRecord>), LoadError> {
+    let Expect { baseline, acks, retry_mismatches, settle, kills_unix_ms } = expect;
     let digest_below_minor = cfg
         .server_env
         .iter()
@@ -213,8 +222,14 @@ async fn drain_and_audit(
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(1_000);
     let started = Instant::now();
-    let mut input =
-        AuditInput { acks, retry_mismatches, ledger_verify: Ok(()), digest_below_minor, ..AuditInput::default() };
+    let mut input = AuditInput {
+        acks,
+        retry_mismatches,
+        ledger_verify: Ok(()),
+        digest_below_minor,
+        kills_unix_ms,
+        ..AuditInput::default()
+    };
     loop {
         input.transfers = list_transfers(mkoba, baseline).await?;
         input.messages = agg.messages();

@@ -76,7 +76,11 @@ pub async fn accounts(mkoba: &Mkoba, w: &World, float_major: u64) -> Result<Vec<
             String::new(),
         ));
     }
+    // The first command alone: it writes the secrets file (the PIN pepper)
+    // that every later one must read rather than race to create.
+    let rest = jobs.split_off(1);
     run_all(mkoba, jobs).await?;
+    run_all(mkoba, rest).await?;
     let floats = w
         .agents
         .iter()

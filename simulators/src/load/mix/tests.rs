@@ -113,6 +113,7 @@ fn consistent() -> AuditInput {
         retry_mismatches: 0,
         ledger_verify: Ok(()),
         digest_below_minor: 1_000,
+        kills_unix_ms: Vec::new(),
     }
 }
 
@@ -140,6 +141,20 @@ fn a_broken_run_fails_the_audit() {
     assert!(!a.ok);
     assert_eq!(a.receipts_duplicated.len(), 1);
     assert_eq!(a.receipts_missing.len(), 1);
+
+    // A second copy of a receipt sent just before a kill is at-least-once,
+    // listed apart; the same copies without a kill between them fail.
+    let mut input = consistent();
+    let mut again = input.messages[0].clone();
+    (input.messages[0].received_at_ms, again.received_at_ms) = (10_000, 14_000);
+    input.messages.push(again);
+    input.kills_unix_ms = vec![10_200];
+    let a = audit(&input);
+    assert!(a.ok && a.resent_after_kill.len() == 1, "{a:?}");
+    input.kills_unix_ms = vec![12_000];
+    assert!(!audit(&input).ok, "the first copy went long before the kill");
+    input.kills_unix_ms.clear();
+    assert_eq!(audit(&input).receipts_duplicated.len(), 1);
 
     // A transfer nobody was told of.
     let mut input = consistent();
