@@ -28,7 +28,7 @@ load() {  # name, then mkoba-load arguments
     mkdir -p "$WORK/$name"
     echo "== $name: mkoba-load --scenario mix --seed $SEED --duration-s $DURATION --concurrency $CONC $*"
     "$BIN/mkoba-load" --scenario mix --mkoba "$BIN/mkoba" --workdir "$WORK/$name" --seed "$SEED" \
-        --duration-s "$DURATION" --concurrency "$CONC" --customers 200 --report-dir "$WORK/$name" "$@" \
+        --duration-s "$DURATION" --concurrency "$CONC" --customers ${CUSTOMERS:-100} --report-dir "$WORK/$name" "$@" \
         || echo "!! $name: the audit failed (exit $?)"
 }
 load sqlite
@@ -50,8 +50,8 @@ export MKOBA_RATE_LIMITS__PER_SOURCE_PER_SECOND=1000000000 MKOBA_RATE_LIMITS__PE
 SERVER=$!
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
 grep VmRSS "/proc/$SERVER/status" | sed 's/^/before: /'
-# wrk (benches/ussd_menu.lua): each thread cycles through 254710000000 + (n mod PHONES), so a
-# thread that sent 100,000 sessions has dialled from every number.
+# wrk (benches/ussd_menu.lua): two threads share out 254710000000 + i, i < PHONES, so after
+# 100,000 sessions (200,000 requests) every number has dialled.
 PHONES=100000 TOKEN=bench-token wrk -t2 -c32 -d"${RSS_DURATION:-30}s" -s "$REPO/benches/ussd_menu.lua" \
     "http://127.0.0.1:$PORT" | grep -E "requests in|Requests/sec"
 grep -E "VmRSS|VmHWM" "/proc/$SERVER/status" | sed 's/^/after:  /'

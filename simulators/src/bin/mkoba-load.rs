@@ -25,8 +25,9 @@ struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
     /// mkoba's webhook token.
+    /// (menu and transfer; mix makes its own).
     #[arg(long, env = "MKOBA_WEBHOOK_TOKEN", hide_env_values = true)]
-    token: String,
+    token: Option<String>,
     /// menu: dial then 4 (no PIN); transfer: full PIN-confirmed send money;
     /// mix: a realistic crowd against mkoba processes started here (--mkoba), audited.
     #[arg(long, value_enum, default_value = "menu")]
@@ -165,7 +166,10 @@ async fn main() -> ExitCode {
         Ok(phones) => phones,
         Err(e) => return usage(&e.to_string()),
     };
-    let mut cfg = LoadConfig::new(&args.url, &args.token, args.scenario, phones);
+    let Some(token) = args.token.as_deref() else {
+        return usage("--token (or MKOBA_WEBHOOK_TOKEN) is required");
+    };
+    let mut cfg = LoadConfig::new(&args.url, token, args.scenario, phones);
     cfg.concurrency = args.concurrency;
     cfg.duration = Duration::from_secs_f64(args.duration_s);
     cfg.max_requests = args.max_requests;

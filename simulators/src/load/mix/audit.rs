@@ -119,11 +119,11 @@ fn resent_after_kill(times: &[u64], kills: &[u64]) -> bool {
     t.len() == 2 && kills.iter().any(|&k| t[0] <= k && t[0] + KILL_WINDOW_MS >= k && t[1] > k)
 }
 
-/// ` (at +12 ms, +3010 ms from the kill at …)`: the copies' arrival
-/// relative to the last kill before the first copy's, if any.
+/// ` (at -12 ms, +3010 ms from a kill)`: the copies' arrival relative to
+/// the first kill after the first copy, if any.
 fn relative(times: &[u64], kills: &[u64]) -> String {
     let Some(first) = times.iter().min() else { return String::new() };
-    let Some(kill) = kills.iter().filter(|&&k| k <= first + KILL_WINDOW_MS * 60).max() else { return String::new() };
+    let Some(kill) = kills.iter().filter(|&&k| k >= *first).min() else { return String::new() };
     let offsets: Vec<String> = times.iter().map(|&t| format!("{:+} ms", i128::from(t) - i128::from(*kill))).collect();
     format!(" (at {} from a kill)", offsets.join(", "))
 }
