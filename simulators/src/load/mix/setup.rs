@@ -40,7 +40,7 @@ async fn run_all(mkoba: &Mkoba, jobs: Vec<(Vec<String>, String)>) -> Result<Vec<
         set.spawn(async move {
             let _permit = gate.acquire().await.map_err(|e| LoadError(e.to_string()))?;
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            mkoba.ok(&args, &stdin).await.map(|out| (i, out))
+            existing_ok(&mkoba, &args, &stdin).await.map(|out| (i, out))
         });
     }
     let mut outs = Vec::new();
@@ -49,6 +49,17 @@ async fn run_all(mkoba: &Mkoba, jobs: Vec<(Vec<String>, String)>) -> Result<Vec<
     }
     outs.sort_by_key(|(i, _)| *i);
     Ok(outs.into_iter().map(|(_, o)| o).collect())
+}
+
+/// Runs a set-up command; an account that already exists (a working
+/// directory used before) is fine: the crowd runs on the world it finds.
+async fn existing_ok(mkoba: &Mkoba, args: &[&str], stdin: &str) -> Result<String, LoadError> {
+    let out = mkoba.cli(args, stdin).await?;
+    if out.code == 0 || (out.code == 1 && out.stderr.contains("already")) {
+        return Ok(out.stdout);
+    }
+    let cmd = args.iter().take(2).copied().collect::<Vec<_>>().join(" ");
+    Err(LoadError(format!("mkoba {cmd} exited {}: {}", out.code, out.stderr.trim())))
 }
 
 /// Creates the accounts and issues float; returns the float references.
