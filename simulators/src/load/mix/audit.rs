@@ -164,7 +164,37 @@ pub fn audit(input: &AuditInput) -> Audit {
             Some(_) => a.acked_duplicated.push((*r).to_string()),
         }
     }
-    // Receipts: messages whose first word is a listed transfer's reference.
+    check_messages(input, &by_ref, &acked, &mut a);
+    a.retry_mismatches = input.retry_mismatches;
+    a.ledger_verify_ok = input.ledger_verify.is_ok();
+    a.ledger_verify_error = input.ledger_verify.clone().err();
+    a.ok = a.acked_missing.is_empty()
+        && a.acked_duplicated.is_empty()
+        && a.silent.is_empty()
+        && a.receipts_missing.is_empty()
+        && a.receipts_duplicated.is_empty()
+        && a.sms_replies_duplicated.is_empty()
+        && a.retry_mismatches == 0
+        && a.ledger_verify_ok;
+    for list in [
+        &mut a.acked_missing,
+        &mut a.acked_duplicated,
+        &mut a.silent,
+        &mut a.receipts_missing,
+        &mut a.receipts_duplicated,
+        &mut a.sms_replies_duplicated,
+        &mut a.resent_after_kill,
+    ] {
+        list.sort();
+        list.truncate(FINDINGS_MAX);
+    }
+    a
+}
+
+/// Receipts (messages whose first word is a listed transfer's reference)
+/// and SMS replies (by linkId): missing, twice, or sent again after a kill;
+/// and the transfers nobody was told of.
+fn check_messages(input: &AuditInput, by_ref: &HashMap<&str, usize>, acked: &HashSet<&str>, a: &mut Audit) {
     let mut received: HashMap<(&str, &str), Vec<u64>> = HashMap::new();
     let mut replies: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for m in &input.messages {
@@ -207,30 +237,6 @@ pub fn audit(input: &AuditInput) -> Audit {
             a.sms_replies_duplicated.push(what);
         }
     }
-    a.retry_mismatches = input.retry_mismatches;
-    a.ledger_verify_ok = input.ledger_verify.is_ok();
-    a.ledger_verify_error = input.ledger_verify.clone().err();
-    a.ok = a.acked_missing.is_empty()
-        && a.acked_duplicated.is_empty()
-        && a.silent.is_empty()
-        && a.receipts_missing.is_empty()
-        && a.receipts_duplicated.is_empty()
-        && a.sms_replies_duplicated.is_empty()
-        && a.retry_mismatches == 0
-        && a.ledger_verify_ok;
-    for list in [
-        &mut a.acked_missing,
-        &mut a.acked_duplicated,
-        &mut a.silent,
-        &mut a.receipts_missing,
-        &mut a.receipts_duplicated,
-        &mut a.sms_replies_duplicated,
-        &mut a.resent_after_kill,
-    ] {
-        list.sort();
-        list.truncate(FINDINGS_MAX);
-    }
-    a
 }
 
 /// `254712345678` → `2547****5678`: reports are shared, numbers are personal.
