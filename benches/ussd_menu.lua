@@ -1,8 +1,8 @@
 -- wrk script: non-PIN USSD hops. Each connection alternates a first hop of a
 -- new session (text "") and the "My account" hop (text "4") of that session.
--- Phones cycle through mkoba-load's numbers 254710000000 + i.
+-- Phones cycle through mkoba-load's numbers 254710000000 + i (two threads).
 local counter = 0
-local thread_id = 0
+thread_id = 0  -- a global: setup() gives each thread its own with thread:set
 local session, phone
 
 function setup(thread)
@@ -19,7 +19,9 @@ function request()
   local text
   if n % 2 == 1 then
     session = string.format("wrk-%d-%d", thread_id, n)
-    phone = string.format("2547%08d", 10000000 + (n % phones))
+    -- Session k of thread t dials from number 2k + t: with -t2 the threads
+    -- share out the numbers and every one is used before any repeats.
+    phone = string.format("2547%08d", 10000000 + ((math.floor(n / 2) * 2 + thread_id) % phones))
     text = ""
   else
     text = "4"

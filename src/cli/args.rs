@@ -143,6 +143,22 @@ pub(super) enum PinCmd {
 
 #[derive(Debug, Subcommand)]
 pub(super) enum TransferCmd {
+    /// List transfers in commit order, with both parties and where their
+    /// receipts go (`--json`: one object, `{"transfers": [...], "next_after_id": N}`).
+    List {
+        /// Only transfers with an id above this one (pass the last
+        /// `next_after_id` to read the next page).
+        #[arg(long, default_value_t = 0)]
+        after_id: i64,
+        /// Only transfers created at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Transfers in one page (1 to 10000).
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Reverse a completed transfer with a compensating one.
     Reverse {
         reference: String,

@@ -151,6 +151,9 @@ async fn run(command: Command, config: Config) -> Outcome {
         Command::Account(AccountCmd::Show { account, out }) => accounts::show(account, out, config).await,
         Command::Pin(PinCmd::Unlock { msisdn, out }) => accounts::pin_unlock(msisdn, out, config).await,
         Command::Transfer(TransferCmd::Reverse { reference, out }) => transfers::reverse(reference, out, &config).await,
+        Command::Transfer(TransferCmd::List { after_id, since, limit, out }) => {
+            transfers::list(after_id, since.as_deref(), limit, out, &config).await
+        }
         Command::Ledger(LedgerCmd::Verify { out }) => service::ledger_verify(out, &config).await,
         Command::Held(cmd) => fraud::held(cmd, &config).await,
         Command::SimSwap(cmd) => fraud::sim_swap(cmd, &config).await,

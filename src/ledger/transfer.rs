@@ -280,6 +280,17 @@ pub fn find_by_reference(conn: &mut DbConn, reference: &str) -> Result<Option<Tr
         .optional())?)
 }
 
+/// Up to `limit` transfers with an id above `after_id`, in commit order:
+/// the pages `mkoba transfer list` walks.
+pub fn page_after(conn: &mut DbConn, after_id: i64, limit: i64) -> Result<Vec<TransferRow>, LedgerError> {
+    Ok(with_conn!(conn, c => transfers::table
+        .select(TransferRow::as_select())
+        .filter(transfers::id.gt(after_id))
+        .order(transfers::id)
+        .limit(limit)
+        .load(c))?)
+}
+
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Option<TransferRow>, LedgerError> {
     Ok(with_conn!(conn, c => transfers::table
         .select(TransferRow::as_select())

@@ -251,3 +251,44 @@ fn a_failure_is_told_apart_from_a_refusal() {
     let (code, _, err) = cli.run(&["account", "show", "0712000001"], "");
     assert_eq!(code, 1, "unknown account is a refusal: {err}");
 }
+
+#[test]
+fn transfer_list_pages_through_transfers_with_their_parties() {
+    for db in TestDb::all() {
+        let cli = Cli::new(&db);
+        cli.ok(&["migrate"], "");
+        cli.ok(&["agent", "create", "--msisdn", "0722000001", "--name", "Duka Moja"], "2468\n");
+        let mut refs = Vec::new();
+        for amount in ["100", "200", "300"] {
+            let issued = cli.json(&["float", "issue", "--agent", "0722000001", "--amount", amount, "--json"]);
+            refs.push(issued["receipt"]["reference"].as_str().expect("reference").to_string());
+        }
+        let all = cli.json(&["transfer", "list", "--json"]);
+        let listed: Vec<&str> =
+            all["transfers"].as_array().expect("list").iter().map(|t| t["reference"].as_str().expect("ref")).collect();
+        assert_eq!(listed, refs, "[{}] in commit order", db.backend);
+        let first = &all["transfers"][0];
+        assert_eq!(first["kind"], "float_issue");
+        assert_eq!(first["amount_minor"], 10_000);
+        assert_eq!(first["to"]["kind"], "agent");
+        assert_eq!(first["to"]["notify_to"], "254722000001");
+        assert_eq!(first["from"]["notify_to"], serde_json::Value::Null, "the issuance account gets no receipt");
+        assert!(first["idempotency_key"].as_str().expect("key").starts_with("cli:float:"));
+
+        // Pages: two, then the rest from where the first stopped.
+        let page = cli.json(&["transfer", "list", "--json", "--limit", "2"]);
+        assert_eq!(page["transfers"].as_array().expect("page").len(), 2);
+        let next = page["next_after_id"].to_string();
+        let rest = cli.json(&["transfer", "list", "--json", "--after-id", &next]);
+        assert_eq!(rest["transfers"][0]["reference"].as_str(), Some(refs[2].as_str()));
+        let end = cli.json(&["transfer", "list", "--json", "--after-id", &rest["next_after_id"].to_string()]);
+        assert_eq!(end["transfers"].as_array().expect("empty").len(), 0);
+        let future = cli.json(&["transfer", "list", "--json", "--since", "2999-01-01T00:00:00Z"]);
+        assert_eq!(future["transfers"].as_array().expect("empty").len(), 0);
+
+        let human = cli.ok(&["transfer", "list"], "");
+        assert!(human.contains(&refs[0]) && human.contains("float_issue"), "{human}");
+        cli.refused(&["transfer", "list", "--limit", "0"], "");
+        cli.refused(&["transfer", "list", "--since", "yesterday"], "");
+    }
+}

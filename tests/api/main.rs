@@ -14,6 +14,7 @@ mod health;
 mod helpers;
 mod integrator_api;
 mod ledger;
+mod load;
 mod logs;
 mod phone;
 mod pin_guessing;

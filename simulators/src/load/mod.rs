@@ -24,6 +24,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::msisdn;
+pub mod mix;
 mod phones;
 mod report;
 #[cfg(test)]
@@ -54,6 +55,9 @@ pub enum Scenario {
     Menu,
     /// A full PIN-confirmed send-money session.
     Transfer,
+    /// A realistic crowd against mkoba processes the harness starts, with a
+    /// correctness audit (see [`mix`]; run with [`mix::run_mix`]).
+    Mix,
 }
 
 /// A refused configuration or a run that could not start.
@@ -127,6 +131,9 @@ impl LoadConfig {
 
     fn validate(&self) -> Result<(), LoadError> {
         check_loopback(&self.url)?;
+        if self.scenario == Scenario::Mix {
+            return err("the mix scenario starts its own servers: run it with mix::run_mix");
+        }
         if self.duration.is_zero() || self.duration > MAX_DURATION {
             return err(format!("duration must be between 1 ms and {} s", MAX_DURATION.as_secs()));
         }
@@ -273,7 +280,7 @@ fn report(cfg: &LoadConfig, total: WorkerStats, elapsed: f64) -> LoadReport {
 /// The hops of one session: (text, whether the answer must be `CON`).
 fn session_hops(cfg: &LoadConfig, rng: &mut StdRng, caller: usize) -> Vec<(String, bool)> {
     match cfg.scenario {
-        Scenario::Menu => vec![(String::new(), true), ("4".to_string(), true)],
+        Scenario::Menu | Scenario::Mix => vec![(String::new(), true), ("4".to_string(), true)],
         Scenario::Transfer => {
             let n = cfg.phones.len();
             let mut r = rng.random_range(0..n - 1);

@@ -46,6 +46,7 @@ impl LoadReport {
         let scenario = match self.scenario {
             Some(Scenario::Menu) => "menu",
             Some(Scenario::Transfer) => "transfer",
+            Some(Scenario::Mix) => "mix",
             None => "-",
         };
         let mut out = format!(
@@ -135,6 +136,18 @@ impl Latencies {
 
     pub fn mean_us(&self) -> f64 {
         self.0.mean()
+    }
+
+    /// Counts in buckets growing by half each (from 100 µs): `(upper bound
+    /// in ms, samples)`, for a histogram picture.
+    pub fn log_buckets_ms(&self) -> Vec<(f64, u64)> {
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        self.0
+            .iter_log(100, 1.5)
+            .map(|v| (v.value_iterated_to() as f64 / 1000.0, v.count_since_last_iteration()))
+            .collect()
     }
 }
 
