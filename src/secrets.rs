@@ -48,6 +48,9 @@ pub fn ensure(config: &mut Config) -> Result<Vec<&'static str>, SecretsError> {
     }
     let path = path_for(config);
     let err = |message: String| SecretsError::File { path: path.display().to_string(), message };
+    // Held until the file is written: processes starting together on a new
+    // database must not each generate a pepper and keep the last one written.
+    let _lock = lock(&path).map_err(err)?;
     let mut stored = read(&path).map_err(err)?;
     let mut generated = Vec::new();
     if !config.webhook_token.is_set() {
@@ -75,6 +78,21 @@ pub fn ensure(config: &mut Config) -> Result<Vec<&'static str>, SecretsError> {
         write(&path, &stored).map_err(err)?;
     }
     Ok(generated)
+}
+
+/// An exclusive lock on `<path>.lock`, beside the secrets file (created if
+/// missing, left in place: an empty file). Released when dropped, and by
+/// the kernel when a process dies holding it.
+fn lock(path: &Path) -> Result<std::fs::File, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(PathBuf::from(name));
+    let file = file.map_err(|e| e.to_string())?;
+    file.lock().map_err(|e| e.to_string())?;
+    Ok(file)
 }
 
 fn read(path: &Path) -> Result<SecretsFile, String> {
@@ -148,5 +166,31 @@ mod tests {
         config.api.key_secret = Secret::new("given-key-secret");
         assert!(ensure(&mut config).expect("ensure").is_empty());
         assert!(!dir.path().join("mkoba.db.secrets").exists());
+    }
+
+    #[test]
+    fn processes_starting_together_agree_on_one_pepper() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/mkoba.db", dir.path().display());
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let peppers: Vec<String> = (0..8)
+            .map(|_| {
+                let (url, barrier) = (url.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut config = Config { database_url: url, ..Config::default() };
+                    barrier.wait();
+                    ensure(&mut config).expect("ensure");
+                    config.pin.pepper.expose().to_string()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        let mut stored = Config { database_url: url, ..Config::default() };
+        ensure(&mut stored).expect("ensure");
+        for pepper in peppers {
+            assert_eq!(pepper, stored.pin.pepper.expose(), "each starter must use the pepper that was kept");
+        }
     }
 }
