@@ -72,7 +72,7 @@ impl SourceLimits {
     /// afresh at worst gives each source one more burst, which a flood from
     /// that many fresh addresses would get anyway.
     pub fn check(&self, peer: Option<IpAddr>) -> Result<(), Limited> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % CAP_CHECK_EVERY == 0 {
+        if self.checks.fetch_add(1, Ordering::Relaxed).is_multiple_of(CAP_CHECK_EVERY) {
             self.enforce_cap();
         }
         let limiter = self.limiter();

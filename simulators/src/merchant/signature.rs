@@ -137,7 +137,7 @@ fn hex_encode(bytes: &[u8]) -> String {
 /// Hex (either case) to bytes; `None` for odd lengths, other characters, or
 /// more than a SHA-512's worth.
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 2 != 0 || s.len() > 128 {
+    if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > 128 {
         return None;
     }
     let nibble = |c: u8| match c {
