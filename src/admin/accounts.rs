@@ -171,7 +171,13 @@ fn new_kind(new: &NewAccount) -> &'static str {
 }
 
 /// Marks a number SIM-swapped at `at_ms` (not in the future), audited.
-pub async fn mark_sim_swap(ledger: &Ledger, actor: &str, msisdn: &Msisdn, at_ms: i64, now_ms: i64) -> Result<(), LedgerError> {
+pub async fn mark_sim_swap(
+    ledger: &Ledger,
+    actor: &str,
+    msisdn: &Msisdn,
+    at_ms: i64,
+    now_ms: i64,
+) -> Result<(), LedgerError> {
     let number = msisdn.to_string();
     let entry = Entry::new(actor, "sim_swap.mark", &number).detail(crate::domain::time::rfc3339(at_ms));
     audited(ledger, entry, move |conn, _| {

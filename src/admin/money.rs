@@ -9,7 +9,9 @@ use super::run::{audited_once, Done, Idem};
 use crate::domain::{Money, Msisdn, Reference};
 use crate::ledger::holds::{self, Settle};
 use crate::ledger::{engine, transfer};
-use crate::ledger::{AccountKey, AccountKind, Ledger, LedgerError, Receipt, ReversalRequest, TransferKind, TransferRequest};
+use crate::ledger::{
+    AccountKey, AccountKind, Ledger, LedgerError, Receipt, ReversalRequest, TransferKind, TransferRequest,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -43,7 +45,11 @@ pub async fn issue_float(
     audited_once(ledger, entry, idem, move |conn, entry| {
         let account = existing(conn, &AccountKey::Msisdn(agent.clone()))?;
         if account.kind != AccountKind::Agent {
-            return Err(LedgerError::WrongParty(format!("{} is a {}, not an agent", account.handle(), account.kind.as_str())));
+            return Err(LedgerError::WrongParty(format!(
+                "{} is a {}, not an agent",
+                account.handle(),
+                account.kind.as_str()
+            )));
         }
         let req = TransferRequest::new(
             transfer_key.clone(),

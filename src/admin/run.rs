@@ -55,7 +55,12 @@ impl<T> Done<T> {
 
 /// Runs `effect` once as an audited admin write. `effect` may refine the
 /// entry (its detail, say). Without `idem`, see [`audited`].
-pub async fn audited_once<T, F>(ledger: &Ledger, entry: Entry, idem: Option<Idem>, effect: F) -> Result<Done<T>, LedgerError>
+pub async fn audited_once<T, F>(
+    ledger: &Ledger,
+    entry: Entry,
+    idem: Option<Idem>,
+    effect: F,
+) -> Result<Done<T>, LedgerError>
 where
     T: Serialize + Send + 'static,
     F: FnMut(&mut DbConn, &mut Entry) -> Result<T, LedgerError> + Send + 'static,

@@ -188,7 +188,12 @@ pub fn alerts(conn: &mut DbConn, limit: i64) -> Result<Vec<AlertView>, LedgerErr
         with_conn!(conn, c => diesel::sql_query(SQL).bind::<BigInt, _>(limit.clamp(1, LIST_MAX)).load(c))?;
     Ok(rows
         .into_iter()
-        .map(|r| AlertView { to: r.recipient, subject: r.subject, status: r.status, created_at: rfc3339(r.created_at_ms) })
+        .map(|r| AlertView {
+            to: r.recipient,
+            subject: r.subject,
+            status: r.status,
+            created_at: rfc3339(r.created_at_ms),
+        })
         .collect())
 }
 
@@ -224,9 +229,8 @@ pub fn per_hour(conn: &mut DbConn, hours: i64, now_ms: i64) -> Result<Vec<HourCo
         CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM transfers WHERE created_at_ms >= $1 \
         GROUP BY created_at_ms / 3600000";
     let rows: Vec<HourRow> = with_conn!(conn, c => diesel::sql_query(SQL).bind::<BigInt, _>(first).load(c))?;
-    let mut counts: Vec<HourCount> = (0..hours)
-        .map(|i| HourCount { hour: rfc3339(first + i * HOUR_MS), count: 0, amount_minor: 0 })
-        .collect();
+    let mut counts: Vec<HourCount> =
+        (0..hours).map(|i| HourCount { hour: rfc3339(first + i * HOUR_MS), count: 0, amount_minor: 0 }).collect();
     for r in rows {
         let Ok(i) = usize::try_from(r.hour_no - first / HOUR_MS) else { continue };
         if let Some(slot) = counts.get_mut(i) {

@@ -2,12 +2,12 @@
 //! an operator creates, shows and unlocks them.
 
 use super::{open, refused, Failure, Outcome, Output};
+use crate::admin::accounts::{AccountView, Change};
+use crate::admin::{self, audit, Done};
 use crate::config::Config;
 use crate::domain::{Msisdn, Pin};
 use crate::i18n::Catalog;
 use crate::ledger::account::{clean_name, parse_till};
-use crate::admin::accounts::{AccountView, Change};
-use crate::admin::{self, audit, Done};
 use crate::ledger::{Account, AccountKey, Ledger, NewAccount};
 use crate::notify::Notices;
 use crate::{secrets, startup};

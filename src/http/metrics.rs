@@ -60,13 +60,13 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-/// Whether the request carries a live admin key (any role may read metrics).
-///
-/// SEAM: admin keys come from the `admin` branch (`crate::admin::keys`);
-/// until it is merged no key is accepted.
-async fn admin_key_ok(req: &HttpRequest, _state: &AppState) -> Result<bool, LedgerError> {
-    let Some(_token) = bearer(req) else {
+/// Whether the request carries a live admin key (both roles may read
+/// metrics). An unknown or revoked key is no key.
+async fn admin_key_ok(req: &HttpRequest, state: &AppState) -> Result<bool, LedgerError> {
+    let Some(presented) = bearer(req).map(str::to_string) else {
         return Ok(false);
     };
-    Ok(false)
+    let secret = state.config.api.key_secret.expose().to_string();
+    let key = state.ledger.read(move |conn| crate::admin::keys::authenticate(conn, &secret, &presented)).await?;
+    Ok(key.is_some())
 }

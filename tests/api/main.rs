@@ -14,6 +14,7 @@ mod helpers;
 mod integrator_api;
 mod ledger;
 mod logs;
+mod metrics;
 mod pin_guessing;
 mod receipts;
 mod sms;
