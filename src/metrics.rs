@@ -13,6 +13,11 @@
 //!
 //! Gauges that are cheaper to read than to keep (the outbox backlog, the
 //! writer's queue) are set when scraped.
+//!
+//! A transfer or a wrong PIN is counted where it is decided. Those decided
+//! inside a channel's write job (a USSD hop, an SMS) are counted when the job
+//! runs: in the rare batch the writer runs again after a transient conflict
+//! they count twice. Counters are per process, from its start.
 
 use crate::ledger::{LedgerError, Receipt};
 use prometheus::core::Collector;
