@@ -27,6 +27,7 @@
 //! cargo bench --bench ledger -- --pg postgres://postgres@127.0.0.1:5432/test
 //! cargo bench --bench ledger -- --accounts 2 --submitters 256 --secs 10
 //! cargo bench --bench ledger -- --help
+//! MKOBA_METRICS__ENABLED=false cargo bench --bench ledger   # without metrics
 //! ```
 
 use anyhow::{bail, Context};
@@ -270,6 +271,9 @@ fn config_for(url: &str, batch_max: Option<usize>) -> Config {
         config.ledger.batch_max = batch_max;
     }
     config.database.pool_size = 4;
+    // As `mkoba serve` reads it: MKOBA_METRICS__ENABLED=false measures the
+    // write path without metrics.
+    config.metrics.enabled = !matches!(std::env::var("MKOBA_METRICS__ENABLED").as_deref(), Ok("false" | "0"));
     config
 }
 

@@ -4,6 +4,7 @@
 #   benches/ussd.sh [sqlite|postgres] [duration_s] [concurrency]
 # PostgreSQL: set MKOBA_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test);
 # the script uses a schema of its own and drops it afterwards.
+# MKOBA_METRICS__ENABLED=false runs the server without metrics (any MKOBA_ variable reaches it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -11,7 +12,7 @@ BACKEND=${1:-sqlite}; DURATION=${2:-10}; CONC=${3:-64}
 CUSTOMERS=${CUSTOMERS:-100}
 cargo build --release -q -p mkoba -p mkoba-simulators
 cargo bench -q --bench pin --no-run 2>/dev/null
-BIN=$PWD/target/release
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 WORK=$(mktemp -d -t mkoba-bench.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 SCHEMA=

@@ -16,6 +16,7 @@ pub mod inbound;
 pub mod integrator;
 pub mod ledger;
 pub mod limits;
+pub mod metrics;
 pub mod notify;
 pub mod secrets;
 pub mod sms;

@@ -180,7 +180,8 @@ impl Application {
         }
         let for_open = config.clone();
         let ledger = tokio::task::spawn_blocking(move || open_ledger(&for_open)).await??;
-        let pins = pin_hasher(&config)?;
+        let (pepper, argon, concurrency) = (&config.pin.pepper, &config.pin.argon2, config.pin.verify_concurrency);
+        let pins = PinHasher::observed(pepper, argon, concurrency, ledger.metrics().clone())?;
         let listener = TcpListener::bind(&config.listen).with_context(|| format!("binding {}", config.listen))?;
         let port = listener.local_addr()?.port();
         let catalog = Arc::new(Catalog::load().map_err(anyhow::Error::msg)?);
@@ -206,9 +207,14 @@ impl Application {
             start_senders(&state)?;
         }
         let app_state = state.clone();
-        let server = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(http::routes))
-            .listen(listener)?
-            .run();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(http::observe::observe))
+                .app_data(app_state.clone())
+                .configure(http::routes)
+        })
+        .listen(listener)?
+        .run();
         Ok(Application { port, server, state })
     }
 

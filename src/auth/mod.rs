@@ -5,12 +5,14 @@ pub mod lockout;
 
 use crate::config::{Argon2Config, Secret};
 use crate::domain::Pin;
+use crate::metrics::Metrics;
 use argon2::password_hash::PasswordHasher;
 use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
 use argon2::{Block, ARGON2ID_IDENT};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::{mpsc, Mutex};
+use std::time::Instant;
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
@@ -36,10 +38,18 @@ pub struct PinHasher {
     queue: mpsc::Sender<Work>,
 }
 
-/// A check or a hash waiting for a PIN thread.
+/// A check or a hash waiting for a PIN thread, since `queued`.
 enum Work {
-    Verify { pin: Pin, stored: Option<String>, reply: oneshot::Sender<bool> },
-    Hash { pin: Pin, reply: oneshot::Sender<Result<String, AuthError>> },
+    Verify { pin: Pin, stored: Option<String>, reply: oneshot::Sender<bool>, queued: Instant },
+    Hash { pin: Pin, reply: oneshot::Sender<Result<String, AuthError>>, queued: Instant },
+}
+
+impl Work {
+    fn queued(&self) -> Instant {
+        match self {
+            Work::Verify { queued, .. } | Work::Hash { queued, .. } => *queued,
+        }
+    }
 }
 
 struct HasherInner {
@@ -50,10 +60,22 @@ struct HasherInner {
     dummy_hash: String,
     /// PINs checked against a stored hash so far.
     checks: AtomicU64,
+    /// Sees how long work waits for a PIN thread.
+    metrics: Metrics,
 }
 
 impl PinHasher {
     pub fn new(pepper: &Secret, argon: &Argon2Config, concurrency: usize) -> Result<PinHasher, AuthError> {
+        PinHasher::observed(pepper, argon, concurrency, Metrics::default())
+    }
+
+    /// The same, recording the PIN threads' queue in `metrics`.
+    pub fn observed(
+        pepper: &Secret,
+        argon: &Argon2Config,
+        concurrency: usize,
+        metrics: Metrics,
+    ) -> Result<PinHasher, AuthError> {
         if !pepper.is_set() {
             return Err(AuthError::NoPepper);
         }
@@ -64,6 +86,7 @@ impl PinHasher {
             params,
             dummy_hash: String::new(),
             checks: AtomicU64::new(0),
+            metrics,
         };
         inner.dummy_hash = inner.hash_bytes(b"not-a-pin")?;
         let inner = Arc::new(inner);
@@ -83,11 +106,14 @@ impl PinHasher {
                             Ok(rx) => rx.recv(),
                             Err(_) => return,
                         };
+                        if let Ok(work) = &next {
+                            hasher.inner.metrics.pin_started(work.queued().elapsed());
+                        }
                         match next {
-                            Ok(Work::Verify { pin, stored, reply }) => {
+                            Ok(Work::Verify { pin, stored, reply, .. }) => {
                                 let _ = reply.send(hasher.verify_in(&pin, stored.as_deref(), &mut blocks));
                             }
-                            Ok(Work::Hash { pin, reply }) => {
+                            Ok(Work::Hash { pin, reply, .. }) => {
                                 let _ = reply.send(hasher.hash(&pin));
                             }
                             Err(_) => return,
@@ -161,10 +187,20 @@ impl PinHasher {
         PinHasher { inner, queue: mpsc::channel().0 }
     }
 
+    /// Queues work for the PIN threads; false when they have stopped.
+    fn send(&self, work: Work) -> bool {
+        self.inner.metrics.pin_queued();
+        let sent = self.queue.send(work).is_ok();
+        if !sent {
+            self.inner.metrics.pin_dropped();
+        }
+        sent
+    }
+
     /// Verifies on the PIN threads, at most `pin.verify_concurrency` at once.
     pub async fn verify_async(&self, pin: Pin, stored: Option<String>) -> bool {
         let (reply, answer) = oneshot::channel();
-        if self.queue.send(Work::Verify { pin, stored, reply }).is_err() {
+        if !self.send(Work::Verify { pin, stored, reply, queued: Instant::now() }) {
             return false;
         }
         answer.await.unwrap_or(false)
@@ -172,9 +208,9 @@ impl PinHasher {
 
     pub async fn hash_async(&self, pin: Pin) -> Result<String, AuthError> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Work::Hash { pin, reply })
-            .map_err(|_| AuthError::Hash("the PIN threads have stopped".into()))?;
+        if !self.send(Work::Hash { pin, reply, queued: Instant::now() }) {
+            return Err(AuthError::Hash("the PIN threads have stopped".into()));
+        }
         answer.await.map_err(|_| AuthError::Hash("the PIN threads have stopped".into()))?
     }
 }

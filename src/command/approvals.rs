@@ -179,7 +179,9 @@ pub(super) fn apply(conn: &mut DbConn, env: &Env, me: AccountId, effect: &Effect
 /// channel (or process) approves it first.
 fn pay(conn: &mut DbConn, env: &Env, me: AccountId, approval: &Approval, till: &Party) -> Result<Outcome, LedgerError> {
     let req = integrator::payment_of(approval)?;
-    match nested(conn, |c| transfer::apply(c, &env.settings, &req)) {
+    let result = nested(conn, |c| transfer::apply(c, &env.settings, &req));
+    env.settings.metrics.transfer(req.kind.as_str(), &result);
+    match result {
         // Another channel approved it first, with this same transfer.
         Ok(receipt) if receipt.replayed => Ok(env.end("approval_closed_approved", &[("ref", &receipt.reference)])),
         // Its `payment_request.approved` callback comes from the journal,

@@ -179,6 +179,7 @@ pub fn apply(conn: &mut DbConn, env: &Env, effect: &Effect) -> Result<Outcome, L
         return Ok(env.end("err_unavailable", &[]));
     };
     if let Effect::PinFailed { ticket } = effect {
+        env.settings.metrics.pin_failure();
         let wrong = lockout::settle_wrong(conn, ticket, env.max_attempts)?;
         if wrong.locked_now {
             // One lock, one notice: only the wrong PIN that locked sends it.
@@ -280,7 +281,9 @@ fn transfer_reply(
         guard: None,
         client_hash: None,
     };
-    match nested(conn, |c| transfer::apply(c, &env.settings, &req)) {
+    let result = nested(conn, |c| transfer::apply(c, &env.settings, &req));
+    env.settings.metrics.transfer(req.kind.as_str(), &result);
+    match result {
         Ok(receipt) => done_reply(conn, env, me, flow, to, &receipt),
         Err(e) => refused(conn, env, me, &req, to, e),
     }
@@ -334,6 +337,7 @@ pub(super) fn refused(
         LedgerError::RuleDeclined { rule } => {
             // It moved nothing, but the rule that fired is kept (and alerted).
             holds::record_decline(conn, req, &rule)?;
+            env.settings.metrics.decline(&rule);
             let key = if rule == crate::limits::velocity::SIM_SWAP { "err_sim_swap" } else { "err_rule_declined" };
             Ok(env.end(key, &[]))
         }

@@ -9,8 +9,8 @@
 //! `load`, checks in `validate`, tiers and tariffs in `tariffs`, rate limits
 //! and webhook peers in `rate_limits`, velocity and SIM-swap rules in
 //! `fraud`, PIN hashing in `pin`, the ledger writer and the pool in `store`,
-//! the channels (USSD, SMS, SMTP, the outbox, alerts) in `channels`, and
-//! secrets and their masking in `secret`.
+//! the channels (USSD, SMS, SMTP, the outbox, alerts) in `channels`,
+//! whether metrics are kept in `metrics`, and secrets and their masking in `secret`.
 
 use crate::domain::{Currency, NumberPlan};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ mod api;
 mod channels;
 mod fraud;
 mod load;
+mod metrics;
 mod pin;
 mod rate_limits;
 mod secret;
@@ -31,6 +32,7 @@ pub use api::{ApiConfig, ReceiptsConfig};
 pub use channels::{AlertsConfig, NotifyConfig, ServiceCodes, SmsConfig, SmtpConfig, UssdConfig};
 pub use fraud::{AfterLargeInRule, LimitRule, RuleAction, SimSwapConfig, VelocityConfig};
 pub use load::ConfigError;
+pub use metrics::MetricsConfig;
 pub use pin::{Argon2Config, PinConfig};
 pub use rate_limits::{RateLimits, WebhooksConfig};
 pub use secret::{mask_url_password, Secret};
@@ -68,6 +70,7 @@ pub struct Config {
     pub sim_swap: SimSwapConfig,
     pub api: ApiConfig,
     pub receipts: ReceiptsConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -111,6 +114,7 @@ impl Default for Config {
             sim_swap: SimSwapConfig::default(),
             api: ApiConfig::default(),
             receipts: ReceiptsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -1,11 +1,14 @@
 //! HTTP handlers: thin adapters from requests to the domain. Every webhook
 //! route sits in the `/webhooks` scope behind [`guard`] (allowed source,
 //! per-source rate, token), so a handler starts with an authenticated request.
+//! Every request first passes [`observe`] (request id, latency by route).
 
 pub mod admin;
 pub mod api;
 pub mod dev;
 pub mod guard;
+pub mod metrics;
+pub mod observe;
 pub mod sms;
 pub mod ussd;
 
@@ -21,6 +24,7 @@ pub const BODY_BYTES_MAX: usize = 8 * 1024;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(BODY_BYTES_MAX))
         .route("/health", web::get().to(health))
+        .route("/metrics", web::get().to(metrics::scrape))
         .route("/dev/inbox/{msisdn}", web::get().to(dev::inbox))
         .service(
             // Every route in this scope passes the guard before its handler.

@@ -24,6 +24,7 @@ pub async fn inbound(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
         tracing::warn!(retry_after_s = limited.retry_after_s(), "rate limited");
         return PlainError::too_many_requests(&limited);
     }
+    state.ledger.metrics().sms_inbound();
     match state.sms.handle(sms).await {
         Ok(first) => {
             tracing::debug!(first, "inbound sms");

@@ -39,6 +39,7 @@ pub async fn africastalking(req: HttpRequest, body: web::Bytes, state: web::Data
         let text = state.ussd.shared().catalog.text(Language::En, "err_rate_limited", &[]);
         return plain(format!("END {text}"));
     }
+    state.ledger.metrics().ussd_hop();
     let started = std::time::Instant::now();
     let reply = state.ussd.handle(hop).instrument(span.clone()).await;
     let _enter = span.enter();

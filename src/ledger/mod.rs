@@ -53,6 +53,8 @@ pub struct Settings {
     pub system: SystemAccounts,
     pub velocity: VelocityConfig,
     pub sim_swap: SimSwapConfig,
+    /// This application's metrics (empty when `metrics.enabled` is off).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Settings {
@@ -96,6 +98,8 @@ impl Ledger {
             suspense: account::find_system(&mut conn, "suspense")?,
         };
         drop(conn);
+        let metrics = crate::metrics::Metrics::new(config.metrics.enabled)
+            .map_err(|e| LedgerError::Internal(format!("metrics: {e}")))?;
         let settings = Arc::new(Settings {
             tariffs: config.tariffs.clone(),
             tiers: config.tiers.clone(),
@@ -104,9 +108,11 @@ impl Ledger {
             system,
             velocity: config.velocity.clone(),
             sim_swap: config.sim_swap.clone(),
+            metrics: metrics.clone(),
         });
         let manager = Manager::new(db::Backend::from_url(&config.database_url)?, config.database.busy_timeout_ms);
-        let queue = WriteQueue::start(manager, config.ledger.batch_max, config.ledger.queue_depth, "mkoba-writer")?;
+        let (batch_max, depth) = (config.ledger.batch_max, config.ledger.queue_depth);
+        let queue = WriteQueue::start(manager, batch_max, depth, "mkoba-writer", metrics)?;
         let (one, all) = (settings.clone(), settings.clone());
         let transfers = Arc::new(Group {
             one: Box::new(move |conn: &mut DbConn, req: &TransferRequest| transfer::apply(conn, &one, req)),
@@ -139,26 +145,44 @@ impl Ledger {
 
     /// Posts a transfer through the group-commit writer; returns once it is durable.
     pub async fn submit(&self, req: TransferRequest) -> Result<Receipt, LedgerError> {
-        match self.inner.queue.run_grouped(&self.inner.transfers, req.clone()).await {
+        let kind = req.kind;
+        let result = match self.inner.queue.run_grouped(&self.inner.transfers, req.clone()).await {
             Err(LedgerError::RuleDeclined { rule }) => {
                 let recorded = rule.clone();
                 self.write(move |conn| holds::record_decline(conn, &req, &recorded)).await?;
+                self.metrics().decline(&rule);
                 Err(LedgerError::RuleDeclined { rule })
             }
             other => other,
-        }
+        };
+        self.metrics().transfer(kind.as_str(), &result);
+        result
     }
 
     /// The same, for threads outside any async runtime.
     pub fn submit_blocking(&self, req: TransferRequest) -> Result<Receipt, LedgerError> {
-        match self.inner.queue.run_grouped_blocking(&self.inner.transfers, req.clone()) {
+        let kind = req.kind;
+        let result = match self.inner.queue.run_grouped_blocking(&self.inner.transfers, req.clone()) {
             Err(LedgerError::RuleDeclined { rule }) => {
                 let recorded = rule.clone();
                 self.inner.queue.run_blocking(move |conn| holds::record_decline(conn, &req, &recorded))?;
+                self.metrics().decline(&rule);
                 Err(LedgerError::RuleDeclined { rule })
             }
             other => other,
-        }
+        };
+        self.metrics().transfer(kind.as_str(), &result);
+        result
+    }
+
+    /// This application's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.settings.metrics
+    }
+
+    /// Jobs waiting for the writer right now.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.queue.depth()
     }
 
     /// Releases or returns a held transfer, once (see [`holds`]).
@@ -167,13 +191,21 @@ impl Ledger {
         reference: crate::domain::Reference,
         how: holds::Settle,
     ) -> Result<Receipt, LedgerError> {
+        let kind = match how {
+            holds::Settle::Release => "hold_release",
+            holds::Settle::Return => "hold_return",
+        };
         let settings = self.inner.settings.clone();
-        self.inner.queue.run(move |conn| holds::settle(conn, &settings, &reference, how)).await
+        let result = self.inner.queue.run(move |conn| holds::settle(conn, &settings, &reference, how)).await;
+        self.metrics().transfer(kind, &result);
+        result
     }
 
     pub async fn reverse(&self, req: ReversalRequest) -> Result<Receipt, LedgerError> {
         let settings = self.inner.settings.clone();
-        self.inner.queue.run(move |conn| engine::apply_reversal(conn, &settings, &req)).await
+        let result = self.inner.queue.run(move |conn| engine::apply_reversal(conn, &settings, &req)).await;
+        self.metrics().transfer(TransferKind::Reversal.as_str(), &result);
+        result
     }
 
     /// Any other write (accounts, PIN state), committed through the same queue.

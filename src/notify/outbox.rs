@@ -177,6 +177,20 @@ pub fn any_due(conn: &mut DbConn, channel: Channel, now_ms: i64) -> Result<bool,
     Ok(rows.first().is_some_and(|r| r.n > 0))
 }
 
+/// Messages of `channel` not yet sent (waiting, due or being sent): the
+/// backlog `GET /metrics` shows.
+pub fn pending(conn: &mut DbConn, channel: Channel) -> Result<i64, LedgerError> {
+    #[derive(QueryableByName)]
+    struct One {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    const SQL: &str =
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM outbox WHERE status IN ('pending', 'sending') AND channel = $1";
+    let rows: Vec<One> = with_conn!(conn, c => diesel::sql_query(SQL).bind::<Text, _>(channel.as_str()).load(c))?;
+    Ok(rows.first().map_or(0, |r| r.n))
+}
+
 /// Claims up to `limit` due messages of a channel for `lease_ms`: pending
 /// ones whose time has come, and sending ones whose lease ran out (their
 /// sender died).

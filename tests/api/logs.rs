@@ -108,3 +108,81 @@ async fn an_aggregators_refusal_is_logged_with_its_reason_and_never_the_key() {
     assert!(rows.iter().all(|r| r.status == "pending"), "{rows:?}");
     assert!(rows.iter().any(|r| r.last_error.as_deref().is_some_and(|e| e.contains("authentication is invalid"))));
 }
+
+/// `mkoba serve` with `MKOBA_LOG_FORMAT=json`, as a process: every line it
+/// writes to stderr is one JSON object, a webhook's lines carry its request
+/// id, and no line holds a whole phone number, a PIN or a colour code.
+#[tokio::test]
+async fn json_logs_are_json_lines_with_request_ids_and_no_numbers() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    for db in TestDb::all() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("mkoba"))
+            .arg("serve")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("MKOBA_DATABASE_URL", &db.url)
+            .env("MKOBA_SECRETS_FILE", dir.path().join("mkoba.secrets"))
+            .env("MKOBA_LISTEN", "127.0.0.1:0")
+            .env("MKOBA_WEBHOOK_TOKEN", TOKEN_IN_LOGS)
+            .env("MKOBA_PIN__ARGON2__MEMORY_KIB", "1024")
+            .env("MKOBA_PIN__ARGON2__ITERATIONS", "1")
+            .env("MKOBA_LOG", "info,mkoba=debug")
+            .env("MKOBA_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mkoba serve starts");
+        // Read stdout to its end: a closed pipe would fail serve's next print.
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((_, url)) = line.split_once("ussd callback: ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let url = rx.recv().expect("serve prints its USSD callback URL");
+        let base = url.split("/webhooks").next().expect("base").to_string();
+        let client = reqwest::Client::new();
+        let hop = |phone: &'static str, text: &'static str| {
+            let form = [("sessionId", "ATUid_json"), ("serviceCode", "*384#"), ("phoneNumber", phone), ("text", text)];
+            client.post(&url).form(&form).send()
+        };
+        let first = hop("0712000055", "").await.expect("hop");
+        assert_eq!(first.status().as_u16(), 200);
+        let id = first.headers().get("x-request-id").expect("a request id header").to_str().expect("ascii").to_string();
+        assert_eq!(id.len(), 16, "{id}");
+        assert_eq!(hop("0712000055", "1").await.expect("hop").status().as_u16(), 200);
+        assert_eq!(hop("+255712000055", "").await.expect("hop").status().as_u16(), 200);
+        let sms = [("from", "+254712000055"), ("to", "20880"), ("text", "BAL 1357"), ("id", "json-sms-1")];
+        let sms_url = format!("{base}/webhooks/africastalking/sms?token={TOKEN_IN_LOGS}");
+        assert_eq!(client.post(sms_url).form(&sms).send().await.expect("sms").status().as_u16(), 200);
+        child.kill().expect("stop serve");
+        let mut stderr = String::new();
+        child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read stderr");
+        let _ = child.wait();
+
+        let lines: Vec<serde_json::Value> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("[{}] not JSON ({e}): {l}", db.backend)))
+            .collect();
+        let request_id = |line: &serde_json::Value| {
+            line["spans"].as_array()?.iter().find_map(|s| s["request_id"].as_str().map(str::to_string))
+        };
+        let hops: Vec<&serde_json::Value> = lines.iter().filter(|l| l["message"] == "ussd hop").collect();
+        assert_eq!(hops.len(), 2, "[{}] {stderr}", db.backend);
+        assert_eq!(request_id(hops[0]).as_deref(), Some(id.as_str()), "[{}] {stderr}", db.backend);
+        assert_ne!(request_id(hops[0]), request_id(hops[1]), "one id per request");
+        assert!(stderr.contains("2547****0055"), "[{}] the masked number is logged: {stderr}", db.backend);
+        assert!(lines
+            .iter()
+            .any(|l| l["message"] == "ussd hop from another country's number" && request_id(l).is_some()));
+        for secret in ["254712000055", "0712000055", "255712000055", "1357", TOKEN_IN_LOGS, "\u{1b}"] {
+            assert!(!stderr.contains(secret), "[{}] logs contain {secret:?}:\n{stderr}", db.backend);
+        }
+    }
+}

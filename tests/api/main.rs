@@ -16,6 +16,7 @@ mod integrator_api;
 mod ledger;
 mod load;
 mod logs;
+mod metrics;
 mod phone;
 mod pin_guessing;
 mod receipts;

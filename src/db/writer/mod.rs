@@ -12,6 +12,7 @@
 //! it is rolled back and tried again, then one job at a time.
 
 use super::{DbConn, DbError, Manager};
+use crate::metrics::Metrics;
 use batch::commit_batch;
 use job::{FnJob, GroupJob, Job};
 use std::sync::Arc;
@@ -47,8 +48,15 @@ const LOADED: usize = 32;
 /// How long a small batch under load waits for more jobs.
 const GATHER: Duration = Duration::from_micros(200);
 impl WriteQueue {
-    /// Starts a writer thread with its own connection.
-    pub fn start(manager: Manager, batch_max: usize, queue_depth: usize, name: &str) -> Result<WriteQueue, DbError> {
+    /// Starts a writer thread with its own connection. `metrics` sees the
+    /// size of every batch it commits.
+    pub fn start(
+        manager: Manager,
+        batch_max: usize,
+        queue_depth: usize,
+        name: &str,
+        metrics: Metrics,
+    ) -> Result<WriteQueue, DbError> {
         let mut conn = manager.connect_writer()?;
         let (tx, mut rx) = mpsc::channel::<Box<dyn Job>>(queue_depth);
         std::thread::Builder::new()
@@ -76,11 +84,17 @@ impl WriteQueue {
                         drain(&mut rx, &mut batch);
                     }
                     last = batch.len();
+                    metrics.writer_batch(last);
                     commit_batch(&manager, &mut conn, &mut batch);
                 }
             })
             .map_err(|e| DbError::Config(format!("cannot start writer thread: {e}")))?;
         Ok(WriteQueue { tx })
+    }
+
+    /// Jobs queued and not yet taken by the writer.
+    pub fn depth(&self) -> usize {
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
     }
 
     /// Queues `f` and waits for its committed result.

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 fn a_panicking_job_is_refused_alone_and_the_writer_lives_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let backend = super::super::Backend::Sqlite { path: dir.path().join("w.db") };
-    let queue = WriteQueue::start(Manager::new(backend, 1_000), 16, 16, "test-writer").expect("writer");
+    let queue =
+        WriteQueue::start(Manager::new(backend, 1_000), 16, 16, "test-writer", Default::default()).expect("writer");
     let boom = queue.run_blocking(|_conn| -> Result<(), DbError> { panic!("bug in a job") });
     assert!(matches!(boom, Err(DbError::Commit(_))), "{boom:?}");
     let fine = queue.run_blocking(|conn| conn.batch_execute("CREATE TABLE t (x INTEGER)"));
@@ -92,7 +93,8 @@ fn count_and_sum(queue: &WriteQueue) -> Option<(i64, i64)> {
 fn requests_of_a_group_that_queue_up_run_together_or_else_one_at_a_time() {
     let dir = tempfile::tempdir().expect("tempdir");
     let backend = super::super::Backend::Sqlite { path: dir.path().join("g.db") };
-    let queue = WriteQueue::start(Manager::new(backend, 1_000), 64, 64, "test-writer").expect("writer");
+    let queue =
+        WriteQueue::start(Manager::new(backend, 1_000), 64, 64, "test-writer", Default::default()).expect("writer");
     queue.run_blocking(|conn| conn.batch_execute("CREATE TABLE t (x INTEGER)")).expect("table");
     let sizes = Arc::new(Mutex::new(Vec::new()));
     let group = numbers_group(sizes.clone());
