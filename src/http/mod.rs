@@ -3,6 +3,7 @@
 //! per-source rate, token), so a handler starts with an authenticated request.
 
 pub mod api;
+pub mod backoffice;
 pub mod dev;
 pub mod guard;
 pub mod sms;
@@ -30,7 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/africastalking/sms", web::post().to(sms::inbound))
                 .route("/africastalking/delivery", web::post().to(sms::delivery)),
         )
-        .configure(api::routes);
+        .configure(api::routes)
+        .configure(backoffice::routes);
 }
 
 /// Compares `?token=` with the configured token in constant time. Exactly

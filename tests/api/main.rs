@@ -1,7 +1,9 @@
 //! One integration-test binary (one link) with a module per area.
 
 mod approvals;
+mod backoffice;
 mod batch;
+mod browser;
 mod callbacks;
 mod cli;
 mod concurrency;
