@@ -2,6 +2,7 @@
 //! SMS through a telecom aggregator; it authenticates them by PIN and moves
 //! e-money on a double-entry ledger.
 
+pub mod admin;
 pub mod aggregators;
 pub mod auth;
 pub mod cli;

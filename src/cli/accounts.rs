@@ -2,11 +2,13 @@
 //! an operator creates, shows and unlocks them.
 
 use super::{open, refused, Failure, Outcome, Output};
+use crate::admin::accounts::{AccountView, Change};
+use crate::admin::{self, audit, Done};
 use crate::config::Config;
 use crate::domain::{Msisdn, Pin};
 use crate::i18n::Catalog;
 use crate::ledger::account::{clean_name, parse_till};
-use crate::ledger::{Account, AccountKey, AccountStatus, Language, Ledger, NewAccount};
+use crate::ledger::{Account, AccountKey, Ledger, NewAccount};
 use crate::notify::Notices;
 use crate::{secrets, startup};
 use serde_json::json;
@@ -73,22 +75,14 @@ pub(super) async fn show(account: String, out: Output, config: Config) -> Outcom
 pub(super) async fn pin_unlock(msisdn: String, out: Output, config: Config) -> Outcome {
     let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
     let ledger = open(&config).await?;
-    let account = existing(&ledger, AccountKey::Msisdn(msisdn)).await?;
-    let message = match account.status {
-        AccountStatus::Suspended => {
-            return Err(Failure::Refused(format!("{} is suspended, not locked", account.handle())))
-        }
-        AccountStatus::Active if account.pin_failures == 0 => "was not locked",
-        AccountStatus::Active | AccountStatus::Locked => {
-            let id = account.id;
-            ledger.write(move |conn| crate::ledger::account::set_status(conn, id, AccountStatus::Active)).await?;
-            "unlocked"
-        }
-    };
+    let key = AccountKey::Msisdn(msisdn);
+    let done = admin::accounts::change(&ledger, audit::CLI, key, Change::Unlock, None).await;
+    let account = done.and_then(Done::fresh).map_err(|e| refused(&ledger, e))?;
     if out.json {
-        println!("{}", json!({ "msisdn": account.handle(), "status": "active", "result": message }));
+        let handle = account.msisdn.clone().unwrap_or_default();
+        println!("{}", json!({ "msisdn": handle, "status": account.status, "result": "unlocked" }));
     } else {
-        println!("{} {message}", account.handle());
+        println!("{} unlocked", account.msisdn.as_deref().unwrap_or_default());
     }
     Ok(())
 }
@@ -98,34 +92,20 @@ pub(super) async fn existing(ledger: &Ledger, key: AccountKey) -> Result<Account
     ledger.find_account(key).await?.ok_or_else(|| Failure::Refused(format!("no account {shown}")))
 }
 
-/// Creates the account and, in the same transaction, its welcome SMS.
+/// Creates the account and, in the same transaction, its welcome SMS
+/// and audit row.
 async fn created(ledger: &Ledger, config: &Config, new: NewAccount, key: AccountKey, out: &Output) -> Outcome {
     let catalog = Arc::new(Catalog::load().map_err(Failure::Failed)?);
-    let notices = Notices::new(config, catalog);
-    let welcome = key.clone();
-    ledger
-        .write(move |conn| {
-            let id = crate::ledger::account::insert(conn, &new)?;
-            // Customers and agents; a merchant's till is no account its contact dials.
-            if let AccountKey::Msisdn(msisdn) = &welcome {
-                let lang = Language::from_stored(new.language())?;
-                notices.registered(conn, msisdn.as_str(), new.name(), lang)?;
-            }
-            Ok(id)
-        })
-        .await
-        .map_err(|e| refused(ledger, e))?;
-    let account = existing(ledger, key).await?;
-    print_account(ledger, &account, out);
+    let notices = Arc::new(Notices::new(config, catalog));
+    let done = admin::accounts::create(ledger, notices, audit::CLI, new, key, None).await;
+    let account = done.and_then(Done::fresh).map_err(|e| refused(ledger, e))?;
+    print_view(&account, out);
     Ok(())
 }
 
 /// A till is 5 to 8 digits; anything else is read as a phone number.
 fn account_key(s: &str, config: &Config) -> Result<AccountKey, Failure> {
-    if let Ok(till) = parse_till(s) {
-        return Ok(AccountKey::Till(till));
-    }
-    Ok(AccountKey::Msisdn(Msisdn::parse(s, &config.number_plan())?))
+    Ok(admin::accounts::parse_key(s, config)?)
 }
 
 /// One line of standard input: the PIN. It is never echoed or logged.
@@ -142,31 +122,20 @@ fn read_new_pin(config: &Config) -> Result<Pin, Failure> {
 }
 
 fn print_account(ledger: &Ledger, a: &Account, out: &Output) {
-    let currency = &ledger.settings().currency;
-    let balance = currency.show(a.balance_minor);
+    print_view(&AccountView::of(a, &ledger.settings().currency), out);
+}
+
+fn print_view(a: &AccountView, out: &Output) {
     if out.json {
-        let v = json!({
-            "msisdn": a.msisdn.as_ref().map(|m| m.to_string()).or_else(|| a.contact_msisdn.as_ref().map(|m| m.to_string())),
-            "till": a.till,
-            "name": a.name,
-            "kind": a.kind.as_str(),
-            "balance_minor": a.balance_minor,
-            "balance": balance,
-            "currency": currency.code,
-            "tier": a.tier,
-            "status": a.status.as_str(),
-            "language": a.language.as_str(),
-            "id_number": a.id_number,
-            "created_at_ms": a.created_at_ms,
-        });
-        println!("{v}");
-    } else {
-        println!("{} ({}, {})", a.name, a.kind.as_str(), a.handle());
-        println!("  balance  {balance}");
-        println!("  tier     {}", a.tier);
-        println!("  status   {}", a.status.as_str());
-        if let Some(contact) = &a.contact_msisdn {
-            println!("  contact  {contact}");
-        }
+        println!("{}", json!(a));
+        return;
+    }
+    let handle = a.till.as_ref().map(|t| format!("till {t}")).or_else(|| a.msisdn.clone()).unwrap_or_default();
+    println!("{} ({}, {handle})", a.name, a.kind);
+    println!("  balance  {}", a.balance);
+    println!("  tier     {}", a.tier);
+    println!("  status   {}", a.status);
+    if let (Some(_), Some(contact)) = (&a.till, &a.msisdn) {
+        println!("  contact  {contact}");
     }
 }

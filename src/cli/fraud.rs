@@ -1,9 +1,9 @@
 //! `mkoba held …` and `mkoba sim-swap …` (SPEC §11).
 
-use super::{open, print_receipt, refused, Failure, Outcome, Output};
+use super::{open, print_receipt, refused, Outcome, Output};
+use crate::admin::{self, audit, Done};
 use crate::config::Config;
 use crate::domain::{now_ms, Msisdn, Reference};
-use crate::ledger::history;
 use crate::ledger::holds::{self, Settle};
 use clap::Subcommand;
 use serde_json::json;
@@ -69,8 +69,11 @@ pub(crate) async fn held(cmd: HeldCmd, config: &Config) -> Outcome {
     };
     let reference = Reference::parse(&reference)?;
     let ledger = open(config).await?;
-    let receipt = ledger.settle_hold(reference, how).await.map_err(|e| refused(&ledger, e))?;
-    print_receipt(&ledger, &receipt, &out);
+    let done = admin::money::settle_hold(&ledger, audit::CLI, reference, how, None).await;
+    let settled = done.and_then(Done::fresh).map_err(|e| refused(&ledger, e))?;
+    if let Some(receipt) = &settled.receipt {
+        print_receipt(&ledger, receipt, &out);
+    }
     Ok(())
 }
 
@@ -79,12 +82,8 @@ pub(crate) async fn sim_swap(cmd: SimSwapCmd, config: &Config) -> Outcome {
     let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
     let now = now_ms();
     let at_ms = at.unwrap_or(now);
-    if at_ms > now {
-        return Err(Failure::Refused("a SIM swap cannot be in the future".into()));
-    }
     let ledger = open(config).await?;
-    let number = msisdn.to_string();
-    ledger.write(move |conn| history::mark_swap(conn, &number, at_ms, "operator", now)).await?;
+    admin::accounts::mark_sim_swap(&ledger, audit::CLI, &msisdn, at_ms, now).await.map_err(|e| refused(&ledger, e))?;
     let until = at_ms.saturating_add(config.sim_swap.cooloff_hours.saturating_mul(3_600_000));
     if out.json {
         println!(

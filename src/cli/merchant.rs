@@ -8,12 +8,14 @@
 use super::accounts::existing;
 use super::args::MerchantKeyCmd;
 use super::{open, Failure, Outcome, Output};
+use crate::admin::audit::{self, Entry};
+use crate::admin::run::audited;
 use crate::config::Config;
 use crate::domain::now_ms;
 use crate::domain::time::rfc3339;
 use crate::integrator::keys;
 use crate::ledger::account::parse_till;
-use crate::ledger::{Account, AccountKey, AccountKind, Ledger};
+use crate::ledger::{Account, AccountKey, AccountKind, Ledger, LedgerError};
 use crate::notify::callbacks;
 use crate::secrets;
 use serde_json::json;
@@ -44,8 +46,14 @@ async fn key_create(till: &str, out: &Output, mut config: Config) -> Outcome {
     let ledger = open(&config).await?;
     let account = merchant(&ledger, till).await?;
     let (secret, id) = (config.api.key_secret.expose().to_string(), account.id);
-    let created = ledger.write(move |conn| keys::create(conn, &secret, id, now_ms())).await?;
     let till = till_of(&account);
+    let entry = Entry::new(audit::CLI, "merchant_key.create", &format!("till {till}"));
+    let created = audited(&ledger, entry, move |conn, entry| {
+        let created = keys::create(conn, &secret, id, now_ms())?;
+        entry.detail = format!("key id {}", created.key_id);
+        Ok(created)
+    })
+    .await?;
     if out.json {
         println!("{}", json!({ "till": till, "key_id": created.key_id, "key": created.key }));
     } else {
@@ -60,11 +68,17 @@ async fn key_revoke(till: &str, key_id: &str, out: &Output, config: Config) -> O
     let ledger = open(&config).await?;
     let account = merchant(&ledger, till).await?;
     let (id, key) = (account.id, key_id.trim().to_string());
-    let revoked = ledger.write(move |conn| keys::revoke(conn, id, &key, now_ms())).await?;
     let till = till_of(&account);
-    if !revoked {
-        return Err(Failure::Refused(format!("till {till} has no live API key {}", key_id.trim())));
-    }
+    let entry = Entry::new(audit::CLI, "merchant_key.revoke", &format!("till {till}")).detail(format!("key id {key}"));
+    let shown = till.clone();
+    audited(&ledger, entry, move |conn, _| {
+        if keys::revoke(conn, id, &key, now_ms())? {
+            Ok(())
+        } else {
+            Err(LedgerError::InvalidState(format!("till {shown} has no live API key {key}")))
+        }
+    })
+    .await?;
     if out.json {
         println!("{}", json!({ "till": till, "key_id": key_id.trim(), "revoked": true }));
     } else {

@@ -6,7 +6,9 @@
 //! the dispatch to each command, and the helpers every command shares
 //! (opening the ledger, printing a receipt). The subcommands' arguments are
 //! in `args`, the error type in `failure`, and the commands themselves by
-//! concern: `accounts`, `transfers`, `fraud` and `service`.
+//! concern: `accounts`, `transfers`, `fraud`, `merchant`, `admin` and `service`.
+//! Commands that change state go through [`crate::admin`], which audits them
+//! as `cli`.
 
 use crate::config::Config;
 use crate::ledger::{Ledger, LedgerError, Receipt};
@@ -19,6 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod accounts;
+mod admin;
 mod args;
 mod failure;
 mod fraud;
@@ -78,6 +81,9 @@ enum Command {
     /// Numbers whose SIM card was swapped.
     #[command(subcommand, name = "sim-swap")]
     SimSwap(fraud::SimSwapCmd),
+    /// The operator API's keys.
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
 }
 
 pub fn main() -> ExitCode {
@@ -146,6 +152,7 @@ async fn run(command: Command, config: Config) -> Outcome {
         Command::Ledger(LedgerCmd::Verify { out }) => service::ledger_verify(out, &config).await,
         Command::Held(cmd) => fraud::held(cmd, &config).await,
         Command::SimSwap(cmd) => fraud::sim_swap(cmd, &config).await,
+        Command::Admin(cmd) => admin::admin(cmd, config).await,
     }
 }
 

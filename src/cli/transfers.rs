@@ -1,10 +1,9 @@
 //! `mkoba float issue` and `mkoba transfer reverse`: money an operator moves.
 
-use super::accounts::existing;
-use super::{open, print_receipt, refused, Failure, Outcome, Output};
+use super::{open, print_receipt, refused, Outcome, Output};
+use crate::admin::{self, audit, Done};
 use crate::config::Config;
 use crate::domain::{Money, Msisdn, Reference};
-use crate::ledger::{AccountKey, AccountKind, ReversalRequest, TransferKind, TransferRequest};
 use rand::Rng;
 
 /// Issues e-money to an agent's float from the issuance account.
@@ -18,22 +17,12 @@ pub(super) async fn float_issue(
     let msisdn = Msisdn::parse(&agent, &config.number_plan())?;
     let amount = Money::parse(&amount, config.currency.minor_digits)?;
     let ledger = open(config).await?;
-    let agent = existing(&ledger, AccountKey::Msisdn(msisdn)).await?;
-    if agent.kind != AccountKind::Agent {
-        return Err(Failure::Refused(format!("{} is a {}, not an agent", agent.handle(), agent.kind.as_str())));
-    }
     let key = idempotency_key.unwrap_or_else(|| format!("cli:float:{}", random_key()));
-    let receipt = ledger
-        .submit(TransferRequest::new(
-            key,
-            TransferKind::FloatIssue,
-            ledger.settings().system.issuance,
-            agent.id,
-            amount,
-        ))
-        .await
-        .map_err(|e| refused(&ledger, e))?;
-    print_receipt(&ledger, &receipt, &out);
+    let done = admin::money::issue_float(&ledger, audit::CLI, msisdn, amount, key, None).await;
+    let issued = done.and_then(Done::fresh).map_err(|e| refused(&ledger, e))?;
+    if let Some(receipt) = &issued.receipt {
+        print_receipt(&ledger, receipt, &out);
+    }
     Ok(())
 }
 
@@ -42,14 +31,11 @@ pub(super) async fn float_issue(
 pub(super) async fn reverse(reference: String, out: Output, config: &Config) -> Outcome {
     let reference = Reference::parse(&reference)?;
     let ledger = open(config).await?;
-    let receipt = ledger
-        .reverse(ReversalRequest { idempotency_key: format!("reverse:{reference}"), reference: reference.clone() })
-        .await
-        .map_err(|e| refused(&ledger, e))?;
-    if receipt.replayed {
-        return Err(Failure::Refused(format!("transfer {reference} was already reversed by {}", receipt.reference)));
+    let done = admin::money::reverse(&ledger, audit::CLI, reference, None).await;
+    let reversed = done.and_then(Done::fresh).map_err(|e| refused(&ledger, e))?;
+    if let Some(receipt) = &reversed.receipt {
+        print_receipt(&ledger, receipt, &out);
     }
-    print_receipt(&ledger, &receipt, &out);
     Ok(())
 }
 

@@ -222,3 +222,36 @@ diesel::table! {
         digest_day -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    admin_keys (id) {
+        id -> BigInt,
+        name -> Text,
+        role -> Text,
+        key_hash -> Text,
+        created_at_ms -> BigInt,
+        revoked_at_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+        outcome -> Text,
+        detail -> Text,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    admin_idempotency (idem_key) {
+        idem_key -> Text,
+        request_hash -> Text,
+        status_code -> Integer,
+        response_body -> Text,
+        created_at_ms -> BigInt,
+    }
+}

@@ -2,6 +2,7 @@
 //! route sits in the `/webhooks` scope behind [`guard`] (allowed source,
 //! per-source rate, token), so a handler starts with an authenticated request.
 
+pub mod admin;
 pub mod api;
 pub mod backoffice;
 pub mod dev;
@@ -32,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/africastalking/delivery", web::post().to(sms::delivery)),
         )
         .configure(api::routes)
+        .configure(admin::routes)
         .configure(backoffice::routes);
 }
 

@@ -47,6 +47,10 @@ pub enum LedgerError {
     AlreadySettled { reference: String, status: String },
     #[error("transfer {0} belongs to a hold: use mkoba held release/return")]
     HeldTransfer(String),
+    /// An operator's change that makes no sense in the account's state
+    /// (suspending a suspended account, unlocking one not locked).
+    #[error("{0}")]
+    InvalidState(String),
     #[error("no payment request or allowance {0}")]
     UnknownApproval(String),
     #[error("the payment request or allowance is {status}")]
@@ -90,6 +94,7 @@ impl LedgerError {
             LedgerError::NotHeld(_) => "not_held",
             LedgerError::AlreadySettled { .. } => "already_settled",
             LedgerError::HeldTransfer(_) => "held_transfer",
+            LedgerError::InvalidState(_) => "invalid_state",
             LedgerError::UnknownApproval(_) => "not_found",
             LedgerError::ApprovalNotOpen { status } => match status.as_str() {
                 "revoked" => "allowance_revoked",

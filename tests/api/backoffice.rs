@@ -88,7 +88,7 @@ async fn reverse_a_transfer(b: &Browser, s: &Scene) {
 
     b.type_into("#reference", &s.posted).await;
     b.click("#transfer-form button[type=submit]").await;
-    b.wait_text("#transfer-fields", "Baraka").await;
+    b.wait_text("#transfer-fields", "254712000002").await;
     b.click("#reverse").await;
     b.wait_for("the confirmation step", "!document.getElementById('confirm').hidden", "document.body.innerText").await;
     assert!(b.text("#confirm-text").await.contains(&s.posted), "[{be}] the confirmation names the transfer");
@@ -188,12 +188,12 @@ async fn a_viewer_cannot_act(b: &Browser, s: &Scene) {
     )
     .await;
     assert!(!b.enabled(&release).await, "[{be}] release is disabled for a viewer");
+    b.screenshot(&format!("backoffice-{be}-viewer")).await;
     b.eval("(document.getElementById('suspend').disabled = false, true)").await;
     b.click("#suspend").await;
     b.wait_text("#account-error", "a viewer key cannot do this").await;
     let amina = t.find("254712000001").await.expect("amina");
     assert_eq!(amina.status.as_str(), "active", "[{be}] the refused suspend changed nothing");
-    b.screenshot(&format!("backoffice-{be}-viewer")).await;
     sign_out(b).await;
 }
 

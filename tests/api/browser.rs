@@ -118,9 +118,14 @@ impl Browser {
         self.client.get_alert_text().await.is_ok()
     }
 
-    /// Saves a PNG of the window under the target dir's test-output folder.
+    /// Saves a PNG of the whole page (the window stretched to its height)
+    /// under the target dir's test-output folder.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let height = self.eval("document.documentElement.scrollHeight").await.as_u64().unwrap_or(900);
+        let height = u32::try_from(height).unwrap_or(900).clamp(900, 4000);
+        self.client.set_window_size(1366, height + 140).await.expect("window size");
         let png = self.client.screenshot().await.expect("screenshot");
+        self.client.set_window_size(1366, 900).await.expect("window size");
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("test-output");
         std::fs::create_dir_all(&dir).expect("test-output dir");
         let path = dir.join(format!("{name}.png"));

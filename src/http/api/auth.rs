@@ -40,7 +40,7 @@ async fn owner_of(req: &HttpRequest) -> Result<KeyOwner, ApiError> {
 }
 
 /// The key of `Authorization: Bearer <key>` (the scheme in any case).
-fn bearer(req: &HttpRequest) -> Option<String> {
+pub fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, key) = value.trim().split_once(' ')?;
     let key = key.trim();

@@ -33,9 +33,10 @@ pub enum Access {
     Key,
 }
 
-/// One route with the part of the OpenAPI document that describes it.
-pub struct Endpoint {
-    pub access: Access,
+/// One route with the part of the OpenAPI document that describes it, and
+/// who may call it (`A`: this API's [`Access`], or the admin API's).
+pub struct Endpoint<A = Access> {
+    pub access: A,
     pub method: Method,
     /// The full path, `{name}` for a parameter (actix's syntax and OpenAPI's).
     pub path: String,
@@ -43,8 +44,8 @@ pub struct Endpoint {
     to: fn(Route) -> Route,
 }
 
-impl Endpoint {
-    fn new(access: Access, doc: Document, to: fn(Route) -> Route) -> Endpoint {
+impl<A> Endpoint<A> {
+    pub(crate) fn new(access: A, doc: Document, to: fn(Route) -> Route) -> Endpoint<A> {
         let (path, item) = doc.paths.paths.iter().next().expect("an endpoint's document has its path");
         let method = [
             (Method::GET, item.get.is_some()),
@@ -60,13 +61,14 @@ impl Endpoint {
         Endpoint { access, method, path, doc, to }
     }
 
-    fn route(&self) -> Route {
+    pub(crate) fn route(&self) -> Route {
         (self.to)(web::method(self.method.clone()))
     }
 }
 
 /// The list: `Access handler`, one per route. A handler's
-/// `#[utoipa::path]` names its method and full path.
+/// `#[utoipa::path]` names its method and full path. The admin API uses it
+/// too, with its own `Access` and `Endpoint` in scope.
 macro_rules! endpoints {
     ($($access:ident $($seg:ident)::+),* $(,)?) => {
         /// Every route of the API, each with its part of the document.
@@ -80,6 +82,8 @@ macro_rules! endpoints {
         }
     };
 }
+
+pub(crate) use endpoints as endpoint_list;
 
 endpoints![
     Public openapi::spec,

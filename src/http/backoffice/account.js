@@ -14,7 +14,7 @@ const Account = (() => {
       ["f_name", account.name],
       ["f_msisdn", account.msisdn],
       ["f_till", account.till ?? undefined],
-      ["f_kind", account.kind],
+      ["f_kind", I18n.kind(account.kind)],
       ["f_status", el("span", { class: "badge " + account.status }, I18n.word(account.status))],
       ["f_tier", account.tier],
       ["f_balance", Dom.money(account.balance_minor, account.currency)],
@@ -22,7 +22,7 @@ const Account = (() => {
     Dom.rows($("statement").tBodies[0], entries.map((entry) => [
       Dom.when(entry.created_at),
       el("code", {}, entry.reference),
-      entry.kind,
+      I18n.kind(entry.kind),
       entry.counterparty ?? "—",
       { text: Dom.money(entry.amount_minor, account.currency), num: true },
       { text: entry.fee_minor ? Dom.money(entry.fee_minor, account.currency) : "—", num: true },
@@ -46,11 +46,11 @@ const Account = (() => {
   async function find(event) {
     event.preventDefault();
     const query = $("find").value.trim();
-    if (!query) return Dom.fail("account-error", I18n.t("err_empty_account"));
+    if (!query) return Dom.fail("account-error", "err_empty_account");
     Dom.ok("account-error");
     try {
       const account = await load(query);
-      Dom.announce(I18n.t("account_found", { account: account.till || account.msisdn, name: account.name }));
+      Dom.announce("account_found", { account: account.till || account.msisdn, name: account.name });
     } catch (error) {
       shown = null;
       $("account").hidden = true;
@@ -66,7 +66,7 @@ const Account = (() => {
     try {
       const account = await Api.post(Api.account(id) + "/" + action);
       await load(id);
-      Dom.announce(I18n.t("account_changed", { account: id, status: I18n.word(account.status) }));
+      Dom.announce("account_changed", () => ({ account: id, status: I18n.word(account.status) }));
       App.refreshAudit();
     } catch (error) {
       Dom.fail("account-error", error);

@@ -35,7 +35,7 @@ const App = (() => {
     event.preventDefault();
     const key = $("key").value.trim();
     if (!key) {
-      Dom.fail("sign-in-error", I18n.t("err_empty_key"));
+      Dom.fail("sign-in-error", "err_empty_key");
       $("key").focus();
       return;
     }
@@ -46,9 +46,10 @@ const App = (() => {
       $("key").value = "";
       Dom.ok("sign-in-error");
       start();
-      Dom.announce(I18n.t("signed_in_as", { name: me.name, role: I18n.t("role_" + me.role) }));
+      const who = me;
+      Dom.announce("signed_in_as", () => ({ name: who.name, role: I18n.t("role_" + who.role) }));
     } catch (error) {
-      $("sign-in-error").textContent = Dom.describe(error);
+      Dom.say("sign-in-error", () => Dom.describe(error));
       $("key").focus();
     } finally {
       $("sign-in-button").disabled = false;
@@ -72,8 +73,8 @@ const App = (() => {
     $("desk").hidden = true;
     $("who").hidden = true;
     $("sign-in").hidden = false;
-    if (said) Dom.announce(I18n.t("signed_out"));
-    else $("sign-in-error").textContent = I18n.t("err_unauthorized");
+    if (said) Dom.announce("signed_out");
+    else Dom.fail("sign-in-error", "err_unauthorized");
     $("key").focus();
   }
 
@@ -84,6 +85,7 @@ const App = (() => {
     Account.render();
     Transfer.render();
     Lists.render();
+    Dom.resay();
   }
 
   async function resume() {
@@ -93,7 +95,7 @@ const App = (() => {
       await start();
     } catch (error) {
       if (error.code === "unauthorized") signedOut(false);
-      else $("sign-in-error").textContent = Dom.describe(error);
+      else Dom.fail("sign-in-error", error);
     }
   }
 
@@ -105,7 +107,7 @@ const App = (() => {
     $("sign-out").addEventListener("click", () => signedOut(true));
     $("refresh").addEventListener("click", async () => {
       await Lists.loadAll();
-      Dom.announce(I18n.t("refreshed"));
+      Dom.announce("refreshed");
     });
     Account.init();
     Transfer.init();

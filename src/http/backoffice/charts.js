@@ -29,7 +29,7 @@ const Charts = (() => {
   // agents: [{msisdn, name, balance_minor, low}], sorted lowest first.
   function float(agents, thresholdMinor) {
     const shown = agents.slice(0, 30);
-    const labelW = 190, valueW = 130, barW = 420, rowH = 26, top = 28;
+    const labelW = 180, valueW = 150, barW = 330, rowH = 28, top = 30;
     const width = labelW + barW + valueW, height = top + rowH * shown.length + 8;
     const max = roundUp(Math.max(thresholdMinor * 1.5, ...shown.map((a) => Number(a.balance_minor) || 0)));
     const x = (minor) => labelW + (Math.max(0, Number(minor) || 0) / max) * barW;
@@ -38,7 +38,7 @@ const Charts = (() => {
       I18n.t("float_desc", { agents: agents.length, low, amount: Dom.money(thresholdMinor) }));
     shown.forEach((agent, i) => {
       const y = top + i * rowH;
-      const label = agent.name.length > 24 ? agent.name.slice(0, 23) + "…" : agent.name;
+      const label = agent.name.length > 20 ? agent.name.slice(0, 19) + "…" : agent.name;
       chart.append(
         svg("text", { x: labelW - 8, y: y + 17, "text-anchor": "end", class: "label" }, label),
         svg("rect", { x: labelW, y: y + 4, width: Math.max(2, x(agent.balance_minor) - labelW), height: rowH - 8,
@@ -59,7 +59,7 @@ const Charts = (() => {
 
   // hours: [{hour, count, amount_minor}], oldest first.
   function traffic(hours) {
-    const left = 44, bottom = 28, top = 12, plotH = 170, colW = 26;
+    const left = 44, bottom = 28, top = 12, plotH = 180, colW = 24;
     const width = left + colW * Math.max(hours.length, 1) + 8, height = top + plotH + bottom;
     const counts = hours.map((h) => Number(h.count) || 0);
     const total = counts.reduce((a, b) => a + b, 0);

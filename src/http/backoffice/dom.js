@@ -54,9 +54,22 @@ const Dom = (() => {
     return date.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   }
 
+  // What each message element says, as a function of the language, so a
+  // language switch says it again in the other one.
+  const said = new Map();
+
+  function say(id, make) {
+    said.set(id, make);
+    $(id).textContent = make();
+  }
+
+  function resay() {
+    for (const [id, make] of said) $(id).textContent = make();
+  }
+
   // Says something to everyone: the live region reads it out.
-  function announce(text) {
-    $("status").textContent = text;
+  function announce(key, params) {
+    say("status", () => I18n.t(key, params));
   }
 
   // The error in words, in the page's language.
@@ -70,6 +83,12 @@ const Dom = (() => {
       case "not_found": return I18n.t("err_not_found");
       case "invalid_state": return I18n.t("err_invalid_state", { message });
       case "already_exists": return I18n.t("err_already_exists");
+      case "already_reversed": return I18n.t("err_already_reversed");
+      case "not_reversible": return I18n.t("err_not_reversible", { message });
+      case "reversal_funds_gone": return I18n.t("err_funds_gone");
+      case "held_transfer": return I18n.t("err_held_transfer");
+      case "not_held":
+      case "already_settled": return I18n.t("err_already_settled");
       case "payload_too_large": return I18n.t("err_too_large");
       default:
         if (error.status === 404) return I18n.t("err_not_found");
@@ -82,11 +101,12 @@ const Dom = (() => {
 
   // Shows an error next to what failed (its role=alert reads it out).
   function fail(id, error) {
-    $(id).textContent = typeof error === "string" ? error : describe(error);
+    say(id, () => (typeof error === "string" ? I18n.t(error) : describe(error)));
     if (error instanceof Api.ApiError && error.code === "unauthorized") App.signedOut(false);
   }
 
   function ok(id) {
+    said.delete(id);
     $(id).textContent = "";
   }
 
@@ -117,5 +137,5 @@ const Dom = (() => {
     }
   }
 
-  return { el, svg, $, clear, money, when, hour, announce, describe, fail, ok, fields, rows };
+  return { el, svg, $, clear, money, when, hour, say, resay, announce, describe, fail, ok, fields, rows };
 })();

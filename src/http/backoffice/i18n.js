@@ -101,11 +101,31 @@ const I18n = (() => {
       traffic_chart: "Transfers per hour, last {hours} hours",
       traffic_desc: "{count} transfers worth {amount} in the last {hours} hours; the busiest hour, {hour}, had {max}.",
       traffic_bar: "{hour}: {count} transfers, {amount}",
+      k_p2p: "payment",
+      k_cash_in: "deposit",
+      k_cash_out: "withdrawal",
+      k_merchant_payment: "merchant payment",
+      k_float_issue: "float issue",
+      k_fee: "fee",
+      k_commission: "commission",
+      k_reversal: "reversal",
+      k_charge: "charge",
+      k_payout: "payout",
+      k_refund: "refund",
+      k_customer: "customer",
+      k_agent: "agent",
+      k_merchant: "merchant",
+      k_system: "system",
       s_active: "active",
+      s_ok: "ok",
+      s_forbidden: "refused (viewer)",
       s_suspended: "suspended",
       s_locked: "locked",
       s_closed: "closed",
       s_posted: "posted",
+      s_completed: "completed",
+      s_sending: "sending",
+      s_delivered: "delivered",
       s_held: "held",
       s_reversed: "reversed",
       s_released: "released",
@@ -122,6 +142,11 @@ const I18n = (() => {
       err_not_found: "Not found. Check the phone number, till or reference.",
       err_invalid_state: "That cannot be done now ({message}). Nothing was changed.",
       err_already_exists: "That already exists. Nothing was changed.",
+      err_already_reversed: "This transfer was already reversed. Nothing was changed.",
+      err_not_reversible: "This transfer cannot be reversed ({message}). Nothing was changed.",
+      err_funds_gone: "The recipient has already spent the money, so it cannot be reversed. Nothing was changed.",
+      err_held_transfer: "This transfer is held in suspense: release or return it under Held transfers instead.",
+      err_already_settled: "That held transfer was already released or returned. Nothing was changed.",
       err_bad_request: "The request was refused: {message}",
       err_too_large: "The request was too large.",
       err_server: "The server failed ({status}). Nothing is known to have changed; try again.",
@@ -223,11 +248,31 @@ const I18n = (() => {
       traffic_chart: "Miamala kwa saa, saa {hours} zilizopita",
       traffic_desc: "Miamala {count} yenye thamani ya {amount} katika saa {hours} zilizopita; saa yenye shughuli nyingi, {hour}, ilikuwa na {max}.",
       traffic_bar: "{hour}: miamala {count}, {amount}",
+      k_p2p: "malipo",
+      k_cash_in: "kuweka pesa",
+      k_cash_out: "kutoa pesa",
+      k_merchant_payment: "malipo kwa mfanyabiashara",
+      k_float_issue: "utoaji wa floti",
+      k_fee: "ada",
+      k_commission: "kamisheni",
+      k_reversal: "urejeshaji",
+      k_charge: "tozo",
+      k_payout: "malipo kwa mteja",
+      k_refund: "marejesho",
+      k_customer: "mteja",
+      k_agent: "wakala",
+      k_merchant: "mfanyabiashara",
+      k_system: "mfumo",
       s_active: "hai",
+      s_ok: "sawa",
+      s_forbidden: "imekataliwa (mtazamaji)",
       s_suspended: "imesimamishwa",
       s_locked: "imefungwa",
       s_closed: "imefungwa kabisa",
       s_posted: "imekamilika",
+      s_completed: "imekamilika",
+      s_sending: "inatumwa",
+      s_delivered: "imefika",
       s_held: "imezuiliwa",
       s_reversed: "imerudishwa",
       s_released: "imeachiliwa",
@@ -244,6 +289,11 @@ const I18n = (() => {
       err_not_found: "Haikupatikana. Angalia namba ya simu, till au kumbukumbu.",
       err_invalid_state: "Hilo haliwezekani sasa ({message}). Hakuna kilichobadilika.",
       err_already_exists: "Hicho tayari kipo. Hakuna kilichobadilika.",
+      err_already_reversed: "Muamala huu ulisharudishwa. Hakuna kilichobadilika.",
+      err_not_reversible: "Muamala huu hauwezi kurudishwa ({message}). Hakuna kilichobadilika.",
+      err_funds_gone: "Mpokeaji ameshatumia pesa, kwa hivyo haziwezi kurudishwa. Hakuna kilichobadilika.",
+      err_held_transfer: "Muamala huu umezuiliwa: uachilie au uurudishe chini ya Miamala iliyozuiliwa.",
+      err_already_settled: "Muamala huo uliozuiliwa ulishaachiliwa au kurudishwa. Hakuna kilichobadilika.",
       err_bad_request: "Ombi limekataliwa: {message}",
       err_too_large: "Ombi ni kubwa mno.",
       err_server: "Seva imeshindwa ({status}). Haijulikani kama kuna kilichobadilika; jaribu tena.",
@@ -260,17 +310,21 @@ const I18n = (() => {
   function t(key, params) {
     const table = STRINGS[lang] || STRINGS.en;
     let text = table[key] ?? STRINGS.en[key] ?? key;
-    for (const [name, value] of Object.entries(params || {})) {
+    const values = typeof params === "function" ? params() : params;
+    for (const [name, value] of Object.entries(values || {})) {
       text = text.split("{" + name + "}").join(String(value));
     }
     return text;
   }
 
-  // A status or kind from the API in words, or as sent when unknown.
-  function word(value) {
-    const key = "s_" + value;
+  // A status from the API in words, or as sent when unknown.
+  function word(value, prefix) {
+    const key = (prefix || "s_") + value;
     return (STRINGS[lang] || STRINGS.en)[key] ?? value;
   }
+
+  // A transfer or account kind in words.
+  const kind = (value) => word(value, "k_");
 
   // Puts every static string in place: data-i18n is the text,
   // data-i18n-label the accessible name.
@@ -287,5 +341,5 @@ const I18n = (() => {
     try { localStorage.setItem("mkoba.lang", next); } catch (_) { /* not kept */ }
   }
 
-  return { t, word, apply, set, get lang() { return lang; }, languages: Object.keys(STRINGS) };
+  return { t, word, kind, apply, set, get lang() { return lang; }, languages: Object.keys(STRINGS) };
 })();

@@ -12,7 +12,7 @@ const Transfer = (() => {
     $("transfer").hidden = false;
     Dom.fields($("transfer-fields"), [
       ["f_reference", el("code", {}, shown.reference)],
-      ["f_kind", shown.kind],
+      ["f_kind", I18n.kind(shown.kind)],
       ["f_status", el("span", { class: "badge " + shown.status }, I18n.word(shown.status))],
       ["f_amount", Dom.money(shown.amount_minor)],
       ["f_fee", Dom.money(shown.fee_minor)],
@@ -40,11 +40,11 @@ const Transfer = (() => {
     event.preventDefault();
     const reference = $("reference").value.trim();
     $("confirm").hidden = true;
-    if (!reference) return Dom.fail("transfer-error", I18n.t("err_empty_reference"));
+    if (!reference) return Dom.fail("transfer-error", "err_empty_reference");
     Dom.ok("transfer-error");
     try {
       await load(reference);
-      Dom.announce(I18n.t("transfer_found", { reference: shown.reference }));
+      Dom.announce("transfer_found", { reference: shown.reference });
     } catch (error) {
       shown = null;
       $("transfer").hidden = true;
@@ -62,7 +62,7 @@ const Transfer = (() => {
   function cancel() {
     $("confirm").hidden = true;
     $("reverse").focus();
-    Dom.announce(I18n.t("cancelled"));
+    Dom.announce("cancelled");
   }
 
   async function reverse() {
@@ -72,9 +72,9 @@ const Transfer = (() => {
     try {
       const result = await Api.post(Api.transfer(reference) + "/reverse");
       await load(reference);
-      const text = I18n.t("reversed", { reference, reversal: result.reference });
-      $("transfer-result").textContent = text;
-      Dom.announce(text);
+      const said = { reference, reversal: result.reference };
+      Dom.say("transfer-result", () => I18n.t("reversed", said));
+      Dom.announce("reversed", said);
       App.refreshAudit();
       Account.reload();
     } catch (error) {
@@ -95,7 +95,7 @@ const Transfer = (() => {
     $("transfer").hidden = true;
     $("confirm").hidden = true;
     $("reference").value = "";
-    $("transfer-result").textContent = "";
+    Dom.ok("transfer-result");
     Dom.ok("transfer-error");
   }
 
@@ -129,7 +129,7 @@ const Lists = (() => {
     Dom.ok("held-error");
     try {
       const result = await Api.post(Api.held(reference) + "/" + how);
-      Dom.announce(I18n.t(result.status === "returned" ? "returned" : "released", { reference }));
+      Dom.announce(result.status === "returned" ? "returned" : "released", { reference });
       await Promise.all([load("held", "/held", renderHeld, "held-error"), App.refreshAudit()]);
       $("held-h").focus();
     } catch (error) {
@@ -164,7 +164,7 @@ const Lists = (() => {
     if (!data.audit) return;
     Dom.rows($("audit").tBodies[0], (data.audit.entries || []).map((e) => [
       Dom.when(e.at), e.actor, e.action, e.target ?? "—",
-      el("span", { class: "badge " + e.outcome }, e.outcome), e.detail ?? "",
+      el("span", { class: "badge " + e.outcome }, I18n.word(e.outcome)), e.detail ?? "",
     ]), "audit_empty");
   }
 

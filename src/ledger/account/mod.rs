@@ -179,6 +179,10 @@ impl NewAccount {
         &self.name
     }
 
+    pub fn is_agent(&self) -> bool {
+        self.kind == AccountKind::Agent.as_str()
+    }
+
     pub fn language(&self) -> &str {
         &self.language
     }
