@@ -155,6 +155,8 @@ async fn names_are_text(b: &Browser, s: &Scene) {
 
 async fn kiswahili(b: &Browser, s: &Scene) {
     let be = s.app.backend();
+    let missing = b.eval("I18n.missing()").await;
+    assert_eq!(missing, serde_json::json!([]), "every string in both languages");
     b.select("#lang", "sw").await;
     b.wait_text("#held-h", "Miamala iliyozuiliwa").await;
     assert_eq!(b.eval("document.documentElement.lang").await.as_str(), Some("sw"), "[{be}]");

@@ -6,6 +6,7 @@
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,6 +40,9 @@ impl Browser {
         let port = free_port();
         let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))
+            // Its own process group, which Chromium joins: a failed test
+            // ends both with one signal to the group (see Drop).
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -134,17 +138,20 @@ impl Browser {
         path
     }
 
-    pub async fn close(mut self) {
+    /// Ends the WebDriver session (Chromium quits); Drop ends chromedriver.
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // A failed test must not leave its chromedriver behind.
+        // A failed test must leave neither chromedriver nor its Chromium
+        // behind: end the process group this Browser started.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
 

@@ -341,5 +341,14 @@ const I18n = (() => {
     try { localStorage.setItem("mkoba.lang", next); } catch (_) { /* not kept */ }
   }
 
-  return { t, word, kind, apply, set, get lang() { return lang; }, languages: Object.keys(STRINGS) };
+  // Keys some language lacks, and data-i18n keys no language has: the
+  // tests expect none.
+  function missing() {
+    const all = new Set(Object.values(STRINGS).flatMap((table) => Object.keys(table)));
+    for (const node of document.querySelectorAll("[data-i18n]")) all.add(node.dataset.i18n);
+    for (const node of document.querySelectorAll("[data-i18n-label]")) all.add(node.dataset.i18nLabel);
+    return [...all].filter((key) => Object.values(STRINGS).some((table) => !(key in table)));
+  }
+
+  return { t, word, kind, apply, missing, set, get lang() { return lang; }, languages: Object.keys(STRINGS) };
 })();
