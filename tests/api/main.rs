@@ -1,5 +1,6 @@
 //! One integration-test binary (one link) with a module per area.
 
+mod admin_api;
 mod approvals;
 mod backoffice;
 mod batch;

@@ -1,0 +1,59 @@
+//! `POST /admin/v1/float`: the Idempotency-Key is required; a replay gets
+//! the stored answer and issues nothing; another body under the same key
+//! is 409; the same key sent many times at once issues exactly once.
+
+use super::admin;
+use crate::helpers::TestDb;
+use futures_util::future::join_all;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn float_is_issued_once_per_key() {
+    for db in TestDb::all() {
+        let a = admin(db).await;
+        let be = a.be();
+        let body = json!({"agent": "0722000001", "amount_minor": 50_000});
+        let missing = a.post("/float", body.clone()).await;
+        assert_eq!((missing.status, missing.code()), (400, "idempotency_key_required"), "[{be}] {missing:?}");
+        let first = a.post_as(&a.op, "/float", Some("float-1"), body.clone()).await;
+        assert_eq!(first.status, 201, "[{be}] {first:?}");
+        assert_eq!(
+            (first.str("agent"), first.body["amount_minor"].as_i64(), first.body["balance_minor"].as_i64()),
+            ("254722000001".into(), Some(50_000), Some(900_500 + 50_000)),
+            "[{be}] the world's agent had KES 9,005 after Amina's deposit and its commission"
+        );
+        assert_eq!(first.str("reference").len(), 10);
+        let replay =
+            a.post_as(&a.op, "/float", Some("float-1"), json!({"amount_minor": 50_000, "agent": "0722000001"})).await;
+        assert_eq!((replay.status, replay.body.clone()), (201, first.body.clone()), "[{be}] the stored answer");
+        let other =
+            a.post_as(&a.op, "/float", Some("float-1"), json!({"agent": "0722000001", "amount_minor": 60_000})).await;
+        assert_eq!((other.status, other.code()), (409, "idempotency_conflict"), "[{be}] {other:?}");
+        assert_eq!(a.app.t.balance(a.w.agent).await, 950_500, "[{be}] issued once");
+
+        // Refusals store nothing and move nothing.
+        for (bad, status) in [
+            (json!({"agent": "0722000001", "amount_minor": 1.5}), 400),
+            (json!({"agent": "0722000001", "amount_minor": -5}), 400),
+            (json!({"agent": "hello", "amount_minor": 5}), 400),
+            (json!({"agent": "0712000001", "amount_minor": 5}), 422),
+            (json!({"agent": "0799999999", "amount_minor": 5}), 404),
+        ] {
+            let answer = a.post_as(&a.op, "/float", Some("float-bad"), bad.clone()).await;
+            assert_eq!(answer.status, status, "[{be}] {bad}: {answer:?}");
+        }
+        assert_eq!(a.app.t.balance(a.w.agent).await, 950_500, "[{be}]");
+
+        // Eight at once with one key: one issue, eight identical answers.
+        let body = json!({"agent": "0722000001", "amount_minor": 1_000});
+        let answers = join_all((0..8).map(|_| a.post_as(&a.op, "/float", Some("float-race"), body.clone()))).await;
+        for answer in &answers {
+            assert_eq!((answer.status, answer.body.clone()), (201, answers[0].body.clone()), "[{be}] {answer:?}");
+        }
+        assert_eq!(a.app.t.balance(a.w.agent).await, 951_500, "[{be}] exactly once");
+        let issued: Vec<_> =
+            a.audit(50).await.into_iter().filter(|e| e["action"] == "float.issue" && e["outcome"] == "ok").collect();
+        assert_eq!(issued.len(), 2, "[{be}] one audit entry per issue: {issued:?}");
+        a.app.t.assert_verified().await;
+    }
+}
