@@ -32,8 +32,8 @@ const PAGE: &str = include_str!("index.html");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(to_page)).route("/admin/", web::get().to(page));
-    for &(name, _, _) in FILES {
-        cfg.route(&format!("{PREFIX}/{name}"), web::get().to(move || asset(name)));
+    for &(name, content_type, body) in FILES {
+        cfg.route(&format!("{PREFIX}/{name}"), web::get().to(move || asset(content_type, body)));
     }
 }
 
@@ -49,14 +49,8 @@ async fn page() -> HttpResponse {
         .body(PAGE)
 }
 
-async fn asset(name: &str) -> HttpResponse {
-    match FILES.iter().find(|(n, _, _)| *n == name) {
-        Some((_, content_type, body)) => strict(HttpResponse::Ok())
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .content_type(*content_type)
-            .body(*body),
-        None => HttpResponse::NotFound().finish(),
-    }
+async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    strict(HttpResponse::Ok()).insert_header((header::CACHE_CONTROL, "no-cache")).content_type(content_type).body(body)
 }
 
 fn strict(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
