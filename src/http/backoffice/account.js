@@ -23,7 +23,7 @@ const Account = (() => {
       Dom.when(entry.created_at),
       el("code", {}, entry.reference),
       I18n.kind(entry.kind),
-      entry.counterparty ?? "—",
+      entry.counterparty || "—",
       { text: Dom.money(entry.amount_minor, account.currency), num: true },
       { text: entry.fee_minor ? Dom.money(entry.fee_minor, account.currency) : "—", num: true },
     ]), "no_entries");
