@@ -1,7 +1,7 @@
 //! `mkoba customer`, `agent`, `merchant`, `account` and `pin`: accounts as
 //! an operator creates, shows and unlocks them.
 
-use super::{open, refused, Failure, Outcome, Output};
+use super::{input_of, open, refused, Failure, Outcome, Output};
 use crate::admin::accounts::{AccountView, Change};
 use crate::admin::{self, audit, Done};
 use crate::config::Config;
@@ -23,8 +23,8 @@ pub(super) async fn customer_register(
     out: Output,
     mut config: Config,
 ) -> Outcome {
-    let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
-    let name = clean_name(&name)?;
+    let parsed = parse_person(&msisdn, &name, &config);
+    let (msisdn, name) = input_of(&config, "customer.create", &msisdn, parsed).await?;
     let id_number = id_number.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let tier = tier.unwrap_or_else(|| if id_number.is_some() { "standard" } else { "basic" }.to_string());
     if !config.tiers.contains_key(&tier) || tier == "agent" || tier == "merchant" {
@@ -39,8 +39,8 @@ pub(super) async fn customer_register(
 }
 
 pub(super) async fn agent_create(msisdn: String, name: String, out: Output, mut config: Config) -> Outcome {
-    let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
-    let name = clean_name(&name)?;
+    let parsed = parse_person(&msisdn, &name, &config);
+    let (msisdn, name) = input_of(&config, "agent.create", &msisdn, parsed).await?;
     secrets::ensure(&mut config)?;
     let pin = read_new_pin(&config)?;
     let pin_hash = startup::pin_hasher(&config)?.hash_async(pin).await?;
@@ -56,9 +56,8 @@ pub(super) async fn merchant_create(
     out: Output,
     config: Config,
 ) -> Outcome {
-    let till = parse_till(&till)?;
-    let name = clean_name(&name)?;
-    let contact = Msisdn::parse(&msisdn, &config.number_plan())?;
+    let parsed = (|| Ok((parse_till(&till)?, clean_name(&name)?, Msisdn::parse(&msisdn, &config.number_plan())?)))();
+    let (till, name, contact) = input_of(&config, "merchant.create", &format!("till {till}"), parsed).await?;
     let ledger = open(&config).await?;
     let new = NewAccount::merchant(&till, &name, &contact);
     created(&ledger, &config, new, AccountKey::Till(till), &out).await
@@ -73,7 +72,8 @@ pub(super) async fn show(account: String, out: Output, config: Config) -> Outcom
 }
 
 pub(super) async fn pin_unlock(msisdn: String, out: Output, config: Config) -> Outcome {
-    let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
+    let parsed = Msisdn::parse(&msisdn, &config.number_plan()).map_err(Failure::from);
+    let msisdn = input_of(&config, Change::Unlock.action(), &msisdn, parsed).await?;
     let ledger = open(&config).await?;
     let key = AccountKey::Msisdn(msisdn);
     let done = admin::accounts::change(&ledger, audit::CLI, key, Change::Unlock, None).await;
@@ -101,6 +101,11 @@ async fn created(ledger: &Ledger, config: &Config, new: NewAccount, key: Account
     let account = done.and_then(Done::fresh).map_err(|e| refused(ledger, e))?;
     print_view(&account, out);
     Ok(())
+}
+
+/// A person's number and name, or why not.
+fn parse_person(msisdn: &str, name: &str, config: &Config) -> Result<(Msisdn, String), Failure> {
+    Ok((Msisdn::parse(msisdn, &config.number_plan())?, clean_name(name)?))
 }
 
 /// A till is 5 to 8 digits; anything else is read as a phone number.

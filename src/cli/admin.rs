@@ -4,7 +4,7 @@
 //! configured, as `mkoba serve` reads it). Creating and revoking are
 //! audited as `cli`.
 
-use super::{open, refused, Failure, Outcome, Output};
+use super::{input_of, open, refused, Failure, Outcome, Output};
 use crate::admin::audit::{self, Entry};
 use crate::admin::keys::{self, Role};
 use crate::admin::run::audited;
@@ -63,7 +63,8 @@ pub(crate) async fn admin(cmd: AdminCmd, config: Config) -> Outcome {
 }
 
 async fn create(name: &str, role: Role, out: &Output, mut config: Config) -> Outcome {
-    let name = keys::clean_name(name)?;
+    let parsed = keys::clean_name(name).map_err(Failure::from);
+    let name = input_of(&config, "admin_key.create", name, parsed).await?;
     secrets::ensure(&mut config)?;
     let ledger = open(&config).await?;
     let secret = config.api.key_secret.expose().to_string();

@@ -1,6 +1,6 @@
 //! `mkoba held …` and `mkoba sim-swap …` (SPEC §11).
 
-use super::{open, print_receipt, refused, Outcome, Output};
+use super::{input_of, open, print_receipt, refused, Failure, Outcome, Output};
 use crate::admin::{self, audit, Done};
 use crate::config::Config;
 use crate::domain::{now_ms, Msisdn, Reference};
@@ -67,7 +67,9 @@ pub(crate) async fn held(cmd: HeldCmd, config: &Config) -> Outcome {
         HeldCmd::Release { reference, out } => (reference, Settle::Release, out),
         HeldCmd::Return { reference, out } => (reference, Settle::Return, out),
     };
-    let reference = Reference::parse(&reference)?;
+    let action = if how == Settle::Release { "held.release" } else { "held.return" };
+    let parsed = Reference::parse(&reference).map_err(Failure::from);
+    let reference = input_of(config, action, &reference, parsed).await?;
     let ledger = open(config).await?;
     let done = admin::money::settle_hold(&ledger, audit::CLI, reference, how, None).await;
     let settled = done.and_then(Done::fresh).map_err(|e| refused(&ledger, e))?;
@@ -79,7 +81,8 @@ pub(crate) async fn held(cmd: HeldCmd, config: &Config) -> Outcome {
 
 pub(crate) async fn sim_swap(cmd: SimSwapCmd, config: &Config) -> Outcome {
     let SimSwapCmd::Mark { msisdn, at, out } = cmd;
-    let msisdn = Msisdn::parse(&msisdn, &config.number_plan())?;
+    let parsed = Msisdn::parse(&msisdn, &config.number_plan()).map_err(Failure::from);
+    let msisdn = input_of(config, "sim_swap.mark", &msisdn, parsed).await?;
     let now = now_ms();
     let at_ms = at.unwrap_or(now);
     let ledger = open(config).await?;

@@ -10,6 +10,8 @@
 //! Commands that change state go through [`crate::admin`], which audits them
 //! as `cli`.
 
+use crate::admin::audit::{self, Entry};
+use crate::admin::run::record_entry;
 use crate::config::Config;
 use crate::ledger::{Ledger, LedgerError, Receipt};
 use crate::startup;
@@ -167,6 +169,24 @@ pub(crate) async fn open(config: &Config) -> Result<Ledger, Failure> {
         Ok(Err(e)) => Err(Failure::Failed(format!("{e:#}"))),
         Err(e) => Err(Failure::Failed(e.to_string())),
     }
+}
+
+/// A write's input, or (when it is refused) the refusal recorded in the
+/// audit log first: a mistyped command is an attempt too.
+pub(crate) async fn input_of<T>(
+    config: &Config,
+    action: &str,
+    target: &str,
+    parsed: Result<T, Failure>,
+) -> Result<T, Failure> {
+    let Err(Failure::Refused(message)) = &parsed else {
+        return parsed;
+    };
+    let target: String = target.chars().filter(|c| !c.is_control()).take(120).collect();
+    let entry = Entry::new(audit::CLI, action, &target).outcome("invalid_input").detail(message.clone());
+    let ledger = open(config).await?;
+    record_entry(&ledger, entry).await?;
+    parsed
 }
 
 pub(crate) fn refused(ledger: &Ledger, e: LedgerError) -> Failure {

@@ -1,6 +1,6 @@
 //! `mkoba float issue` and `mkoba transfer reverse`: money an operator moves.
 
-use super::{open, print_receipt, refused, Outcome, Output};
+use super::{input_of, open, print_receipt, refused, Failure, Outcome, Output};
 use crate::admin::{self, audit, Done};
 use crate::config::Config;
 use crate::domain::{Money, Msisdn, Reference};
@@ -14,8 +14,10 @@ pub(super) async fn float_issue(
     out: Output,
     config: &Config,
 ) -> Outcome {
-    let msisdn = Msisdn::parse(&agent, &config.number_plan())?;
-    let amount = Money::parse(&amount, config.currency.minor_digits)?;
+    let parsed =
+        (|| Ok((Msisdn::parse(&agent, &config.number_plan())?, Money::parse(&amount, config.currency.minor_digits)?)))(
+        );
+    let (msisdn, amount) = input_of(config, "float.issue", &agent, parsed).await?;
     let ledger = open(config).await?;
     let key = idempotency_key.unwrap_or_else(|| format!("cli:float:{}", random_key()));
     let done = admin::money::issue_float(&ledger, audit::CLI, msisdn, amount, key, None).await;
@@ -29,7 +31,8 @@ pub(super) async fn float_issue(
 /// Reverses a completed transfer with a compensating one; a transfer
 /// already reversed is refused.
 pub(super) async fn reverse(reference: String, out: Output, config: &Config) -> Outcome {
-    let reference = Reference::parse(&reference)?;
+    let parsed = Reference::parse(&reference).map_err(Failure::from);
+    let reference = input_of(config, "transfer.reverse", &reference, parsed).await?;
     let ledger = open(config).await?;
     let done = admin::money::reverse(&ledger, audit::CLI, reference, None).await;
     let reversed = done.and_then(Done::fresh).map_err(|e| refused(&ledger, e))?;

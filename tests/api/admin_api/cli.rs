@@ -79,6 +79,11 @@ async fn cli_keys_work_at_once_and_every_cli_write_is_audited() {
         assert_eq!(run(&["transfer", "reverse", &reference], "").0, 1, "[{be}] already reversed");
         assert_eq!(run(&["pin", "unlock", "0712000007"], "").0, 1, "[{be}] not locked");
         assert_eq!(run(&["sim-swap", "mark", "0712000007"], "").0, 0, "[{be}]");
+        assert_eq!(
+            run(&["float", "issue", "--agent", "0722000007", "--amount", "1.234"], "").0,
+            1,
+            "[{be}] bad amount"
+        );
         assert_eq!(run(&["held", "release", "ZZZZZZZZZ9"], "").0, 1, "[{be}]");
         let (code, out, err) = run(&["merchant", "key", "create", "--till", "55777", "--json"], "");
         assert_eq!(code, 0, "[{be}] {err}");
@@ -106,6 +111,7 @@ async fn cli_keys_work_at_once_and_every_cli_write_is_audited() {
             ("transfer.reverse", "already_reversed"),
             ("account.unlock", "invalid_state"),
             ("sim_swap.mark", "ok"),
+            ("float.issue", "invalid_input"),
             ("held.release", "transfer_not_found"),
             ("merchant_key.create", "ok"),
             ("merchant_key.revoke", "ok"),

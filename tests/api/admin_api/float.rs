@@ -57,3 +57,26 @@ async fn float_is_issued_once_per_key() {
         a.app.t.assert_verified().await;
     }
 }
+
+#[tokio::test]
+async fn any_write_with_a_key_is_answered_once() {
+    for db in TestDb::all() {
+        let a = admin(db).await;
+        let be = a.be();
+        let first = a.post_as(&a.op, "/accounts/0712000001/suspend", Some("s-1"), serde_json::Value::Null).await;
+        assert_eq!((first.status, first.str("status")), (200, "suspended".into()), "[{be}] {first:?}");
+        let replay = a.post_as(&a.op, "/accounts/0712000001/suspend", Some("s-1"), serde_json::Value::Null).await;
+        assert_eq!(
+            (replay.status, replay.body.clone()),
+            (200, first.body.clone()),
+            "[{be}] the stored answer, not 409"
+        );
+        let elsewhere = a.post_as(&a.op, "/accounts/0712000002/suspend", Some("s-1"), serde_json::Value::Null).await;
+        assert_eq!((elsewhere.status, elsewhere.code()), (409, "idempotency_conflict"), "[{be}] {elsewhere:?}");
+        assert_eq!(a.get("/accounts/0712000002").await.str("status"), "active", "[{be}] nothing changed");
+        let bad = a.post_as(&a.op, "/accounts/0712000001/resume", Some("has space"), serde_json::Value::Null).await;
+        assert_eq!((bad.status, bad.code()), (400, "invalid_idempotency_key"), "[{be}]");
+        let suspends = a.audit(20).await.into_iter().filter(|e| e["action"] == "account.suspend").count();
+        assert_eq!(suspends, 2, "[{be}] the change and the conflict; the replay changed nothing");
+    }
+}
