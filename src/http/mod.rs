@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod backoffice;
 pub mod dev;
 pub mod guard;
 pub mod metrics;
@@ -36,7 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/africastalking/delivery", web::post().to(sms::delivery)),
         )
         .configure(api::routes)
-        .configure(admin::routes);
+        .configure(admin::routes)
+        .configure(backoffice::routes);
 }
 
 /// Compares `?token=` with the configured token in constant time. Exactly

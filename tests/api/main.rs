@@ -2,7 +2,9 @@
 
 mod admin_api;
 mod approvals;
+mod backoffice;
 mod batch;
+mod browser;
 mod callbacks;
 mod cli;
 mod concurrency;
