@@ -4,11 +4,11 @@
 //! ([`super::endpoints`]), so the document and the routes cannot drift.
 
 use crate::http::api::errors::ErrorBody;
+use crate::http::api::openapi::{merged, BearerScheme};
 use actix_web::HttpResponse;
 use std::sync::OnceLock;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 
 /// The name of the bearer-key security scheme.
 pub const BEARER: &str = "admin_key";
@@ -24,35 +24,21 @@ pub const BEARER: &str = "admin_key";
             `POST /admin/v1/float` requires one. Unknown body fields are ignored. Errors are \
             `{\"error\": {\"code\", \"message\"}}`."
     ),
-    modifiers(&BearerKey),
+    modifiers(&BEARER_KEY),
     security(("admin_key" = [])),
     components(schemas(ErrorBody))
 )]
 struct Base;
 
-struct BearerKey;
-
-impl Modify for BearerKey {
-    fn modify(&self, doc: &mut Document) {
-        let components = doc.components.get_or_insert_with(Default::default);
-        let scheme = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .description(Some("An admin key from `mkoba admin key create --name N --role viewer|operator`"))
-            .build();
-        components.add_security_scheme(BEARER, SecurityScheme::Http(scheme));
-    }
-}
+const BEARER_KEY: BearerScheme = BearerScheme {
+    name: BEARER,
+    description: "An admin key from `mkoba admin key create --name N --role viewer|operator`",
+};
 
 /// The whole document, built once.
 pub fn document() -> &'static Document {
     static DOC: OnceLock<Document> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let mut doc = Base::openapi();
-        for endpoint in super::endpoints() {
-            doc.merge(endpoint.doc);
-        }
-        doc
-    })
+    DOC.get_or_init(|| merged(Base::openapi(), super::endpoints()))
 }
 
 #[utoipa::path(

@@ -22,35 +22,42 @@ pub const BEARER: &str = "api_key";
             Every request but this document's carries `Authorization: Bearer <API key>`; every POST \
             an `Idempotency-Key`. Errors are `{\"error\": {\"code\", \"message\"}}`."
     ),
-    modifiers(&BearerKey),
+    modifiers(&BEARER_KEY),
     security(("api_key" = [])),
     components(schemas(ErrorBody))
 )]
 struct Base;
 
-struct BearerKey;
+/// A bearer-key security scheme under `name`, added to a document's
+/// components (both APIs use one, each with its own name and words).
+pub struct BearerScheme {
+    pub name: &'static str,
+    pub description: &'static str,
+}
 
-impl Modify for BearerKey {
+impl Modify for BearerScheme {
     fn modify(&self, doc: &mut Document) {
         let components = doc.components.get_or_insert_with(Default::default);
-        let scheme = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .description(Some("An API key from `mkoba merchant key create --till T`"))
-            .build();
-        components.add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(self.description)).build();
+        components.add_security_scheme(self.name, SecurityScheme::Http(scheme));
     }
+}
+
+const BEARER_KEY: BearerScheme =
+    BearerScheme { name: BEARER, description: "An API key from `mkoba merchant key create --till T`" };
+
+/// `base` with each endpoint's own part merged in.
+pub fn merged<A>(base: Document, endpoints: Vec<super::Endpoint<A>>) -> Document {
+    endpoints.into_iter().fold(base, |mut doc, endpoint| {
+        doc.merge(endpoint.doc);
+        doc
+    })
 }
 
 /// The whole document, built once.
 pub fn document() -> &'static Document {
     static DOC: OnceLock<Document> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let mut doc = Base::openapi();
-        for endpoint in super::endpoints() {
-            doc.merge(endpoint.doc);
-        }
-        doc
-    })
+    DOC.get_or_init(|| merged(Base::openapi(), super::endpoints()))
 }
 
 #[utoipa::path(
