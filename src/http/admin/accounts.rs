@@ -59,6 +59,13 @@ pub struct Limit {
     pub limit: Option<i64>,
 }
 
+impl Limit {
+    /// The number asked for, 20 when none was, within 1..=[`LIST_MAX`].
+    pub fn get(&self) -> i64 {
+        self.limit.unwrap_or(20).clamp(1, LIST_MAX)
+    }
+}
+
 /// An account with its latest transfers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Statement {
@@ -81,7 +88,7 @@ pub async fn get_statement(
     query: web::Query<Limit>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key_of(&state, &account)?;
-    let limit = query.limit.unwrap_or(20).clamp(1, LIST_MAX);
+    let limit = query.get();
     let currency = state.ledger.settings().currency.clone();
     let statement = state.ledger.read(move |conn| {
         let a = ops::existing(conn, &key)?;

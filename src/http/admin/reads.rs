@@ -4,7 +4,7 @@
 use super::accounts::Limit;
 use super::reply::refusal;
 use crate::admin::audit;
-use crate::admin::views::{self, AgentFloat, AlertView, HourCount, LIST_MAX};
+use crate::admin::views::{self, AgentFloat, AlertView, HourCount};
 use crate::domain::now_ms;
 use crate::domain::time::rfc3339;
 use crate::http::api::errors::ApiError;
@@ -57,7 +57,7 @@ pub struct AuditList {
     responses((status = 200, description = "The latest audit entries, newest first", body = AuditList))
 )]
 pub async fn audit_entries(state: web::Data<AppState>, query: web::Query<Limit>) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(20).clamp(1, LIST_MAX);
+    let limit = query.get();
     let rows = state.ledger.read(move |conn| audit::latest(conn, limit)).await.map_err(refusal)?;
     let entries = rows
         .into_iter()
@@ -105,7 +105,7 @@ pub struct AlertList {
     responses((status = 200, description = "Recent operator alert emails from the outbox, newest first", body = AlertList))
 )]
 pub async fn alerts(state: web::Data<AppState>, query: web::Query<Limit>) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(20).clamp(1, LIST_MAX);
+    let limit = query.get();
     let alerts = state.ledger.read(move |conn| views::alerts(conn, limit)).await.map_err(refusal)?;
     Ok(HttpResponse::Ok().json(AlertList { alerts }))
 }
