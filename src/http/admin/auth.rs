@@ -5,7 +5,7 @@
 //! scope, so a route added there cannot miss it; the handler learns who
 //! calls through [`Caller`].
 
-use super::reply::audit_target;
+use super::reply::{audit_target, HandlerAudits};
 use crate::admin::audit::Entry;
 use crate::admin::keys::{self, AdminKey};
 use crate::admin::run::record_entry;
@@ -25,11 +25,36 @@ pub async fn authenticate(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     match admin_of(req.request()).await {
         Ok(key) => {
-            req.extensions_mut().insert(key);
-            next.call(req).await.map(ServiceResponse::map_into_left_body)
+            req.extensions_mut().insert(key.clone());
+            let res = next.call(req).await?;
+            audit_unhandled_refusal(&res, &key).await?;
+            Ok(res.map_into_left_body())
         }
         Err(e) => Ok(req.into_response(e.error_response()).map_into_right_body()),
     }
+}
+
+/// Audits a write refused before its handler could (an extractor's 400 or
+/// 413): every write attempt leaves an entry, whoever refused it.
+async fn audit_unhandled_refusal<B>(res: &ServiceResponse<B>, key: &AdminKey) -> Result<(), ApiError> {
+    let req = res.request();
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD);
+    let status = res.status();
+    if !write || !(status.is_client_error() || status.is_server_error()) || req.extensions().contains::<HandlerAudits>()
+    {
+        return Ok(());
+    }
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Ok(());
+    };
+    let (outcome, detail) = match res.response().error().and_then(|e| e.as_error::<ApiError>()) {
+        Some(e) => (e.code().to_string(), e.to_string()),
+        None => (status.as_str().to_string(), status.canonical_reason().unwrap_or("").to_string()),
+    };
+    let entry = Entry::new(&key.name, &format!("{} {}", req.method(), req.path()), &audit_target(req.path()))
+        .outcome(&outcome)
+        .detail(detail);
+    Ok(record_entry(&state.ledger, entry).await?)
 }
 
 /// The request's admin key, once its role allows the method.

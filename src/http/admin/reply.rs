@@ -20,6 +20,7 @@ use crate::http::api::idempotency::{HEADER, KEY_MAX_CHARS};
 use crate::ledger::LedgerError;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
+use actix_web::HttpMessage;
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::Serialize;
 use std::future::{ready, Ready};
@@ -109,6 +110,13 @@ pub fn audit_target(path: &str) -> String {
     path.strip_prefix(super::PREFIX).unwrap_or(path).chars().take(120).collect()
 }
 
+/// Marks a write whose handler ran and audits it (through [`checked`]);
+/// a write refused before that, by an extractor (a body too large or not
+/// JSON, a malformed `Idempotency-Key`), is audited by the admin scope's
+/// middleware instead.
+#[derive(Debug, Clone, Copy)]
+pub struct HandlerAudits;
+
 /// `result`, after recording a refused write's attempt in the audit log
 /// (for refusals decided here, before the operation runs: a bad path
 /// parameter or body).
@@ -118,6 +126,9 @@ pub async fn checked<T>(
     req: &HttpRequest,
     result: Result<T, ApiError>,
 ) -> Result<T, ApiError> {
+    // From here on the write is audited by its handler: the operation's own
+    // entry, or this refusal's.
+    req.extensions_mut().insert(HandlerAudits);
     let Err(e) = result else {
         return result;
     };

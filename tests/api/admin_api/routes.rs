@@ -168,6 +168,31 @@ async fn agents_merchants_and_sim_swaps_are_created_and_bad_input_refused() {
         let huge = json!({"msisdn": "0722000011", "name": "x".repeat(100_000)});
         let too_big = a.post("/agents", huge).await;
         assert_eq!((too_big.status, too_big.code()), (413, "payload_too_large"), "[{be}]");
+        let entry = a.last_audit().await;
+        assert_eq!(
+            (entry["action"].as_str(), entry["outcome"].as_str()),
+            (Some("POST /admin/v1/agents"), Some("payload_too_large")),
+            "[{be}] a write refused before its handler is audited too: {entry}"
+        );
+        let entries_before = a.audit(200).await.len();
+        let not_json = a
+            .send(
+                a.app
+                    .client
+                    .post(a.url("/agents"))
+                    .bearer_auth(&a.op)
+                    .header("Content-Type", "application/json")
+                    .body("{not json"),
+            )
+            .await;
+        assert_eq!(not_json.status, 400, "[{be}] {not_json:?}");
+        let bad_key =
+            a.post_as(&a.op, "/float", Some("bad key"), json!({"agent": "0722000001", "amount_minor": 100})).await;
+        assert_eq!(bad_key.status, 400, "[{be}] {bad_key:?}");
+        let entries = a.audit(200).await;
+        assert_eq!(entries.len(), entries_before + 2, "[{be}] each refused write audited once: {entries:?}");
+        assert_eq!(entries[0]["action"], "POST /admin/v1/float", "[{be}]");
+        assert_eq!(entries[1]["action"], "POST /admin/v1/agents", "[{be}]");
 
         let swap =
             a.post("/sim-swaps", json!({"msisdn": "0712000001", "swapped_at": "2026-11-30T09:00:00+03:00"})).await;
