@@ -15,7 +15,14 @@
 //! cargo bench --bench charges                       # SQLite
 //! cargo bench --bench charges -- --pg postgres://postgres@127.0.0.1:5432/test
 //! cargo bench --bench charges -- --clients 64 --secs 10 --customers 256
+//! cargo bench --bench charges -- --wrk              # load from a wrk process
 //! ```
+//!
+//! With `--wrk` the load comes from `wrk` (one thread, `clients`
+//! connections, `benches/charges.lua`) in a process of its own instead of
+//! HTTP clients inside the bench, so the server gets the CPU the in-process
+//! clients would take (as the USSD figures are measured). The charges
+//! counted are those the ledger holds afterwards.
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -46,6 +53,9 @@ struct Args {
     /// PostgreSQL URL (a schema of its own is created); SQLite otherwise.
     #[arg(long)]
     pg: Option<String>,
+    /// Send the load from a `wrk` process (one thread) instead of in-process clients.
+    #[arg(long)]
+    wrk: bool,
     /// Accepted for `cargo bench` (which passes --bench).
     #[arg(long, hide = true)]
     bench: bool,
@@ -190,17 +200,65 @@ async fn sms_queued(setup: &Setup) -> anyhow::Result<i64> {
     Ok(count_sms(&setup.ledger).await? - before)
 }
 
+/// Runs the load from `wrk` and reports what the ledger holds afterwards.
+async fn with_wrk(args: &Args, setup: &Setup, dir: &std::path::Path) -> anyhow::Result<()> {
+    let list = dir.join("allowances.txt");
+    std::fs::write(&list, setup.allowances.join("\n") + "\n")?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/charges.lua");
+    let before = count_charges(&setup.ledger).await?;
+    let out = tokio::process::Command::new("wrk")
+        .args(["-t1", &format!("-c{}", args.clients), &format!("-d{}s", args.secs.ceil()), "-s", script])
+        .arg(&setup.app_url)
+        .env("ALLOWANCES", &list)
+        .env("KEY", &setup.key)
+        .output()
+        .await
+        .context("run wrk (apt install wrk)")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("WRK ")).with_context(|| format!("wrk said: {stdout}"))?;
+    let field = |name: &str| -> anyhow::Result<f64> {
+        let mut words = line.split_whitespace();
+        words.find(|w| *w == name).and_then(|_| words.next()).and_then(|v| v.parse().ok()).context("wrk output")
+    };
+    let charged = count_charges(&setup.ledger).await? - before;
+    let report = setup.ledger.verify().await?;
+    println!(
+        "charges [{}, wrk -t1 -c{}] {:.0} charges/s ({charged} in the ledger, {} requests, {} errors), \
+         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; ledger verify: {}",
+        if args.pg.is_some() { "postgres" } else { "sqlite" },
+        args.clients,
+        charged as f64 / field("seconds")?,
+        field("requests")?,
+        field("errors")?,
+        field("p50_ms")?,
+        field("p99_ms")?,
+        field("max_ms")?,
+        if report.ok() { "ok".to_string() } else { format!("{:?}", report.problems) }
+    );
+    if field("errors")? > 0.0 || !report.ok() {
+        bail!("charges failed or the ledger does not verify");
+    }
+    Ok(())
+}
+
+async fn count_charges(ledger: &Ledger) -> anyhow::Result<i64> {
+    count(ledger, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM transfers WHERE kind = 'charge'").await
+}
+
 async fn count_sms(ledger: &Ledger) -> anyhow::Result<i64> {
+    count(ledger, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM outbox WHERE channel = 'sms'").await
+}
+
+async fn count(ledger: &Ledger, sql: &'static str) -> anyhow::Result<i64> {
     #[derive(diesel::QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
     let n = ledger
-        .read(|conn| {
+        .read(move |conn| {
             use diesel::RunQueryDsl;
-            let rows: Vec<N> = mkoba::with_conn!(conn, c => diesel::sql_query(
-                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM outbox WHERE channel = 'sms'").load(c))?;
+            let rows: Vec<N> = mkoba::with_conn!(conn, c => diesel::sql_query(sql).load(c))?;
             Ok(rows.first().map_or(0, |r| r.n))
         })
         .await?;
@@ -221,6 +279,11 @@ fn main() -> anyhow::Result<()> {
         let server = tokio::spawn(app.run_until_stopped());
         let setup = Arc::new(setup);
         let sms_setup = sms_queued(&setup).await?;
+        if args.wrk {
+            let outcome = with_wrk(&args, &setup, dir.path()).await;
+            server.abort();
+            return outcome;
+        }
         let totals = Arc::new(Totals { ok: AtomicU64::new(0), failed: AtomicU64::new(0) });
         let started = Instant::now();
         let until = started + Duration::from_secs_f64(args.secs);

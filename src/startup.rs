@@ -7,6 +7,7 @@ use crate::db::{self, migrate};
 use crate::domain::now_ms;
 use crate::http;
 use crate::i18n::Catalog;
+use crate::integrator::directory::Directory;
 use crate::ledger::Ledger;
 use crate::limits::sim_swap::SimSwapCheck;
 use crate::limits::Limits;
@@ -34,6 +35,8 @@ pub struct AppState {
     /// `webhooks.allowed_ips`, parsed; empty lets any address in.
     pub webhook_sources: Vec<ipnet::IpNet>,
     pub notices: Arc<Notices>,
+    /// Allowances API charges named, remembered (see [`Directory`]).
+    pub allowances: Directory,
 }
 
 /// Opens the pool, applies pending migrations and starts the ledger writer.
@@ -200,7 +203,17 @@ impl Application {
                  nothing is sent to Africa's Talking. Set MKOBA_SMS__USERNAME and MKOBA_SMS__API_KEY to send for real"
             );
         }
-        let state = web::Data::new(AppState { ledger, config, pins, ussd, sms, limits, webhook_sources, notices });
+        let state = web::Data::new(AppState {
+            ledger,
+            config,
+            pins,
+            ussd,
+            sms,
+            limits,
+            webhook_sources,
+            notices,
+            allowances: Directory::default(),
+        });
         tokio::spawn(housekeeping(state.clone()));
         tokio::spawn(expire_approvals(state.clone()));
         if state.config.notify.workers {

@@ -7,6 +7,7 @@
 
 pub mod approvals;
 pub mod asks;
+pub mod directory;
 pub mod events;
 pub mod keys;
 pub mod money;

@@ -6,9 +6,9 @@
 //! remaining amount, what is left to refund) is decided by the posting
 //! engine in its group decision, never here.
 
-use super::asks::find_own;
+use super::approvals;
+use super::directory::{Directory, Fixed};
 use super::ApprovalKind;
-use super::ApprovalStatus;
 use crate::db::schema::transfers;
 use crate::db::DbConn;
 use crate::domain::{hex, now_ms, Money, Msisdn, Reference};
@@ -74,23 +74,37 @@ pub struct Charged {
 
 /// Charges `amount` under the till's allowance `allowance_id`, without a
 /// PIN. The allowance must be the till's own (else not found); whether it
-/// is active and has the amount left is the engine's decision.
+/// is active and has the amount left is the engine's decision. Which
+/// allowance the id names is read once per process and then remembered in
+/// `directory` (it never changes).
 pub async fn charge(
     ledger: &Ledger,
+    directory: &Directory,
     caller: &Caller,
     allowance_id: &str,
     amount: Money,
 ) -> Result<Charged, LedgerError> {
-    let (till, public_id) = (caller.till, allowance_id.to_string());
-    let allowance = ledger.read(move |c| find_own(c, till, ApprovalKind::Allowance, &public_id)).await?;
+    let allowance = match directory.get(allowance_id) {
+        Some(known) => known,
+        None => {
+            let public_id = allowance_id.to_string();
+            let found = ledger.read(move |c| approvals::find_by_public_id(c, &public_id)).await?;
+            let fixed = found.as_ref().map(Fixed::from);
+            if let Some(fixed) = &fixed {
+                directory.remember(allowance_id, fixed.clone());
+            }
+            fixed.ok_or_else(|| unknown(allowance_id))?
+        }
+    };
+    if allowance.kind != ApprovalKind::Allowance || allowance.till != caller.till {
+        return Err(unknown(allowance_id));
+    }
     let guard = Guard::Allowance { approval_id: allowance.id };
-    let req = caller.request(TransferKind::Charge, allowance.customer, till, amount, Some(guard));
+    let req = caller.request(TransferKind::Charge, allowance.customer, caller.till, amount, Some(guard));
     let receipt = match ledger.submit(req).await {
         // The engine sees a pending allowance past its expiry as pending:
         // it is expired (the sweeper marks it so soon after).
-        Err(LedgerError::ApprovalNotOpen { status })
-            if status == "pending" && allowance.status_at(now_ms()) == ApprovalStatus::Expired =>
-        {
+        Err(LedgerError::ApprovalNotOpen { status }) if status == "pending" && allowance.expires_at_ms <= now_ms() => {
             return Err(LedgerError::ApprovalNotOpen { status: "expired".into() });
         }
         other => other?,
@@ -105,7 +119,12 @@ pub async fn charge(
                 .ok_or_else(|| LedgerError::Internal(format!("charge {id} has no allowance row")))?
         }
     };
-    Ok(Charged { receipt, remaining_minor, allowance_id: allowance.public_id })
+    Ok(Charged { receipt, remaining_minor, allowance_id: allowance_id.to_string() })
+}
+
+/// Not found, whoever's it is: another till's allowance looks the same.
+fn unknown(public_id: &str) -> LedgerError {
+    LedgerError::UnknownApproval(public_id.chars().take(40).collect())
 }
 
 /// The till pays `amount` to the customer with this number.

@@ -30,7 +30,7 @@ pub async fn create_charge(
     let amount = schemas::amount("amount_minor", b.amount_minor)?;
     schemas::description(&b.description)?;
     let caller = Caller::new(till.0, &key.0, body.hash.clone());
-    let charged = money::charge(&state.ledger, &caller, &b.allowance_id, amount).await?;
+    let charged = money::charge(&state.ledger, &state.allowances, &caller, &b.allowance_id, amount).await?;
     Ok(HttpResponse::Created().json(ChargeView {
         reference: charged.receipt.reference,
         amount_minor: charged.receipt.amount_minor,
