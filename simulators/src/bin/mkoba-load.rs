@@ -106,8 +106,8 @@ struct MixArgs {
     /// mix: merchants set up (tills 55100…).
     #[arg(long, default_value_t = 2)]
     merchants: usize,
-    /// mix: weights of the actions (register, send, withdraw, pay, balance, statement, sms).
-    #[arg(long, default_value = "register=1,send=4,withdraw=2,pay=2,balance=2,statement=1,sms=4")]
+    /// mix: weights of the actions (register, send, withdraw, pay, balance, statement, sms, charge).
+    #[arg(long, default_value = "register=1,send=4,withdraw=2,pay=2,balance=2,statement=1,sms=4,charge=2")]
     mix: String,
     /// mix: share of hops (and SMS) the aggregator sends twice.
     #[arg(long, default_value_t = 0.05)]

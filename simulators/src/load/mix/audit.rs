@@ -15,14 +15,24 @@
 //!   at-most-once across a crash, never exactly-once; mkoba chose
 //!   at-least-once. Such a second copy is recognised by its first copy
 //!   arriving at most [`KILL_WINDOW_MS`] before a kill and the second after it;
-//! * a hop sent twice got the same answer twice;
+//! * a hop sent twice got the same answer twice (a charge sent twice, the
+//!   same reference);
+//! * integrator charges ([`check_charges`]): every charge answered 201 is
+//!   in the ledger exactly once under its reference, as a `charge` of its
+//!   amount from its customer to its till under its idempotency key; no two
+//!   keys were given one reference; a refused charge moved nothing; no
+//!   charge exists that the crowd did not ask for; and what was charged
+//!   under each allowance in a day, acknowledged or merely stored, is within
+//!   its limit. A charge's payer gets no receipt of it (the daily digest
+//!   tells them); the till, which has no callback URL here, gets its SMS;
 //! * the ledger verifies.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::caller::Ack;
+use super::plan::AllowanceRef;
 use crate::aggregator::Message;
 
 /// One party of a listed transfer.
@@ -45,8 +55,34 @@ pub struct TransferRecord {
     pub kind: String,
     pub amount_minor: i64,
     pub idempotency_key: String,
+    #[serde(default)]
+    pub created_at_ms: i64,
     pub from: PartyRecord,
     pub to: PartyRecord,
+}
+
+/// What became of a charge the crowd asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// Answered 201 with this reference (at first, or when sent again
+    /// after no answer).
+    Acked { reference: String },
+    /// Answered 422 with this code: refused by a rule.
+    Refused { code: String },
+    /// Never answered either way: it may or may not have been made.
+    Unanswered,
+}
+
+/// One charge the crowd asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChargeRecord {
+    /// Its `Idempotency-Key`.
+    pub key: String,
+    pub allowance_id: String,
+    pub customer: String,
+    pub till: String,
+    pub amount_minor: i64,
+    pub outcome: ChargeOutcome,
 }
 
 /// What the audit looks at.
@@ -64,6 +100,12 @@ pub struct AuditInput {
     /// When nodes were SIGKILLed, ms since the Unix epoch (the aggregator's
     /// clock for received messages).
     pub kills_unix_ms: Vec<u64>,
+    /// The allowances the crowd charged under (daily ones).
+    pub allowances: Vec<AllowanceRef>,
+    pub charges: Vec<ChargeRecord>,
+    /// `ledger.day_utc_offset_minutes`: where mkoba's days (and so an
+    /// allowance's periods) begin.
+    pub day_utc_offset_minutes: i64,
 }
 
 impl Default for AuditInput {
@@ -76,6 +118,9 @@ impl Default for AuditInput {
             ledger_verify: Ok(()),
             digest_below_minor: 1_000,
             kills_unix_ms: Vec::new(),
+            allowances: Vec::new(),
+            charges: Vec::new(),
+            day_utc_offset_minutes: 180,
         }
     }
 }
@@ -103,6 +148,27 @@ pub struct Audit {
     /// (receipts and replies): at-least-once across a crash, not a failure.
     pub resent_after_kill: Vec<String>,
     pub retry_mismatches: u64,
+    /// Charges answered 201, refused (422), and those the audit found in
+    /// the ledger as acknowledged.
+    pub charges_acknowledged: usize,
+    pub charges_refused: usize,
+    pub charges_checked: usize,
+    /// Allowances whose daily totals were checked against their limit.
+    pub allowances_checked: usize,
+    /// Acknowledged charges not in the ledger (or in it twice).
+    pub charges_missing: Vec<String>,
+    pub charges_duplicated: Vec<String>,
+    /// Acknowledged charges stored as something else (kind, amount,
+    /// parties or idempotency key).
+    pub charges_mismatched: Vec<String>,
+    /// References given to more than one idempotency key.
+    pub charges_shared_reference: Vec<String>,
+    /// Refused charges that moved money anyway.
+    pub charges_refused_moved: Vec<String>,
+    /// Charges in the ledger that the crowd never asked for.
+    pub charges_unexpected: Vec<String>,
+    /// Allowances charged above their limit in a day.
+    pub allowances_overdrawn: Vec<String>,
     pub ledger_verify_ok: bool,
     pub ledger_verify_error: Option<String>,
 }
@@ -131,7 +197,9 @@ fn relative(times: &[u64], kills: &[u64]) -> String {
 /// Most items of each finding kept in the report.
 const FINDINGS_MAX: usize = 20;
 
-/// Who must get a receipt of `t`, by mkoba's rules (SPEC §9 "Receipts").
+/// Who must get a receipt of `t`, by mkoba's rules (SPEC §9 "Receipts"). A
+/// charge's payer is told in the daily digest, never by a receipt each;
+/// its till (no callback URL in a mix run) gets one.
 pub fn receipts_due(t: &TransferRecord, digest_below_minor: i64) -> Vec<String> {
     let payer_told = matches!(t.kind.as_str(), "p2p" | "cash_out" | "cash_in" | "merchant_payment" | "reversal");
     let digested = matches!(t.kind.as_str(), "p2p" | "merchant_payment")
@@ -155,7 +223,7 @@ pub fn audit(input: &AuditInput) -> Audit {
     for t in &input.transfers {
         *by_ref.entry(t.reference.as_str()).or_default() += 1;
     }
-    let acked: HashSet<&str> = input.acks.iter().map(|x| x.reference.as_str()).collect();
+    let mut acked: HashSet<&str> = input.acks.iter().map(|x| x.reference.as_str()).collect();
     a.acknowledged = acked.len();
     for r in &acked {
         match by_ref.get(r) {
@@ -164,6 +232,12 @@ pub fn audit(input: &AuditInput) -> Audit {
             Some(_) => a.acked_duplicated.push((*r).to_string()),
         }
     }
+    check_charges(input, &mut a);
+    // A till's backend answered 201 was told of its charge too.
+    acked.extend(input.charges.iter().filter_map(|c| match &c.outcome {
+        ChargeOutcome::Acked { reference } => Some(reference.as_str()),
+        _ => None,
+    }));
     check_messages(input, &by_ref, &acked, &mut a);
     a.retry_mismatches = input.retry_mismatches;
     a.ledger_verify_ok = input.ledger_verify.is_ok();
@@ -175,6 +249,13 @@ pub fn audit(input: &AuditInput) -> Audit {
         && a.receipts_duplicated.is_empty()
         && a.sms_replies_duplicated.is_empty()
         && a.retry_mismatches == 0
+        && a.charges_missing.is_empty()
+        && a.charges_duplicated.is_empty()
+        && a.charges_mismatched.is_empty()
+        && a.charges_shared_reference.is_empty()
+        && a.charges_refused_moved.is_empty()
+        && a.charges_unexpected.is_empty()
+        && a.allowances_overdrawn.is_empty()
         && a.ledger_verify_ok;
     for list in [
         &mut a.acked_missing,
@@ -184,11 +265,133 @@ pub fn audit(input: &AuditInput) -> Audit {
         &mut a.receipts_duplicated,
         &mut a.sms_replies_duplicated,
         &mut a.resent_after_kill,
+        &mut a.charges_missing,
+        &mut a.charges_duplicated,
+        &mut a.charges_mismatched,
+        &mut a.charges_shared_reference,
+        &mut a.charges_refused_moved,
+        &mut a.charges_unexpected,
+        &mut a.allowances_overdrawn,
     ] {
         list.sort();
         list.truncate(FINDINGS_MAX);
     }
     a
+}
+
+/// The crowd's own key of a transfer the integrator API made: mkoba keeps
+/// `api:<till id>:<Idempotency-Key>` (SPEC leaves the form to mkoba; a key
+/// too long is hashed, which the crowd's never are).
+fn api_key_of(t: &TransferRecord) -> Option<&str> {
+    let rest = t.idempotency_key.strip_prefix("api:")?;
+    rest.split_once(':').map(|(_, key)| key)
+}
+
+/// mkoba's day number of `at_ms` (days begin at local midnight).
+fn day_of(at_ms: i64, offset_minutes: i64) -> i64 {
+    at_ms.saturating_add(offset_minutes.saturating_mul(60_000)).div_euclid(86_400_000)
+}
+
+/// The integrator charges: see the module's documentation.
+fn check_charges(input: &AuditInput, a: &mut Audit) {
+    let mut by_ref: HashMap<&str, Vec<&TransferRecord>> = HashMap::new();
+    let mut by_key: HashMap<&str, Vec<&TransferRecord>> = HashMap::new();
+    for t in &input.transfers {
+        by_ref.entry(t.reference.as_str()).or_default().push(t);
+        if let Some(key) = api_key_of(t) {
+            by_key.entry(key).or_default().push(t);
+        }
+    }
+    let asked: HashSet<&str> = input.charges.iter().map(|c| c.key.as_str()).collect();
+    let mut keys_of_ref: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    // (allowance, day) → acknowledged total.
+    let mut acked_total: BTreeMap<(&str, i64), i64> = BTreeMap::new();
+    for c in &input.charges {
+        match &c.outcome {
+            ChargeOutcome::Acked { reference } => {
+                a.charges_acknowledged += 1;
+                keys_of_ref.entry(reference.as_str()).or_default().insert(c.key.as_str());
+                let stored = by_ref.get(reference.as_str()).map_or(&[][..], Vec::as_slice);
+                let t = match stored {
+                    [] => {
+                        a.charges_missing.push(reference.clone());
+                        continue;
+                    }
+                    [t] => t,
+                    [t, ..] => {
+                        a.charges_duplicated.push(format!("{reference} ×{}", stored.len()));
+                        t
+                    }
+                };
+                let wrong = charge_mismatch(c, t);
+                if wrong.is_empty() {
+                    a.charges_checked += 1;
+                } else {
+                    a.charges_mismatched.push(format!("{reference}: {}", wrong.join(", ")));
+                }
+                let day = day_of(t.created_at_ms, input.day_utc_offset_minutes);
+                let total = acked_total.entry((c.allowance_id.as_str(), day)).or_default();
+                *total = total.saturating_add(c.amount_minor);
+            }
+            ChargeOutcome::Refused { code } => {
+                a.charges_refused += 1;
+                if let Some(moved) = by_key.get(c.key.as_str()) {
+                    let refs: Vec<&str> = moved.iter().map(|t| t.reference.as_str()).collect();
+                    a.charges_refused_moved.push(format!("{} ({code}) → {}", c.key, refs.join(" ")));
+                }
+            }
+            ChargeOutcome::Unanswered => {}
+        }
+    }
+    for (reference, keys) in keys_of_ref.into_iter().filter(|(_, k)| k.len() > 1) {
+        a.charges_shared_reference.push(format!("{reference} ← {} keys", keys.len()));
+    }
+    // (customer, till, day) → stored total, for every charge in the ledger.
+    let mut stored_total: BTreeMap<(&str, &str, i64), i64> = BTreeMap::new();
+    for t in input.transfers.iter().filter(|t| t.kind == "charge") {
+        if !api_key_of(t).is_some_and(|k| asked.contains(k)) {
+            a.charges_unexpected.push(format!("{} ({})", t.reference, t.idempotency_key));
+        }
+        let (Some(customer), Some(till)) = (t.from.msisdn.as_deref(), t.to.till.as_deref()) else { continue };
+        let day = day_of(t.created_at_ms, input.day_utc_offset_minutes);
+        let total = stored_total.entry((customer, till, day)).or_default();
+        *total = total.saturating_add(t.amount_minor);
+    }
+    for al in &input.allowances {
+        a.allowances_checked += 1;
+        for ((id, day), total) in acked_total.range((al.id.as_str(), i64::MIN)..=(al.id.as_str(), i64::MAX)) {
+            if *total > al.limit_minor {
+                a.allowances_overdrawn.push(format!("{id} day {day}: {total} acknowledged > {}", al.limit_minor));
+            }
+        }
+        let (customer, till) = (al.customer.as_str(), al.till.as_str());
+        for ((_, _, day), total) in stored_total.range((customer, till, i64::MIN)..=(customer, till, i64::MAX)) {
+            if *total > al.limit_minor {
+                a.allowances_overdrawn.push(format!("{} day {day}: {total} stored > {}", al.id, al.limit_minor));
+            }
+        }
+    }
+}
+
+/// How stored transfer `t` differs from acknowledged charge `c`.
+fn charge_mismatch(c: &ChargeRecord, t: &TransferRecord) -> Vec<String> {
+    let mut wrong = Vec::new();
+    if t.kind != "charge" {
+        wrong.push(format!("kind {}", t.kind));
+    }
+    if t.amount_minor != c.amount_minor {
+        wrong.push(format!("amount {} not {}", t.amount_minor, c.amount_minor));
+    }
+    if t.from.msisdn.as_deref() != Some(c.customer.as_str()) {
+        wrong.push(format!("from {}", t.from.msisdn.as_deref().map_or("-".into(), mask)));
+    }
+    if t.to.till.as_deref() != Some(c.till.as_str()) {
+        wrong.push(format!("to till {}", t.to.till.as_deref().unwrap_or("-")));
+    }
+    if api_key_of(t) != Some(c.key.as_str()) {
+        wrong.push(format!("key {}", t.idempotency_key));
+    }
+    wrong
 }
 
 /// Receipts (messages whose first word is a listed transfer's reference)

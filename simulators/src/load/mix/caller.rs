@@ -1,20 +1,31 @@
 //! A virtual caller of a mix run: plays its plan's actions over HTTP as the
-//! aggregator would (USSD hops, inbound SMS, session-end events), spreading
-//! requests round-robin over the nodes, and keeps what it measured and what
-//! it was told (transfer references from END screens).
+//! aggregator would (USSD hops, inbound SMS, session-end events) and as a
+//! till's backend would (integrator charges, `POST /api/v1/charges`),
+//! spreading requests round-robin over the nodes, and keeps what it
+//! measured and what it was told (transfer references from END screens and
+//! from charges answered 201).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::plan::{Action, Kind, Plan};
+use super::audit::{ChargeOutcome, ChargeRecord};
+use super::plan::{Action, ChargeAsk, Kind, Plan};
 use super::proc::{ms_since, Node};
 use crate::load::{has_reference, Latencies};
 use crate::ussd::webhook_url;
 
 /// The first screen of a caller back after a dropped session (English).
 const RESUME_OFFER: &str = "Your last session was cut off";
+
+/// The short code inbound SMS are sent `to`.
+pub const SHORT_CODE: &str = "21525";
+
+/// How long a charge that got no answer (its node killed, say) is sent
+/// again under the same key and body, once per [`CHARGE_RESEND_PAUSE`].
+const CHARGE_RESEND_FOR: Duration = Duration::from_secs(15);
+const CHARGE_RESEND_PAUSE: Duration = Duration::from_millis(100);
 
 /// What every caller shares.
 pub struct Crowd {
@@ -32,6 +43,8 @@ pub struct Crowd {
     pub sent: AtomicU64,
     pub acked: AtomicU64,
     pub errors: AtomicU64,
+    /// `(till, API key)` of each till, for the charges.
+    pub api_keys: Vec<(String, String)>,
 }
 
 impl Crowd {
@@ -51,20 +64,26 @@ impl Crowd {
             token: token.to_string(),
             service_code: service_code.to_string(),
             network_code: network_code.to_string(),
-            short_code: "21525".to_string(),
+            short_code: SHORT_CODE.to_string(),
             origin,
             deadline: origin + duration,
             next_node: AtomicUsize::new(0),
             sent: AtomicU64::new(0),
             acked: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            api_keys: Vec::new(),
         }
+    }
+
+    /// The node the next request goes to (round-robin).
+    fn next_node(&self) -> &Arc<Node> {
+        let i = self.next_node.fetch_add(1, Ordering::Relaxed) % self.nodes.len().max(1);
+        &self.nodes[i]
     }
 
     /// POSTs a form to `path` on the next node: (status, body, latency µs).
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> Result<(u16, String, u64), String> {
-        let i = self.next_node.fetch_add(1, Ordering::Relaxed) % self.nodes.len().max(1);
-        let node = &self.nodes[i];
+        let node = self.next_node();
         let url = webhook_url(&node.url, path, &self.token).map_err(|e| e.to_string())?;
         self.sent.fetch_add(1, Ordering::Relaxed);
         let t0 = Instant::now();
@@ -121,6 +140,10 @@ pub struct CallerStats {
     pub events: u64,
     pub sms: Vec<SmsSent>,
     pub acks: Vec<Ack>,
+    /// Every charge asked for and what became of it.
+    pub charges: Vec<ChargeRecord>,
+    /// Charges sent again after no answer (same key, same body).
+    pub charge_resends: u64,
 }
 
 impl CallerStats {
@@ -152,6 +175,8 @@ impl CallerStats {
         self.events += other.events;
         self.sms.extend(other.sms);
         self.acks.extend(other.acks);
+        self.charges.extend(other.charges);
+        self.charge_resends += other.charge_resends;
     }
 }
 
@@ -161,7 +186,9 @@ pub async fn run_caller(crowd: Arc<Crowd>, mut plan: Plan) -> CallerStats {
     while Instant::now() < crowd.deadline {
         let action = plan.next_action();
         st.wrong_pins += u64::from(action.wrong_pin);
-        let ok = if action.kind.is_sms() {
+        let ok = if action.kind == Kind::Charge {
+            charge(&crowd, &action, &mut st).await
+        } else if action.kind.is_sms() {
             sms(&crowd, &action, &mut st).await
         } else {
             session(&crowd, &action, &mut st).await
@@ -301,19 +328,30 @@ async fn event(crowd: &Crowd, a: &Action, status: &str, input: &str, last_reply:
     }
 }
 
+/// The form of SMS `id` from `phone` (E.164 digits) to `short_code`, as
+/// Africa's Talking posts it to the SMS webhook.
+pub fn inbound_sms_form(
+    phone: &str,
+    short_code: &str,
+    text: &str,
+    id: &str,
+    network_code: &str,
+) -> [(&'static str, String); 7] {
+    [
+        ("from", crate::msisdn::plus_e164(phone)),
+        ("to", short_code.to_string()),
+        ("text", text.to_string()),
+        ("date", now_text()),
+        ("id", id.to_string()),
+        ("linkId", id.to_string()),
+        ("networkCode", network_code.to_string()),
+    ]
+}
+
 /// One inbound SMS (twice when the plan retries it); false on an error.
 async fn sms(crowd: &Crowd, a: &Action, st: &mut CallerStats) -> bool {
-    let from = crate::msisdn::plus_e164(&a.phone);
-    let date = now_text();
-    let form = [
-        ("from", from.as_str()),
-        ("to", crowd.short_code.as_str()),
-        ("text", a.steps[0].as_str()),
-        ("date", date.as_str()),
-        ("id", a.id.as_str()),
-        ("linkId", a.id.as_str()),
-        ("networkCode", crowd.network_code.as_str()),
-    ];
+    let fields = inbound_sms_form(&a.phone, &crowd.short_code, &a.steps[0], &a.id, &crowd.network_code);
+    let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let times = if a.retry_step.is_some() { 2 } else { 1 };
     st.retries += u64::from(times == 2);
     let mut delivered = false;
@@ -334,6 +372,141 @@ async fn sms(crowd: &Crowd, a: &Action, st: &mut CallerStats) -> bool {
         st.sms.push(SmsSent { id: a.id.clone(), from: a.phone.clone(), kind: a.kind });
     }
     delivered
+}
+
+/// What one charge request was answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ChargeAnswer {
+    /// 201 with this reference.
+    Charged(String),
+    /// 422 with this error code: a rule refused it (nothing moved).
+    Refused(String),
+    /// No answer, or a 5xx: it may or may not have been made.
+    NoAnswer,
+    /// Any other answer (counted as an error).
+    Unexpected,
+}
+
+/// One charge; false when it met an error. A charge that got no answer
+/// is sent again with the same key and body until it gets one (for at most
+/// [`CHARGE_RESEND_FOR`]): a 201 then is its acknowledgement. A charge the
+/// plan retries is sent once more after its answer, and a 201 must be
+/// answered with the same reference again.
+async fn charge(crowd: &Crowd, a: &Action, st: &mut CallerStats) -> bool {
+    let Some(ask) = &a.charge else { return true };
+    let started = Instant::now();
+    let mut answer = charge_once(crowd, a, ask, st).await;
+    let ok = matches!(answer, ChargeAnswer::Charged(_) | ChargeAnswer::Refused(_));
+    while answer == ChargeAnswer::NoAnswer && started.elapsed() < CHARGE_RESEND_FOR {
+        tokio::time::sleep(CHARGE_RESEND_PAUSE).await;
+        st.charge_resends += 1;
+        answer = charge_once(crowd, a, ask, st).await;
+    }
+    if a.retry_step.is_some() && matches!(answer, ChargeAnswer::Charged(_) | ChargeAnswer::Refused(_)) {
+        st.retries += 1;
+        let again = charge_once(crowd, a, ask, st).await;
+        match (&answer, &again) {
+            (ChargeAnswer::Charged(first), ChargeAnswer::Charged(second)) if first == second => {}
+            // The repeat was lost (a kill): it tells nothing.
+            (ChargeAnswer::Charged(_), ChargeAnswer::NoAnswer) => {}
+            (ChargeAnswer::Charged(_), _) => st.error(crowd, "retry_mismatch".into()),
+            _ => {}
+        }
+        // A refusal is not stored: the repeat is asked afresh, and may go
+        // through (the day turned, say). Then it is the answer.
+        if matches!(answer, ChargeAnswer::Refused(_)) && matches!(again, ChargeAnswer::Charged(_)) {
+            answer = again;
+        }
+    }
+    let outcome = match answer {
+        ChargeAnswer::Charged(reference) => {
+            crowd.acked.fetch_add(1, Ordering::Relaxed);
+            ChargeOutcome::Acked { reference }
+        }
+        ChargeAnswer::Refused(code) => ChargeOutcome::Refused { code },
+        ChargeAnswer::NoAnswer | ChargeAnswer::Unexpected => ChargeOutcome::Unanswered,
+    };
+    st.charges.push(ChargeRecord {
+        key: a.id.clone(),
+        allowance_id: ask.allowance_id.clone(),
+        customer: a.phone.clone(),
+        till: ask.till.clone(),
+        amount_minor: ask.amount_minor,
+        outcome,
+    });
+    ok
+}
+
+/// `POST /api/v1/charges` on the next node with the action's key and body.
+async fn charge_once(crowd: &Crowd, a: &Action, ask: &ChargeAsk, st: &mut CallerStats) -> ChargeAnswer {
+    let Some((_, key)) = crowd.api_keys.iter().find(|(till, _)| *till == ask.till) else {
+        st.error(crowd, "charge_no_api_key".into());
+        return ChargeAnswer::Unexpected;
+    };
+    let node = crowd.next_node();
+    let body = serde_json::json!({
+        "allowance_id": ask.allowance_id,
+        "amount_minor": ask.amount_minor,
+        "description": a.steps[0],
+    });
+    crowd.sent.fetch_add(1, Ordering::Relaxed);
+    let t0 = Instant::now();
+    let sent = crowd
+        .http
+        .post(format!("{}/api/v1/charges", node.url))
+        .bearer_auth(key)
+        .header("Idempotency-Key", &a.id)
+        .json(&body)
+        .send()
+        .await;
+    let answered = match sent {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            resp.text().await.map(|text| (status, text))
+        }
+        Err(e) => Err(e),
+    };
+    let (status, text) = match answered {
+        Ok(answer) => answer,
+        Err(e) => {
+            st.error(crowd, format!("charge_{}", transport_kind(&e)));
+            return ChargeAnswer::NoAnswer;
+        }
+    };
+    st.record("charge", u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
+    let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    let field = |path: &[&str]| {
+        let mut v = json.as_ref()?;
+        for p in path {
+            v = v.get(p)?;
+        }
+        v.as_str().map(str::to_string)
+    };
+    match status {
+        201 => match field(&["reference"]) {
+            Some(reference) => {
+                node.served(ms_since(crowd.origin));
+                ChargeAnswer::Charged(reference)
+            }
+            None => {
+                st.error(crowd, "charge_unexpected_body".into());
+                ChargeAnswer::Unexpected
+            }
+        },
+        422 => {
+            node.served(ms_since(crowd.origin));
+            ChargeAnswer::Refused(field(&["error", "code"]).unwrap_or_else(|| "unknown".into()))
+        }
+        500..=599 => {
+            st.error(crowd, format!("charge_http_{status}"));
+            ChargeAnswer::NoAnswer
+        }
+        _ => {
+            let code = field(&["error", "code"]).unwrap_or_default();
+            st.error(crowd, format!("charge_http_{status}_{code}"));
+            ChargeAnswer::Unexpected
+        }
+    }
 }
 
 /// The first transfer reference on a screen (see [`has_reference`]).

@@ -5,8 +5,10 @@
 //! A run sets up its world through the `mkoba` CLI ([`setup`]), starts one
 //! or more nodes on one database with mkoba's SMS pointed at an in-process
 //! aggregator simulator ([`run`]), lets seeded virtual callers ([`plan`],
-//! [`caller`]) play a mix of USSD sessions, SMS commands and session-end
-//! events with retries, abandoned sessions and wrong PINs, optionally kills
+//! [`caller`]) play a mix of USSD sessions, SMS commands, session-end
+//! events and integrator charges (`POST /api/v1/charges` under allowances
+//! customers approved by SMS during set-up) with retries, abandoned
+//! sessions and wrong PINs, optionally kills
 //! nodes with SIGKILL at seeded moments and restarts them ([`chaos`]), then
 //! waits for the receipts and audits ([`audit`]). [`report`] and [`plot`]
 //! say what was measured.
@@ -29,8 +31,8 @@ mod setup;
 #[cfg(test)]
 mod tests;
 
-pub use audit::{audit, Audit, AuditInput, TransferRecord};
-pub use plan::{Action, Kind, Plan, Shares, Weights, World};
+pub use audit::{audit, Audit, AuditInput, ChargeOutcome, ChargeRecord, TransferRecord};
+pub use plan::{Action, AllowanceRef, ChargeAsk, Kind, Plan, Shares, Weights, World};
 pub use report::MixReport;
 pub use run::run_mix;
 
@@ -62,6 +64,10 @@ pub struct MixConfig {
     pub amount_major: (u32, u32),
     /// Each customer's opening deposit, KES.
     pub deposit_major: u64,
+    /// Range of the daily limits of the allowances charges go under, minor
+    /// units: small beside the charges ([`plan::CHARGE_MINOR`]) so that a
+    /// run uses some of them up and meets `allowance_exhausted`.
+    pub allowance_limit_minor: (i64, i64),
     /// Where the latency picture goes (none: no picture).
     pub report_dir: Option<PathBuf>,
     /// More `MKOBA_*` settings for every `mkoba` process (applied last).
@@ -95,6 +101,7 @@ impl MixConfig {
             shares: Shares { retry: 0.05, abandon: 0.05, wrong_pin: 0.03, end_event: 0.05 },
             amount_major: (20, 200),
             deposit_major: 5_000,
+            allowance_limit_minor: (150, 400),
             report_dir: None,
             server_env: Vec::new(),
             progress: false,
@@ -128,6 +135,10 @@ impl MixConfig {
         }
         if self.amount_major.0 == 0 || self.amount_major.0 > self.amount_major.1 {
             return err("bad amount range");
+        }
+        let (lo, hi) = self.allowance_limit_minor;
+        if lo < 1 || lo > hi {
+            return err("bad allowance limit range");
         }
         let share_ok = |s: f64| (0.0..=1.0).contains(&s);
         let s = self.shares;

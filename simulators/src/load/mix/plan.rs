@@ -1,5 +1,6 @@
 //! What each virtual caller does, decided up front: a seeded generator of
-//! actions (USSD sessions, SMS commands, session-end events) that depends
+//! actions (USSD sessions, SMS commands, session-end events, integrator
+//! charges under the allowances set up for some customers) that depends
 //! only on the seed, the caller's index and the world it was set up in, never
 //! on mkoba's answers. The same seed therefore sends the same requests in the
 //! same order (an action cut short by an error or a kill sends fewer).
@@ -20,7 +21,26 @@ pub struct World {
     pub tills: Vec<String>,
     pub pin: String,
     pub country_code: String,
+    /// The active allowances set up for some of the customers (none until
+    /// set-up has made them).
+    pub allowances: Vec<AllowanceRef>,
 }
+
+/// An allowance a customer approved for a till: the crowd's integrator
+/// charges go under it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowanceRef {
+    /// Its `al_…` id.
+    pub id: String,
+    pub customer: String,
+    pub till: String,
+    /// Per day (the crowd's allowances are daily).
+    pub limit_minor: i64,
+}
+
+/// Amounts the crowd charges, minor units (inclusive): small beside an
+/// allowance's limit, so that a run's charges use some allowances up.
+pub const CHARGE_MINOR: (i64, i64) = (1, 50);
 
 /// Shares (0..=1) of the disturbances an aggregator and its callers cause.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -48,6 +68,8 @@ pub enum Kind {
     SmsSend,
     SmsPay,
     SmsStatement,
+    /// `POST /api/v1/charges` by the till, under the customer's allowance.
+    Charge,
 }
 
 impl Kind {
@@ -55,9 +77,14 @@ impl Kind {
         matches!(self, Kind::SmsBalance | Kind::SmsSend | Kind::SmsPay | Kind::SmsStatement)
     }
 
+    /// Whether it is a USSD session (not an SMS, not an API call).
+    pub fn is_ussd(self) -> bool {
+        !self.is_sms() && self != Kind::Charge
+    }
+
     /// Whether a completed one moves money.
     pub fn moves_money(self) -> bool {
-        matches!(self, Kind::Send | Kind::Withdraw | Kind::Pay | Kind::SmsSend | Kind::SmsPay)
+        matches!(self, Kind::Send | Kind::Withdraw | Kind::Pay | Kind::SmsSend | Kind::SmsPay | Kind::Charge)
     }
 }
 
@@ -78,12 +105,13 @@ impl Default for Weights {
             (Kind::SmsSend, 1),
             (Kind::SmsPay, 1),
             (Kind::SmsStatement, 1),
+            (Kind::Charge, 2),
         ])
     }
 }
 
 impl Weights {
-    /// `send=4,withdraw=2,pay=2,balance=2,statement=1,register=1,sms=2`
+    /// `send=4,withdraw=2,pay=2,balance=2,statement=1,register=1,sms=2,charge=2`
     /// (`sms` spreads over the four SMS commands; unnamed kinds weigh 0).
     pub fn parse(s: &str) -> Result<Weights, LoadError> {
         let mut out = Vec::new();
@@ -100,6 +128,7 @@ impl Weights {
                 "balance" => &[Kind::Balance],
                 "statement" => &[Kind::Statement],
                 "sms" => &[Kind::SmsBalance, Kind::SmsSend, Kind::SmsPay, Kind::SmsStatement],
+                "charge" => &[Kind::Charge],
                 other => return err(format!("--mix: unknown kind {other}")),
             };
             out.extend(kinds.iter().map(|k| (*k, w)));
@@ -121,15 +150,21 @@ impl Weights {
         }
         Kind::Balance
     }
+
+    /// These weights without `kind`.
+    fn without(&self, kind: Kind) -> Weights {
+        Weights(self.0.iter().copied().filter(|(k, _)| *k != kind).collect())
+    }
 }
 
 /// One thing a caller does: a USSD session (its cumulative `text`s, one per
-/// hop) or one SMS (`steps[0]` is its text).
+/// hop), one SMS (`steps[0]` is its text) or one charge (`steps[0]` is its
+/// description).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Action {
     pub kind: Kind,
     pub phone: String,
-    /// `sessionId`, or the SMS `id`.
+    /// `sessionId`, the SMS `id`, or the charge's `Idempotency-Key`.
     pub id: String,
     pub steps: Vec<String>,
     /// Send this hop (or the SMS) twice.
@@ -139,6 +174,16 @@ pub struct Action {
     pub wrong_pin: bool,
     /// Post a session-end event after the session.
     pub end_event: bool,
+    /// What a charge asks for.
+    pub charge: Option<ChargeAsk>,
+}
+
+/// A charge: `amount_minor` under allowance `allowance_id` of `till`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChargeAsk {
+    pub allowance_id: String,
+    pub till: String,
+    pub amount_minor: i64,
 }
 
 /// The generator of one virtual caller.
@@ -152,6 +197,8 @@ pub struct Plan {
     amount_major: (u32, u32),
     wrong_last: HashSet<String>,
     registered: u32,
+    /// The allowances of this caller's customers.
+    allowances: Vec<AllowanceRef>,
 }
 
 /// The seed of caller `caller` under run seed `seed` (splitmix64).
@@ -174,17 +221,22 @@ impl Plan {
         shares: Shares,
         amount_major: (u32, u32),
     ) -> Plan {
-        let phones = world.customers.iter().skip(caller).step_by(callers.max(1)).cloned().collect();
+        let phones: Vec<String> = world.customers.iter().skip(caller).step_by(callers.max(1)).cloned().collect();
+        let allowances: Vec<AllowanceRef> =
+            world.allowances.iter().filter(|a| phones.contains(&a.customer)).cloned().collect();
+        // A caller none of whose customers has an allowance cannot charge.
+        let weights = if allowances.is_empty() { weights.without(Kind::Charge) } else { weights.clone() };
         Plan {
             rng: StdRng::seed_from_u64(caller_seed(seed, caller)),
             caller,
             phones,
             world: world.clone(),
-            weights: weights.clone(),
+            weights,
             shares,
             amount_major,
             wrong_last: HashSet::new(),
             registered: 0,
+            allowances,
         }
     }
 
@@ -199,6 +251,9 @@ impl Plan {
     /// The next action.
     pub fn next_action(&mut self) -> Action {
         let kind = self.weights.pick(&mut self.rng);
+        if kind == Kind::Charge && !self.allowances.is_empty() {
+            return self.charge();
+        }
         let phone = if kind == Kind::Register || self.phones.is_empty() {
             self.registered += 1;
             // 2547 9 ccc nnnn: never one of the set-up numbers.
@@ -222,7 +277,29 @@ impl Plan {
         let abandon_after = (!kind.is_sms() && steps.len() > 1 && self.chance(self.shares.abandon))
             .then(|| self.rng.random_range(1..steps.len()));
         let end_event = !kind.is_sms() && self.chance(self.shares.end_event);
-        Action { kind, phone, id, steps, retry_step, abandon_after, wrong_pin, end_event }
+        Action { kind, phone, id, steps, retry_step, abandon_after, wrong_pin, end_event, charge: None }
+    }
+
+    /// A charge under one of this caller's customers' allowances. No PIN
+    /// is typed, so the wrong-PIN streak of that phone is left as it was.
+    fn charge(&mut self) -> Action {
+        let allowance = self.allowances[self.rng.random_range(0..self.allowances.len())].clone();
+        let amount_minor = self.rng.random_range(CHARGE_MINOR.0..=CHARGE_MINOR.1);
+        let id = format!("mix-charge-{:032x}", self.rng.random::<u128>());
+        let description = format!("Article {}", self.rng.random_range(1..1000u32));
+        let retry_step = self.chance(self.shares.retry).then_some(0);
+        let ask = ChargeAsk { allowance_id: allowance.id, till: allowance.till, amount_minor };
+        Action {
+            kind: Kind::Charge,
+            phone: allowance.customer,
+            id,
+            steps: vec![description],
+            retry_step,
+            abandon_after: None,
+            wrong_pin: false,
+            end_event: false,
+            charge: Some(ask),
+        }
     }
 
     fn amount(&mut self) -> String {
@@ -281,6 +358,8 @@ impl Plan {
                 let till = self.world.tills[self.rng.random_range(0..self.world.tills.len())].clone();
                 vec![format!("PAY {till} {} {pin}", self.amount())]
             }
+            // Made by `charge`, never here: it has no phone steps.
+            Kind::Charge => vec![String::new()],
         }
     }
 }

@@ -75,6 +75,15 @@ pub struct MixReport {
     /// Transfers mkoba stored during the run (SMS ones included).
     pub transfers_stored: usize,
     pub transfers_stored_per_s: f64,
+    /// Integrator charges asked for, answered 201, refused by a rule (422,
+    /// by code: `allowance_exhausted`…), and never answered either way.
+    pub charges_sent: usize,
+    pub charges_acked: usize,
+    pub charges_refused: BTreeMap<String, u64>,
+    pub charges_unanswered: usize,
+    /// Charges sent again (same key, same body) after getting no answer.
+    pub charge_resends: u64,
+    /// Latency per hop type (`charge`: one `POST /api/v1/charges`).
     pub hop_latency: BTreeMap<String, HopStats>,
     pub errors: BTreeMap<String, u64>,
     pub kills: Vec<KillReport>,
@@ -93,6 +102,7 @@ impl MixReport {
              hops          {} ({:.1} hops/s); sessions {} ({} completed, {} abandoned, {} refused early)\n\
              also          {} SMS, {} session-end events, {} retries, {} wrong PINs, {} registrations\n\
              transfers     {} acknowledged ({:.1}/s), {} stored ({:.1}/s)\n\
+             charges       {} sent: {} acknowledged, {} refused{}, {} unanswered, {} resent\n\
              latency ms    hop type        count      p50      p95      p99      max\n",
             self.seed,
             self.backend,
@@ -115,6 +125,12 @@ impl MixReport {
             self.transfers_acked_per_s,
             self.transfers_stored,
             self.transfers_stored_per_s,
+            self.charges_sent,
+            self.charges_acked,
+            self.charges_refused.values().sum::<u64>(),
+            refusal_codes(&self.charges_refused),
+            self.charges_unanswered,
+            self.charge_resends,
         );
         for (kind, h) in &self.hop_latency {
             out.push_str(&format!(
@@ -145,13 +161,18 @@ impl MixReport {
     fn audit_text(&self) -> String {
         let a = &self.audit;
         let mut out = format!(
-            "audit         {}: {} transfers, {} acknowledged, receipts {}/{} due, ledger verify {}\n",
+            "audit         {}: {} transfers, {} acknowledged, receipts {}/{} due, ledger verify {}\n\
+             \x20             charges {}/{} acknowledged found as made, {} refused, {} allowances within their limits\n",
             if a.ok { "PASSED" } else { "FAILED" },
             a.transfers,
             a.acknowledged,
             a.receipts_found,
             a.receipts_expected,
             if a.ledger_verify_ok { "ok" } else { "FAILED" },
+            a.charges_checked,
+            a.charges_acknowledged,
+            a.charges_refused,
+            a.allowances_checked,
         );
         let findings = [
             ("acknowledged but missing", &a.acked_missing),
@@ -161,6 +182,13 @@ impl MixReport {
             ("receipts duplicated", &a.receipts_duplicated),
             ("SMS answered twice", &a.sms_replies_duplicated),
             ("sent again after a kill (at-least-once, not a failure)", &a.resent_after_kill),
+            ("charges acknowledged but missing", &a.charges_missing),
+            ("charges stored twice", &a.charges_duplicated),
+            ("charges stored otherwise", &a.charges_mismatched),
+            ("references given to several charges", &a.charges_shared_reference),
+            ("refused charges that moved money", &a.charges_refused_moved),
+            ("charges nobody asked for", &a.charges_unexpected),
+            ("allowances charged over their limit", &a.allowances_overdrawn),
         ];
         for (what, list) in findings {
             if !list.is_empty() {
@@ -178,4 +206,13 @@ impl MixReport {
         }
         out
     }
+}
+
+/// ` (allowance_exhausted 3, insufficient_funds 1)`, or nothing.
+fn refusal_codes(refused: &BTreeMap<String, u64>) -> String {
+    if refused.is_empty() {
+        return String::new();
+    }
+    let codes: Vec<String> = refused.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    format!(" ({})", codes.join(", "))
 }

@@ -1,13 +1,14 @@
 //! One mix run from start to audit: the aggregator simulator, the `mkoba`
-//! environment, set-up, the nodes, the crowd (and the kills), the wait for
-//! the receipts, the audit and the report.
+//! environment, set-up (accounts, deposits, API keys, allowances), the
+//! nodes, the crowd (and the kills), the wait for the receipts, the audit
+//! and the report.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::audit::{audit, Audit, AuditInput, TransferRecord};
+use super::audit::{audit, Audit, AuditInput, ChargeOutcome, TransferRecord};
 use super::caller::{run_caller, Ack, CallerStats, Crowd};
 use super::plan::{kill_schedule, Kind, Plan, World};
 use super::proc::{free_port, wait_ready, Mkoba, Node};
@@ -69,14 +70,33 @@ async fn run_with(
     let ussd = UssdClient::new(http.clone(), &nodes[0].url, token, &cfg.service_code, &cfg.network_code)
         .map_err(|e| LoadError(e.to_string()))?;
     acks.extend(setup::deposits(&ussd, &world, cfg.deposit_major).await?);
+    let mut world = world;
+    let keys = setup::api_keys(mkoba, &world).await?;
+    let api = setup::Api {
+        http: &http,
+        base_url: &nodes[0].url,
+        token,
+        network_code: &cfg.network_code,
+        keys: &keys,
+        limit_minor: cfg.allowance_limit_minor,
+    };
+    world.allowances = setup::allowances(&api, cfg.seed, &world).await?;
     let before_crowd = list_transfers(mkoba, baseline).await?.last().map_or(baseline, |t| t.id);
 
-    let (stats, kills, elapsed) = crowd(cfg, mkoba, nodes, http, token, &world).await;
+    let (stats, kills, elapsed) = crowd(cfg, mkoba, nodes, http, token, &world, keys).await;
     let retry_mismatches = stats.errors.get("retry_mismatch").copied().unwrap_or(0);
     acks.extend(stats.acks.iter().cloned());
     let settle = if kills.is_empty() { Duration::ZERO } else { Duration::from_millis(LEASE_MS + 1_000) };
     let kills_unix_ms = kills.iter().map(|k| k.killed_at_unix_ms).collect();
-    let expect = Expect { baseline, acks, retry_mismatches, settle, kills_unix_ms };
+    let expect = Expect {
+        baseline,
+        acks,
+        retry_mismatches,
+        settle,
+        kills_unix_ms,
+        allowances: world.allowances.clone(),
+        charges: stats.charges.clone(),
+    };
     let (audit, transfers) = drain_and_audit(cfg, mkoba, agg, expect).await?;
     let stored = transfers.iter().filter(|t| t.id > before_crowd).count();
     let mut report = report(cfg, &stats, kills, audit, elapsed, stored);
@@ -125,6 +145,7 @@ fn server_env(cfg: &MixConfig, token: &str, agg: &AggregatorHandle) -> Vec<(Stri
         ("MKOBA_RATE_LIMITS__GLOBAL_PER_SECOND", lifted.into()),
         ("MKOBA_RATE_LIMITS__PER_SOURCE_PER_SECOND", lifted.into()),
         ("MKOBA_RATE_LIMITS__PER_SOURCE_BURST", lifted.into()),
+        ("MKOBA_RATE_LIMITS__PER_API_KEY_PER_SECOND", lifted.into()),
         ("MKOBA_RATE_LIMITS__WRONG_PINS_PER_SOURCE", "0".into()),
     ]
     .into_iter()
@@ -165,10 +186,12 @@ async fn crowd(
     http: reqwest::Client,
     token: &str,
     world: &World,
+    api_keys: Vec<(String, String)>,
 ) -> CrowdOutcome {
     let origin = Instant::now();
-    let crowd =
-        Arc::new(Crowd::new(http, nodes.to_vec(), token, &cfg.service_code, &cfg.network_code, origin, cfg.duration));
+    let mut crowd = Crowd::new(http, nodes.to_vec(), token, &cfg.service_code, &cfg.network_code, origin, cfg.duration);
+    crowd.api_keys = api_keys;
+    let crowd = Arc::new(crowd);
     let callers: Vec<_> = (0..cfg.callers)
         .map(|c| {
             let plan = Plan::new(cfg.seed, c, cfg.callers, world, &cfg.weights, cfg.shares, cfg.amount_major);
@@ -203,6 +226,13 @@ struct Expect {
     retry_mismatches: u64,
     settle: Duration,
     kills_unix_ms: Vec<u64>,
+    allowances: Vec<super::plan::AllowanceRef>,
+    charges: Vec<super::audit::ChargeRecord>,
+}
+
+/// A number `MKOBA_<key>` is set to in the run's extra settings, if any.
+fn server_setting(cfg: &MixConfig, key: &str) -> Option<i64> {
+    cfg.server_env.iter().rev().find(|(k, _)| k == key).and_then(|(_, v)| v.trim().parse().ok())
 }
 
 /// Waits until every receipt due has reached the aggregator (at most
@@ -214,13 +244,9 @@ async fn drain_and_audit(
     agg: &AggregatorHandle,
     expect: Expect,
 ) -> Result<(Audit, Vec<TransferRecord>), LoadError> {
-    let Expect { baseline, acks, retry_mismatches, settle, kills_unix_ms } = expect;
-    let digest_below_minor = cfg
-        .server_env
-        .iter()
-        .find(|(k, _)| k == "MKOBA_RECEIPTS__DIGEST_BELOW_MINOR")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(1_000);
+    let Expect { baseline, acks, retry_mismatches, settle, kills_unix_ms, allowances, charges } = expect;
+    let digest_below_minor = server_setting(cfg, "MKOBA_RECEIPTS__DIGEST_BELOW_MINOR").unwrap_or(1_000);
+    let day_utc_offset_minutes = server_setting(cfg, "MKOBA_LEDGER__DAY_UTC_OFFSET_MINUTES").unwrap_or(180);
     let started = Instant::now();
     let mut input = AuditInput {
         acks,
@@ -228,6 +254,9 @@ async fn drain_and_audit(
         ledger_verify: Ok(()),
         digest_below_minor,
         kills_unix_ms,
+        allowances,
+        charges,
+        day_utc_offset_minutes,
         ..AuditInput::default()
     };
     loop {
@@ -286,6 +315,11 @@ fn report(
         transfers_acked_per_s: st.acks.len() as f64 / secs,
         transfers_stored: stored,
         transfers_stored_per_s: stored as f64 / secs,
+        charges_sent: st.charges.len(),
+        charges_acked: st.charges.iter().filter(|c| matches!(c.outcome, ChargeOutcome::Acked { .. })).count(),
+        charges_refused: charge_refusals(st),
+        charges_unanswered: st.charges.iter().filter(|c| c.outcome == ChargeOutcome::Unanswered).count(),
+        charge_resends: st.charge_resends,
         hop_latency: st.latencies.iter().map(|(k, l)| (k.to_string(), HopStats::of(l))).collect(),
         errors: st.errors.clone(),
         kills,
@@ -293,4 +327,15 @@ fn report(
         audit,
         histogram: None,
     }
+}
+
+/// Refused charges by error code.
+fn charge_refusals(st: &CallerStats) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for c in &st.charges {
+        if let ChargeOutcome::Refused { code } = &c.outcome {
+            *out.entry(code.clone()).or_default() += 1;
+        }
+    }
+    out
 }
