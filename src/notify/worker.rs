@@ -18,6 +18,7 @@ use crate::config::NotifyConfig;
 use crate::domain::now_ms;
 use crate::ledger::{Ledger, LedgerError};
 use futures_util::stream::{self, StreamExt};
+use futures_util::FutureExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,8 +81,16 @@ where
         }
         ledger.write(move |conn| outbox::record(conn, id, &attempt, now_ms())).await
     };
-    let results: Vec<Result<(), LedgerError>> =
-        stream::iter(rows).map(&send).buffer_unordered(config.send_concurrency.max(1)).then(record).collect().await;
+    // Each message is sent and then recorded by a future of its own: a
+    // record never waits for another message's record (the writer commits
+    // records arriving together in one batch), so what was handed to the
+    // aggregator is marked sent within one commit, which keeps the window a
+    // crash can turn into a second copy short.
+    let results: Vec<Result<(), LedgerError>> = stream::iter(rows)
+        .map(|row| send(row).then(record))
+        .buffer_unordered(config.send_concurrency.max(1))
+        .collect()
+        .await;
     results.into_iter().collect::<Result<Vec<()>, LedgerError>>()?;
     Ok(n)
 }
