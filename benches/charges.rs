@@ -90,6 +90,11 @@ fn config_for(url: &str) -> Config {
     config
 }
 
+/// This run's PostgreSQL schema (dropped at the end).
+fn schema_name() -> String {
+    format!("bench_charges_{}", std::process::id())
+}
+
 /// The database URL: a temporary SQLite file, or a fresh PostgreSQL schema.
 fn database(args: &Args, dir: &tempfile::TempDir) -> anyhow::Result<String> {
     let Some(base) = &args.pg else {
@@ -97,7 +102,7 @@ fn database(args: &Args, dir: &tempfile::TempDir) -> anyhow::Result<String> {
     };
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
-    let schema = format!("bench_charges_{}", std::process::id());
+    let schema = schema_name();
     let mut admin = diesel::PgConnection::establish(base).context("connect to --pg")?;
     admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))?;
     let sep = if base.contains('?') { '&' } else { '?' };
@@ -271,7 +276,7 @@ fn main() -> anyhow::Result<()> {
         bail!("--clients, --customers and --secs must be more than zero");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let dir = tempfile::tempdir()?;
         let url = database(&args, &dir)?;
         let backend = if args.pg.is_some() { "postgres" } else { "sqlite" };
@@ -317,5 +322,13 @@ fn main() -> anyhow::Result<()> {
             bail!("{failed} charges failed or the ledger does not verify");
         }
         Ok(())
-    })
+    });
+    drop(runtime);
+    if let Some(base) = &args.pg {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let mut admin = diesel::PgConnection::establish(base).context("connect to --pg")?;
+        admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema_name()))?;
+    }
+    outcome
 }
