@@ -327,3 +327,25 @@ impl TestApp {
         self.dial(phone, inputs).await.pop().unwrap_or_default()
     }
 }
+
+/// (method in lower case, path) pairs.
+pub type Operations = std::collections::BTreeSet<(String, String)>;
+
+/// The operations an OpenAPI document describes, and those of a route
+/// table (`http::api::route_table`, `http::admin::route_table`), to compare
+/// the two.
+pub fn documented_and_routed(
+    doc: &serde_json::Value,
+    routes: Vec<(actix_web::http::Method, String)>,
+) -> (Operations, Operations) {
+    let paths = doc["paths"].as_object().expect("paths");
+    let documented = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let methods = item.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+            methods.into_iter().map(move |m| (m, path.clone()))
+        })
+        .collect();
+    let routed = routes.into_iter().map(|(m, p)| (m.as_str().to_ascii_lowercase(), p)).collect();
+    (documented, routed)
+}

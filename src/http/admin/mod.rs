@@ -14,11 +14,10 @@ pub mod openapi;
 pub mod reads;
 pub mod reply;
 
-use crate::http::api::endpoint_list;
 use crate::http::api::errors::ApiError;
+use crate::http::api::{endpoint_list, keyed_resources};
 use actix_web::http::Method;
 use actix_web::{middleware, web};
-use std::collections::BTreeMap;
 
 /// Where the API lives.
 pub const PREFIX: &str = "/admin/v1";
@@ -64,24 +63,10 @@ endpoint_list![
 /// path served with another method answers 405, an unknown one 404, both
 /// as JSON errors.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let mut keyed: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
-    for endpoint in endpoints() {
-        if endpoint.access == Access::Public {
-            cfg.route(&endpoint.path, endpoint.route());
-            continue;
-        }
-        let relative = endpoint.path.strip_prefix(PREFIX).unwrap_or(&endpoint.path).to_string();
-        keyed.entry(relative).or_default().push(endpoint);
-    }
     let mut scope = web::scope(PREFIX)
         .wrap(middleware::from_fn(auth::authenticate))
         .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::not_found()) }));
-    for (path, endpoints) in keyed {
-        let mut resource = web::resource(path)
-            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::method_not_allowed()) }));
-        for endpoint in &endpoints {
-            resource = resource.route(endpoint.route());
-        }
+    for resource in keyed_resources(cfg, endpoints(), PREFIX, |access| *access == Access::Public) {
         scope = scope.service(resource);
     }
     cfg.service(scope);

@@ -16,7 +16,7 @@ pub mod payments;
 pub mod schemas;
 
 use actix_web::http::Method;
-use actix_web::{middleware, web, Route};
+use actix_web::{middleware, web, Resource, Route};
 use errors::ApiError;
 use std::collections::BTreeMap;
 use utoipa::openapi::OpenApi as Document;
@@ -102,30 +102,45 @@ endpoints![
 /// claim them), then the keyed scope. A path served with another method
 /// answers 405, an unknown path 404, both as JSON errors.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let mut keyed: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
-    for endpoint in endpoints() {
-        match endpoint.access {
-            Access::Public => {
-                cfg.route(&endpoint.path, endpoint.route());
-            }
-            Access::Key => {
-                let relative = endpoint.path.strip_prefix(PREFIX).unwrap_or(&endpoint.path).to_string();
-                keyed.entry(relative).or_default().push(endpoint);
-            }
-        }
-    }
     let mut scope = web::scope(PREFIX)
         .wrap(middleware::from_fn(auth::authenticate))
         .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::not_found()) }));
-    for (path, endpoints) in keyed {
-        let mut resource = web::resource(path)
-            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::method_not_allowed()) }));
-        for endpoint in &endpoints {
-            resource = resource.route(endpoint.route());
-        }
+    for resource in keyed_resources(cfg, endpoints(), PREFIX, |access| *access == Access::Public) {
         scope = scope.service(resource);
     }
     cfg.service(scope);
+}
+
+/// Routes the `public` endpoints on `cfg` itself and returns the others as
+/// resources relative to `prefix`, one per path, for a keyed scope: a
+/// method the path does not serve answers 405 as a JSON error. Both APIs
+/// register their endpoints this way.
+pub(crate) fn keyed_resources<A>(
+    cfg: &mut web::ServiceConfig,
+    endpoints: Vec<Endpoint<A>>,
+    prefix: &str,
+    public: impl Fn(&A) -> bool,
+) -> Vec<Resource> {
+    let mut keyed: BTreeMap<String, Vec<Endpoint<A>>> = BTreeMap::new();
+    for endpoint in endpoints {
+        if public(&endpoint.access) {
+            cfg.route(&endpoint.path, endpoint.route());
+            continue;
+        }
+        let relative = endpoint.path.strip_prefix(prefix).unwrap_or(&endpoint.path).to_string();
+        keyed.entry(relative).or_default().push(endpoint);
+    }
+    keyed
+        .into_iter()
+        .map(|(path, endpoints)| {
+            let not_allowed = || async { Err::<actix_web::HttpResponse, _>(ApiError::method_not_allowed()) };
+            let mut resource = web::resource(path).default_service(web::to(not_allowed));
+            for endpoint in &endpoints {
+                resource = resource.route(endpoint.route());
+            }
+            resource
+        })
+        .collect()
 }
 
 /// Every (method, path) served, as registered.

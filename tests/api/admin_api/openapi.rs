@@ -2,10 +2,9 @@
 //! every documented one served (a valid call is not the router's 404/405).
 
 use super::admin;
-use crate::helpers::{kes, TestDb};
+use crate::helpers::{documented_and_routed, kes, TestDb};
 use mkoba::ledger::TransferKind;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 
 #[tokio::test]
 async fn every_documented_operation_is_served_and_every_route_documented() {
@@ -14,16 +13,7 @@ async fn every_documented_operation_is_served_and_every_route_documented() {
     assert_eq!(doc.status, 200, "the document needs no key");
     assert!(doc.body["openapi"].as_str().unwrap_or("").starts_with("3."), "{}", doc.body["openapi"]);
     assert_eq!(doc.body["components"]["securitySchemes"]["admin_key"]["scheme"], "bearer");
-    let paths = doc.body["paths"].as_object().expect("paths");
-    let documented: BTreeSet<(String, String)> = paths
-        .iter()
-        .flat_map(|(path, item)| {
-            let methods = item.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
-            methods.into_iter().map(move |m| (m, path.clone()))
-        })
-        .collect();
-    let routed: BTreeSet<(String, String)> =
-        mkoba::http::admin::route_table().into_iter().map(|(m, p)| (m.as_str().to_ascii_lowercase(), p)).collect();
+    let (documented, routed) = documented_and_routed(&doc.body, mkoba::http::admin::route_table());
     assert_eq!(documented, routed, "the document and the routes list the same operations");
     assert_eq!(routed.len(), 21, "{routed:?}");
 

@@ -2,9 +2,8 @@
 //! served (a valid call is not 404 or 405), and every route is in it.
 
 use super::{api, idem, Api};
-use crate::helpers::TestDb;
+use crate::helpers::{documented_and_routed, TestDb};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 
 /// A valid call of `method path` (ids filled in with real ones): the status.
 async fn call(api: &Api, method: &str, path: &str, ids: &Ids) -> u16 {
@@ -42,16 +41,7 @@ async fn every_documented_operation_is_served_and_every_route_documented() {
     assert_eq!(doc.status, 200, "the document needs no key");
     assert!(doc.body["openapi"].as_str().unwrap_or("").starts_with("3."), "{}", doc.body["openapi"]);
     assert_eq!(doc.body["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
-    let paths = doc.body["paths"].as_object().expect("paths");
-    let documented: BTreeSet<(String, String)> = paths
-        .iter()
-        .flat_map(|(path, item)| {
-            let methods = item.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
-            methods.into_iter().map(move |m| (m, path.clone()))
-        })
-        .collect();
-    let routed: BTreeSet<(String, String)> =
-        mkoba::http::api::route_table().into_iter().map(|(m, p)| (m.as_str().to_ascii_lowercase(), p)).collect();
+    let (documented, routed) = documented_and_routed(&doc.body, mkoba::http::api::route_table());
     assert_eq!(documented, routed, "the document and the routes list the same operations");
     assert!(routed.contains(&("post".into(), "/api/v1/charges".into())));
     assert_eq!(routed.len(), 10, "{routed:?}");
