@@ -78,7 +78,13 @@ pub fn find_own(
 ) -> Result<Approval, LedgerError> {
     approvals::find_by_public_id(conn, public_id)?
         .filter(|a| a.till == till && a.kind == kind)
-        .ok_or_else(|| LedgerError::UnknownApproval(public_id.chars().take(40).collect()))
+        .ok_or_else(|| unknown(public_id))
+}
+
+/// Not found, whoever's it is: another till's approval looks the same. The
+/// id is cut short, since it came from the caller.
+pub(super) fn unknown(public_id: &str) -> LedgerError {
+    LedgerError::UnknownApproval(public_id.chars().take(40).collect())
 }
 
 /// The till's payment request `public_id`, with the transfer that paid it

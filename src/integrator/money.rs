@@ -7,6 +7,7 @@
 //! engine in its group decision, never here.
 
 use super::approvals;
+use super::asks::unknown;
 use super::directory::{Directory, Fixed};
 use super::ApprovalKind;
 use crate::db::schema::transfers;
@@ -120,11 +121,6 @@ pub async fn charge(
         }
     };
     Ok(Charged { receipt, remaining_minor, allowance_id: allowance_id.to_string() })
-}
-
-/// Not found, whoever's it is: another till's allowance looks the same.
-fn unknown(public_id: &str) -> LedgerError {
-    LedgerError::UnknownApproval(public_id.chars().take(40).collect())
 }
 
 /// The till pays `amount` to the customer with this number.
