@@ -322,6 +322,7 @@ async fn funded_ledger(
             amount: money(total)?,
             guard: None,
             client_hash: None,
+            api_key: None,
         })
         .await?;
     let mut setup_transfers = 1;
@@ -346,6 +347,7 @@ async fn funded_ledger(
                         amount,
                         guard: None,
                         client_hash: None,
+                        api_key: None,
                     })
                     .await
             });
@@ -377,6 +379,7 @@ fn random_transfer(
         amount: money(rng.random_range(amounts.range()))?,
         guard: None,
         client_hash: None,
+        api_key: None,
     })
 }
 

@@ -8,6 +8,7 @@ use crate::domain::now_ms;
 use crate::http;
 use crate::i18n::Catalog;
 use crate::integrator::directory::Directory;
+use crate::integrator::keys::KeyCache;
 use crate::ledger::Ledger;
 use crate::limits::sim_swap::SimSwapCheck;
 use crate::limits::Limits;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub notices: Arc<Notices>,
     /// Allowances API charges named, remembered (see [`Directory`]).
     pub allowances: Directory,
+    /// API keys this process has authenticated (see [`KeyCache`]).
+    pub api_keys: KeyCache,
 }
 
 /// Opens the pool, applies pending migrations and starts the ledger writer.
@@ -213,6 +216,7 @@ impl Application {
             webhook_sources,
             notices,
             allowances: Directory::default(),
+            api_keys: KeyCache::default(),
         });
         tokio::spawn(housekeeping(state.clone()));
         tokio::spawn(expire_approvals(state.clone()));

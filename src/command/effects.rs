@@ -280,6 +280,7 @@ fn transfer_reply(
         amount,
         guard: None,
         client_hash: None,
+        api_key: None,
     };
     let result = nested(conn, |c| transfer::apply(c, &env.settings, &req));
     env.settings.metrics.transfer(req.kind.as_str(), &result);

@@ -3,6 +3,13 @@
 //! enough for every request of the hot path, useless to whoever reads the
 //! database without the secret. A key is `mk_<key id>_<secret part>`; the
 //! key id is its public handle, for listing and revoking.
+//!
+//! Which till a key acts for never changes, so each process remembers the
+//! keys it has seen ([`KeyCache`]). Whether a key is still live does change
+//! (an operator revokes it from any process), so a remembered key is checked
+//! again on every use: by a read before the request is served, or, for a
+//! charge, by the posting engine inside the transaction that moves the money
+//! (see [`crate::ledger::TransferRequest::api_key`]).
 
 use crate::db::schema::api_keys;
 use crate::db::DbConn;
@@ -10,9 +17,12 @@ use crate::ledger::{AccountId, LedgerError};
 use crate::with_conn;
 use diesel::prelude::*;
 use hmac::{Hmac, Mac};
+use lru::LruCache;
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Serialize;
 use sha2::Sha256;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 
 /// A key as created: `key` is shown to the operator once and never again.
 #[derive(Debug, Serialize)]
@@ -61,16 +71,67 @@ pub fn create(conn: &mut DbConn, secret: &str, till: AccountId, now_ms: i64) -> 
 /// The till a presented key acts for; `None` for an unknown or revoked key.
 /// The lookup is by hash, so the comparison never touches the key itself.
 pub fn authenticate(conn: &mut DbConn, secret: &str, presented: &str) -> Result<Option<KeyOwner>, LedgerError> {
-    if !presented.starts_with("mk_") || presented.len() > 100 {
-        return Ok(None);
+    match plausible(presented) {
+        true => find_live(conn, &hash(secret, presented)),
+        false => Ok(None),
     }
+}
+
+/// Whether `presented` has the shape of a key at all (else it is refused
+/// without a lookup).
+pub fn plausible(presented: &str) -> bool {
+    presented.starts_with("mk_") && presented.len() <= 100
+}
+
+/// The live key whose keyed hash is `key_hash`.
+pub fn find_live(conn: &mut DbConn, key_hash: &str) -> Result<Option<KeyOwner>, LedgerError> {
     let found: Option<(i64, i64)> = with_conn!(conn, c => api_keys::table
         .select((api_keys::id, api_keys::account_id))
-        .filter(api_keys::key_hash.eq(hash(secret, presented)))
+        .filter(api_keys::key_hash.eq(key_hash))
         .filter(api_keys::revoked_at_ms.is_null())
         .first(c)
         .optional())?;
     Ok(found.map(|(key_row, till)| KeyOwner { till: AccountId(till), key_row }))
+}
+
+/// Whether the key in row `key_row` is live (exists and is not revoked).
+pub fn is_live(conn: &mut DbConn, key_row: i64) -> Result<bool, LedgerError> {
+    let found: Option<i64> = with_conn!(conn, c => api_keys::table
+        .select(api_keys::id)
+        .filter(api_keys::id.eq(key_row))
+        .filter(api_keys::revoked_at_ms.is_null())
+        .first(c)
+        .optional())?;
+    Ok(found.is_some())
+}
+
+/// Keys remembered per process.
+const REMEMBERED: usize = 10_000;
+
+/// Keyed hash of a presented key → the till it acts for, for the keys this
+/// process has authenticated. Only keys found live are remembered, so a
+/// stream of wrong keys is looked up every time and never fills it.
+#[derive(Clone)]
+pub struct KeyCache {
+    known: Arc<Mutex<LruCache<String, KeyOwner>>>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache {
+            known: Arc::new(Mutex::new(LruCache::new(NonZeroUsize::new(REMEMBERED).unwrap_or(NonZeroUsize::MIN)))),
+        }
+    }
+}
+
+impl KeyCache {
+    pub fn get(&self, hash: &str) -> Option<KeyOwner> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).get(hash).copied()
+    }
+
+    pub fn remember(&self, hash: String, owner: KeyOwner) {
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).put(hash, owner);
+    }
 }
 
 /// Revokes `key_id` of `till`; false when the till has no such live key.

@@ -9,6 +9,7 @@
 use super::approvals;
 use super::asks::unknown;
 use super::directory::{Directory, Fixed};
+use super::keys;
 use super::ApprovalKind;
 use crate::db::schema::transfers;
 use crate::db::DbConn;
@@ -32,11 +33,21 @@ pub struct Caller {
     pub ledger_key: String,
     /// The caller's fingerprint of the request (method, path and body).
     pub client_hash: String,
+    /// The API key whose liveness is left to the posting engine (see
+    /// [`TransferRequest::api_key`]); `None` when it was read live already.
+    pub api_key: Option<i64>,
 }
 
 impl Caller {
+    /// A till whose key was read live for this request.
     pub fn new(till: AccountId, idempotency_key: &str, client_hash: String) -> Caller {
-        Caller { till, ledger_key: ledger_key(till, idempotency_key), client_hash }
+        Caller { till, ledger_key: ledger_key(till, idempotency_key), client_hash, api_key: None }
+    }
+
+    /// A till acting with the key in row `key_row`, not read live yet: the
+    /// engine refuses the transfer if the key is revoked.
+    pub fn with_key(till: AccountId, key_row: i64, idempotency_key: &str, client_hash: String) -> Caller {
+        Caller { api_key: Some(key_row), ..Caller::new(till, idempotency_key, client_hash) }
     }
 
     fn request(
@@ -50,6 +61,7 @@ impl Caller {
         let mut req = TransferRequest::new(self.ledger_key.clone(), kind, from, to, amount);
         req.guard = guard;
         req.client_hash = Some(self.client_hash.clone());
+        req.api_key = self.api_key;
         req
     }
 }
@@ -88,8 +100,16 @@ pub async fn charge(
     let allowance = match directory.get(allowance_id) {
         Some(known) => known,
         None => {
-            let public_id = allowance_id.to_string();
-            let found = ledger.read(move |c| approvals::find_by_public_id(c, &public_id)).await?;
+            let (public_id, key) = (allowance_id.to_string(), caller.api_key);
+            let found = ledger
+                .read(move |c| {
+                    // Nothing about the till's allowances is told to a revoked key.
+                    match key {
+                        Some(key) if !keys::is_live(c, key)? => Err(LedgerError::KeyRevoked),
+                        _ => approvals::find_by_public_id(c, &public_id),
+                    }
+                })
+                .await?;
             let fixed = found.as_ref().map(Fixed::from);
             if let Some(fixed) = &fixed {
                 directory.remember(allowance_id, fixed.clone());

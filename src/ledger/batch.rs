@@ -21,7 +21,7 @@
 
 use super::account::AccountId;
 use super::decide::{decide, Decision};
-use super::guards::{ChargeRow, Guards, Pass};
+use super::guards::{self, ChargeRow, Guards, Pass};
 use super::holds::{self, NewHold};
 use super::tariff::{self, Quote};
 use super::transfer::{replay, Entry, Guard, Receipt, TransferId, TransferRequest};
@@ -108,8 +108,9 @@ fn fresh_requests(
     indexes: &[usize],
     results: &mut [Option<Result<Receipt, LedgerError>>],
 ) -> Result<Vec<(usize, Quote)>, LedgerError> {
+    let indexes = refuse_revoked_keys(conn, reqs, indexes, results)?;
     let mut todo: Vec<(usize, Quote)> = Vec::with_capacity(indexes.len());
-    for &i in indexes {
+    for i in indexes {
         match precheck(settings, reqs[i]) {
             Ok(quote) => todo.push((i, quote)),
             Err(e) => results[i] = Some(Err(e)),
@@ -131,6 +132,31 @@ fn fresh_requests(
         }
     }
     Ok(fresh)
+}
+
+/// Refuses, before anything else (replays included), the requests made with
+/// an API key that is no longer live; returns the others.
+fn refuse_revoked_keys(
+    conn: &mut DbConn,
+    reqs: &[&TransferRequest],
+    indexes: &[usize],
+    results: &mut [Option<Result<Receipt, LedgerError>>],
+) -> Result<Vec<usize>, LedgerError> {
+    let mut keys: Vec<i64> = indexes.iter().filter_map(|&i| reqs[i].api_key).collect();
+    if keys.is_empty() {
+        return Ok(indexes.to_vec());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    let live: HashSet<i64> = guards::live_keys(conn, &keys)?.into_iter().collect();
+    let mut kept = Vec::with_capacity(indexes.len());
+    for &i in indexes {
+        match reqs[i].api_key {
+            Some(key) if !live.contains(&key) => results[i] = Some(Err(LedgerError::KeyRevoked)),
+            _ => kept.push(i),
+        }
+    }
+    Ok(kept)
 }
 
 /// Every account the group's requests may touch, sorted.

@@ -55,6 +55,9 @@ pub enum LedgerError {
     UnknownApproval(String),
     #[error("the payment request or allowance is {status}")]
     ApprovalNotOpen { status: String },
+    /// The API key a request was made with was revoked (or never existed).
+    #[error("the API key is not valid")]
+    KeyRevoked,
     #[error("the allowance has only {remaining_minor} minor units left in this period")]
     AllowanceExhausted { remaining_minor: i64 },
     #[error("a refund cannot exceed what is left of the payment ({remaining_minor} minor units)")]
@@ -103,6 +106,7 @@ impl LedgerError {
                 "pending" => "not_approved",
                 _ => "already_approved",
             },
+            LedgerError::KeyRevoked => "unauthorized",
             LedgerError::AllowanceExhausted { .. } => "allowance_exhausted",
             LedgerError::RefundExceedsPaid { .. } => "refund_exceeds_paid",
             LedgerError::Corrupt(_) | LedgerError::Internal(_) | LedgerError::Db(_) => "internal",

@@ -268,6 +268,32 @@ fn load_approvals(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<ApprovalState>, 
     Ok(found)
 }
 
+/// Of the API key rows `ids` (sorted, deduplicated), those still live: the
+/// keys requests were made with, read in the group's transaction, so that a
+/// revocation committed before it stops them (see
+/// [`TransferRequest::api_key`]).
+pub(super) fn live_keys(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<i64>, LedgerError> {
+    #[derive(QueryableByName)]
+    struct Live {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let mut live = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(prepared_chunk()) {
+        let sql =
+            format!("SELECT id FROM api_keys WHERE id IN {} AND revoked_at_ms IS NULL", prepared::row(chunk.len()));
+        let rows: Vec<Live> = with_conn!(conn, c => {
+            let mut q = Prepared::new(sql.clone());
+            for &id in chunk {
+                q = q.bind::<BigInt, _>(id);
+            }
+            q.load(c)
+        })?;
+        live.extend(rows.into_iter().map(|r| r.id));
+    }
+    Ok(live)
+}
+
 fn prepared_chunk() -> usize {
     super::write::ROWS_PER_INSERT
 }

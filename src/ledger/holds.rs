@@ -232,6 +232,7 @@ fn release(
             .map_err(|_| LedgerError::corrupt("holds.amount_minor", &hold.amount_minor.to_string()))?,
         guard: None,
         client_hash: None,
+        api_key: None,
     };
     let _ = hold_reference;
     super::engine::post_release(conn, settings, &req, hold.fee_minor, hold.commission_minor)

@@ -116,12 +116,17 @@ pub struct TransferRequest {
     /// The caller's own fingerprint of what it asked (an API request's
     /// body hash): part of what a replay must match.
     pub client_hash: Option<String>,
+    /// The API key (its `api_keys` row) the request was made with. The
+    /// engine refuses the request, replays included, unless that key is
+    /// still live when the group is decided, so a key revoked in any process
+    /// moves no more money: the caller need not read the key first.
+    pub api_key: Option<i64>,
 }
 
 impl TransferRequest {
     /// A plain transfer: no guard, no client fingerprint.
     pub fn new(idempotency_key: String, kind: TransferKind, from: AccountId, to: AccountId, amount: Money) -> Self {
-        TransferRequest { idempotency_key, kind, from, to, amount, guard: None, client_hash: None }
+        TransferRequest { idempotency_key, kind, from, to, amount, guard: None, client_hash: None, api_key: None }
     }
 
     pub(super) fn fingerprint(&self) -> String {

@@ -155,7 +155,7 @@ fn a_group_decides_exactly_as_one_at_a_time() {
                         3 => (TransferKind::MerchantPayment, customers[a], shop),
                         _ => (TransferKind::CashIn, agent, customers[a]),
                     };
-                    TransferRequest { idempotency_key: format!("eq-{i}"), kind, from, to, amount: kes(major), guard: None, client_hash: None }
+                    TransferRequest { idempotency_key: format!("eq-{i}"), kind, from, to, amount: kes(major), guard: None, client_hash: None, api_key: None }
                 })
                 .collect();
 

@@ -167,7 +167,8 @@ pub async fn submit(
     guard: Option<Guard>,
 ) -> Receipt {
     let amount = Money::from_minor(minor).expect("amount");
-    let req = TransferRequest { idempotency_key: key(), kind, from, to, amount, guard, client_hash: None };
+    let req =
+        TransferRequest { idempotency_key: key(), kind, from, to, amount, guard, client_hash: None, api_key: None };
     app.t.ledger.submit(req).await.expect("transfer")
 }
 

@@ -81,6 +81,7 @@ fn random_transfers(ledger: &Ledger, accounts: &[AccountId]) -> (usize, usize) {
             amount,
             guard: None,
             client_hash: None,
+            api_key: None,
         };
         match ledger.submit_blocking(req) {
             Ok(_) => done += 1,
@@ -105,6 +106,7 @@ async fn the_same_request_replayed_concurrently_moves_money_once() {
             amount: kes(100),
             guard: None,
             client_hash: None,
+            api_key: None,
         };
         let writers = [t.ledger.clone(), t.second_writer()];
         let receipts = tokio::task::spawn_blocking(move || {

@@ -183,6 +183,7 @@ async fn a_velocity_limit_holds_under_a_concurrent_burst_from_two_processes() {
                 amount: kes(20),
                 guard: None,
                 client_hash: None,
+                api_key: None,
             };
             async move { ledger.submit(req).await }
         }))

@@ -178,7 +178,16 @@ impl TestLedger {
         amount: Money,
     ) -> Result<Receipt, mkoba::ledger::LedgerError> {
         self.ledger
-            .submit(TransferRequest { idempotency_key: key(), kind, from, to, amount, guard: None, client_hash: None })
+            .submit(TransferRequest {
+                idempotency_key: key(),
+                kind,
+                from,
+                to,
+                amount,
+                guard: None,
+                client_hash: None,
+                api_key: None,
+            })
             .await
     }
 

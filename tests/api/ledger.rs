@@ -131,6 +131,7 @@ async fn a_repeated_key_returns_the_first_result_and_a_changed_request_is_refuse
             amount: kes(300),
             guard: None,
             client_hash: None,
+            api_key: None,
         };
 
         let first = t.ledger.submit(req.clone()).await.expect("first");

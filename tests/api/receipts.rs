@@ -15,6 +15,7 @@ async fn p2p(t: &TestLedger, key: &str, from: AccountId, to: AccountId, major: i
         amount: kes(major),
         guard: None,
         client_hash: None,
+        api_key: None,
     };
     t.ledger.submit(req).await.expect("p2p")
 }

@@ -113,6 +113,7 @@ impl From<LedgerError> for ApiError {
         let message = e.to_string();
         match e.code() {
             "not_found" | "transfer_not_found" => ApiError::not_found(),
+            "unauthorized" => ApiError::unauthorized(),
             "idempotency_conflict" => ApiError::new(
                 StatusCode::CONFLICT,
                 "idempotency_conflict",

@@ -2,7 +2,7 @@
 //! Each is one ledger transfer keyed by the request's Idempotency-Key, so
 //! a retry is answered as the first request was and moves nothing again.
 
-use super::auth::Till;
+use super::auth::{KeyHolder, Till};
 use super::body::JsonBody;
 use super::errors::{ApiError, ErrorBody};
 use super::idempotency::IdempotencyKey;
@@ -22,14 +22,15 @@ use actix_web::{web, HttpResponse};
 )]
 pub async fn create_charge(
     state: web::Data<AppState>,
-    till: Till,
+    holder: KeyHolder,
     key: IdempotencyKey,
     body: JsonBody<NewCharge>,
 ) -> Result<HttpResponse, ApiError> {
     let b = &body.value;
     let amount = schemas::amount("amount_minor", b.amount_minor)?;
     schemas::description(&b.description)?;
-    let caller = Caller::new(till.0, &key.0, body.hash.clone());
+    // The hot path: the key's liveness is decided with the charge itself.
+    let caller = Caller::with_key(holder.0.till, holder.0.key_row, &key.0, body.hash.clone());
     let charged = money::charge(&state.ledger, &state.allowances, &caller, &b.allowance_id, amount).await?;
     Ok(HttpResponse::Created().json(ChargeView {
         reference: charged.receipt.reference,

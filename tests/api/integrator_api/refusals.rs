@@ -40,7 +40,13 @@ async fn a_key_is_required_and_acts_only_for_its_own_till() {
         assert_eq!(r.status, 404, "[{be}] {r:?}");
         assert_eq!(api.get_as(other, "/balance").await.i64("balance_minor"), 0, "[{be}]");
 
-        // A revoked key stops at once.
+        // A revoked key stops at once, though this process has seen it: a
+        // read for most requests, the posting engine itself for a charge,
+        // a retried one included.
+        let first_key = idem();
+        let body = json!({"allowance_id": allowance, "amount_minor": 100, "description": "x"});
+        let first = api.post("/charges", &first_key, body.clone()).await;
+        assert_eq!(first.status, 201, "[{be}] {first:?}");
         let (shop, key_id) = (api.w.shop, api.key.split('_').nth(1).expect("key id").to_string());
         let revoked = api
             .app
@@ -50,6 +56,14 @@ async fn a_key_is_required_and_acts_only_for_its_own_till() {
             .await;
         assert!(revoked.expect("revoke"), "[{be}]");
         assert_eq!(api.get("/balance").await.status, 401, "[{be}] revoked");
+        let fresh = api.post("/charges", &idem(), body.clone()).await;
+        assert_eq!((fresh.status, fresh.code()), (401, "unauthorized"), "[{be}] {fresh:?}");
+        let retried = api.post("/charges", &first_key, body).await;
+        assert_eq!((retried.status, retried.code()), (401, "unauthorized"), "[{be}] {retried:?}");
+        let elsewhere = json!({"allowance_id": "al_unknown", "amount_minor": 100, "description": "x"});
+        let probe = api.post("/charges", &idem(), elsewhere).await;
+        assert_eq!((probe.status, probe.code()), (401, "unauthorized"), "[{be}] {probe:?}");
+        assert_eq!(api.spent(&allowance).await, 100, "[{be}] only the charge made before the revocation");
 
         // Unknown paths and methods, as JSON.
         let nowhere = api.get_as(other, "/nowhere").await;
