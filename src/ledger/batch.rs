@@ -8,8 +8,8 @@
 //! in arrival order against their running balances and limits, and writes the
 //! accepted ones with a few multi-row statements: the transfer rows (with
 //! both parties' balances after, for the receipts that `notify::receipts`
-//! renders from them later), their postings and one conditional update per
-//! account touched.
+//! renders from them later), their postings and one conditional update of
+//! the accounts touched (one statement per 64 accounts).
 //!
 //! The update carries the batch's net change for the account and the same
 //! conditions a single transfer would: an account debited must be active and
@@ -26,7 +26,7 @@ use super::holds::{self, NewHold};
 use super::tariff::{self, Quote};
 use super::transfer::{replay, Entry, Guard, Receipt, TransferId, TransferRequest};
 use super::watch::watch;
-use super::write::{find_by_keys, insert_postings, load_accounts, update_account, Slot, ROWS_PER_INSERT};
+use super::write::{find_by_keys, insert_postings, load_accounts, update_accounts, Slot, ROWS_PER_INSERT};
 use super::{LedgerError, Settings};
 use crate::db::prepared::{self, Prepared};
 use crate::db::{DbConn, DbError};
@@ -216,10 +216,7 @@ fn write_accepted(
     // Account-id order is the lock order.
     let mut touched: Vec<&Slot> = state.book.values().filter(|s| s.debited || s.credited).collect();
     touched.sort_unstable_by_key(|s| s.account.id);
-    let day = settings.day_number(now);
-    for slot in touched {
-        update_account(conn, settings, slot, day)?;
-    }
+    update_accounts(conn, settings, &touched, settings.day_number(now))?;
     for (a, (id, reference)) in accepted.into_iter().zip(rows) {
         let req = reqs[a.index];
         let remaining = match a.decision.pass {

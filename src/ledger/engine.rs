@@ -108,11 +108,9 @@ fn move_entries(
     let moves = decide::check_moves(settings, &book, entries, &decide::Rules { corrective, counted: None })?;
     decide::apply_moves(&mut book, moves, corrective)?;
     // Account-id order is the lock order.
-    for id in deltas.keys() {
-        if let Some(slot) = book.get(id).filter(|s| s.debited || s.credited) {
-            write::update_account(conn, settings, slot, day)?;
-        }
-    }
+    let touched: Vec<&write::Slot> =
+        deltas.keys().filter_map(|id| book.get(id)).filter(|s| s.debited || s.credited).collect();
+    write::update_accounts(conn, settings, &touched, day)?;
     Ok(book.into_iter().map(|(id, slot)| (id, slot.balance)).collect())
 }
 

@@ -232,6 +232,7 @@ impl Guards {
         transfer_of: &HashMap<usize, i64>,
         now: i64,
     ) -> Result<(), LedgerError> {
+        let mut allowances = Vec::new();
         for slot in self.approvals.values().filter(|s| s.changed) {
             match slot.approved_by {
                 Some(index) => {
@@ -241,9 +242,10 @@ impl Guards {
                         .ok_or_else(|| LedgerError::Internal("an approved payment request has no transfer".into()))?;
                     approve_request(conn, slot.read.id, transfer, now)?;
                 }
-                None => spend_allowance(conn, slot)?,
+                None => allowances.push(slot),
             }
         }
+        spend_allowances(conn, &allowances)?;
         insert_charges(conn, charges, transfer_of)
     }
 }
@@ -350,17 +352,41 @@ fn approve_request(conn: &mut DbConn, approval_id: i64, transfer_id: i64, now: i
     landed(n, approval_id)
 }
 
-fn spend_allowance(conn: &mut DbConn, slot: &Slot) -> Result<(), LedgerError> {
-    const SQL: &str = "UPDATE approvals SET period_no = ?, spent_minor = ? \
-        WHERE id = ? AND status = 'active' AND period_no = ? AND spent_minor = ?";
-    let n = with_conn!(conn, c => Prepared::new(SQL)
-        .bind::<BigInt, _>(slot.period_no)
-        .bind::<BigInt, _>(slot.spent_minor)
-        .bind::<BigInt, _>(slot.read.id)
-        .bind::<BigInt, _>(slot.read.period_no)
-        .bind::<BigInt, _>(slot.read.spent_minor)
-        .execute(c))?;
-    landed(n, slot.read.id)
+/// What the group spent of each allowance in `slots`, each landing only on
+/// the period and spending that were read (one statement per 64).
+fn spend_allowances(conn: &mut DbConn, slots: &[&Slot]) -> Result<(), LedgerError> {
+    #[derive(QueryableByName)]
+    struct Spent {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    for chunk in slots.chunks(prepared_chunk()) {
+        let sql = format!(
+            "WITH v (id, period_no, spent_minor, read_period_no, read_spent_minor) AS (VALUES {}) \
+             UPDATE approvals SET period_no = v.period_no, spent_minor = v.spent_minor \
+             FROM v WHERE approvals.id = v.id AND approvals.status = 'active' \
+               AND approvals.period_no = v.read_period_no AND approvals.spent_minor = v.read_spent_minor \
+             RETURNING approvals.id",
+            prepared::rows(chunk.len(), 5)
+        );
+        let rows: Vec<Spent> = with_conn!(conn, c => {
+            let mut q = Prepared::new(sql.clone());
+            for slot in chunk {
+                q = q
+                    .bind::<BigInt, _>(slot.read.id)
+                    .bind::<BigInt, _>(slot.period_no)
+                    .bind::<BigInt, _>(slot.spent_minor)
+                    .bind::<BigInt, _>(slot.read.period_no)
+                    .bind::<BigInt, _>(slot.read.spent_minor);
+            }
+            q.load(c)
+        })?;
+        let spent: std::collections::HashSet<i64> = rows.into_iter().map(|r| r.id).collect();
+        for slot in chunk {
+            landed(usize::from(spent.contains(&slot.read.id)), slot.read.id)?;
+        }
+    }
+    Ok(())
 }
 
 fn landed(rows: usize, approval_id: i64) -> Result<(), LedgerError> {
