@@ -118,6 +118,13 @@ pub async fn charge(
         }
     };
     if allowance.kind != ApprovalKind::Allowance || allowance.till != caller.till {
+        // As on the read above: a revoked key learns nothing, not even that
+        // the id is someone else's.
+        if let Some(key) = caller.api_key {
+            if !ledger.read(move |c| keys::is_live(c, key)).await? {
+                return Err(LedgerError::KeyRevoked);
+            }
+        }
         return Err(unknown(allowance_id));
     }
     let guard = Guard::Allowance { approval_id: allowance.id };

@@ -47,6 +47,13 @@ async fn a_key_is_required_and_acts_only_for_its_own_till() {
         let body = json!({"allowance_id": allowance, "amount_minor": 100, "description": "x"});
         let first = api.post("/charges", &first_key, body.clone()).await;
         assert_eq!(first.status, 201, "[{be}] {first:?}");
+        // Another till's allowance, charged by its own till, so that this
+        // process knows it.
+        let theirs = json!({"msisdn": "0712000001", "limit_minor": 1_000, "period": "day", "description": "News"});
+        let theirs = api.post_as(other, "/allowances", &idem(), theirs).await.str("id");
+        api.decide(&theirs, "approve").await;
+        let on_theirs = json!({"allowance_id": theirs, "amount_minor": 10, "description": "x"});
+        assert_eq!(api.post_as(other, "/charges", &idem(), on_theirs.clone()).await.status, 201, "[{be}]");
         let (shop, key_id) = (api.w.shop, api.key.split('_').nth(1).expect("key id").to_string());
         let revoked = api
             .app
@@ -63,6 +70,8 @@ async fn a_key_is_required_and_acts_only_for_its_own_till() {
         let elsewhere = json!({"allowance_id": "al_unknown", "amount_minor": 100, "description": "x"});
         let probe = api.post("/charges", &idem(), elsewhere).await;
         assert_eq!((probe.status, probe.code()), (401, "unauthorized"), "[{be}] {probe:?}");
+        let known = api.post("/charges", &idem(), on_theirs).await;
+        assert_eq!((known.status, known.code()), (401, "unauthorized"), "[{be}] not even 404: {known:?}");
         assert_eq!(api.spent(&allowance).await, 100, "[{be}] only the charge made before the revocation");
 
         // Unknown paths and methods, as JSON.
