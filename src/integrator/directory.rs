@@ -32,11 +32,20 @@ impl From<&Approval> for Fixed {
     }
 }
 
-/// Public id → [`Fixed`], shared by the process's workers.
-#[derive(Clone)]
-pub struct Directory {
-    known: Arc<Mutex<LruCache<String, Fixed>>>,
+/// A bounded, least-recently-used map from a string to what it names, for
+/// what never changes once it exists; shared by the process's workers.
+pub struct Remembered<V> {
+    known: Arc<Mutex<LruCache<String, V>>>,
 }
+
+impl<V> Clone for Remembered<V> {
+    fn clone(&self) -> Self {
+        Remembered { known: self.known.clone() }
+    }
+}
+
+/// Public id → [`Fixed`].
+pub type Directory = Remembered<Fixed>;
 
 impl Default for Directory {
     fn default() -> Self {
@@ -44,18 +53,18 @@ impl Default for Directory {
     }
 }
 
-impl Directory {
-    pub fn with_capacity(capacity: usize) -> Directory {
+impl<V: Clone> Remembered<V> {
+    pub fn with_capacity(capacity: usize) -> Remembered<V> {
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
-        Directory { known: Arc::new(Mutex::new(LruCache::new(capacity))) }
+        Remembered { known: Arc::new(Mutex::new(LruCache::new(capacity))) }
     }
 
-    pub fn get(&self, public_id: &str) -> Option<Fixed> {
-        self.known.lock().unwrap_or_else(|p| p.into_inner()).get(public_id).cloned()
+    pub fn get(&self, key: &str) -> Option<V> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
     }
 
-    pub fn remember(&self, public_id: &str, fixed: Fixed) {
-        self.known.lock().unwrap_or_else(|p| p.into_inner()).put(public_id.to_string(), fixed);
+    pub fn remember(&self, key: &str, value: V) {
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).put(key.to_string(), value);
     }
 
     pub fn len(&self) -> usize {

@@ -11,18 +11,16 @@
 //! charge, by the posting engine inside the transaction that moves the money
 //! (see [`crate::ledger::TransferRequest::api_key`]).
 
+use super::directory::Remembered;
 use crate::db::schema::api_keys;
 use crate::db::DbConn;
 use crate::ledger::{AccountId, LedgerError};
 use crate::with_conn;
 use diesel::prelude::*;
 use hmac::{Hmac, Mac};
-use lru::LruCache;
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Serialize;
 use sha2::Sha256;
-use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
 
 /// A key as created: `key` is shown to the operator once and never again.
 #[derive(Debug, Serialize)]
@@ -68,22 +66,14 @@ pub fn create(conn: &mut DbConn, secret: &str, till: AccountId, now_ms: i64) -> 
     Ok(NewKey { key_id, key })
 }
 
-/// The till a presented key acts for; `None` for an unknown or revoked key.
-/// The lookup is by hash, so the comparison never touches the key itself.
-pub fn authenticate(conn: &mut DbConn, secret: &str, presented: &str) -> Result<Option<KeyOwner>, LedgerError> {
-    match plausible(presented) {
-        true => find_live(conn, &hash(secret, presented)),
-        false => Ok(None),
-    }
-}
-
 /// Whether `presented` has the shape of a key at all (else it is refused
 /// without a lookup).
 pub fn plausible(presented: &str) -> bool {
     presented.starts_with("mk_") && presented.len() <= 100
 }
 
-/// The live key whose keyed hash is `key_hash`.
+/// The live key whose keyed hash is `key_hash`: the lookup is by hash, so
+/// the comparison never touches the key itself.
 pub fn find_live(conn: &mut DbConn, key_hash: &str) -> Result<Option<KeyOwner>, LedgerError> {
     let found: Option<(i64, i64)> = with_conn!(conn, c => api_keys::table
         .select((api_keys::id, api_keys::account_id))
@@ -111,26 +101,11 @@ const REMEMBERED: usize = 10_000;
 /// Keyed hash of a presented key → the till it acts for, for the keys this
 /// process has authenticated. Only keys found live are remembered, so a
 /// stream of wrong keys is looked up every time and never fills it.
-#[derive(Clone)]
-pub struct KeyCache {
-    known: Arc<Mutex<LruCache<String, KeyOwner>>>,
-}
+pub type KeyCache = Remembered<KeyOwner>;
 
 impl Default for KeyCache {
     fn default() -> Self {
-        KeyCache {
-            known: Arc::new(Mutex::new(LruCache::new(NonZeroUsize::new(REMEMBERED).unwrap_or(NonZeroUsize::MIN)))),
-        }
-    }
-}
-
-impl KeyCache {
-    pub fn get(&self, hash: &str) -> Option<KeyOwner> {
-        self.known.lock().unwrap_or_else(|p| p.into_inner()).get(hash).copied()
-    }
-
-    pub fn remember(&self, hash: String, owner: KeyOwner) {
-        self.known.lock().unwrap_or_else(|p| p.into_inner()).put(hash, owner);
+        KeyCache::with_capacity(REMEMBERED)
     }
 }
 

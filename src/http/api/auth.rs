@@ -53,7 +53,7 @@ async fn owner_of(req: &HttpRequest) -> Result<KeyOwner, ApiError> {
             let lookup = key_hash.clone();
             let owner = state.ledger.read(move |conn| keys::find_live(conn, &lookup)).await?;
             let owner = owner.ok_or_else(ApiError::unauthorized)?;
-            state.api_keys.remember(key_hash, owner);
+            state.api_keys.remember(&key_hash, owner);
             req.extensions_mut().insert(ReadLive);
             owner
         }
