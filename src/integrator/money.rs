@@ -98,35 +98,21 @@ pub async fn charge(
     amount: Money,
 ) -> Result<Charged, LedgerError> {
     let allowance = match directory.get(allowance_id) {
-        Some(known) => known,
+        Some(known) => Some(known),
         None => {
-            let (public_id, key) = (allowance_id.to_string(), caller.api_key);
-            let found = ledger
-                .read(move |c| {
-                    // Nothing about the till's allowances is told to a revoked key.
-                    match key {
-                        Some(key) if !keys::is_live(c, key)? => Err(LedgerError::KeyRevoked),
-                        _ => approvals::find_by_public_id(c, &public_id),
-                    }
-                })
-                .await?;
+            let public_id = allowance_id.to_string();
+            let found = ledger.read(move |c| approvals::find_by_public_id(c, &public_id)).await?;
             let fixed = found.as_ref().map(Fixed::from);
             if let Some(fixed) = &fixed {
                 directory.remember(allowance_id, fixed.clone());
             }
-            fixed.ok_or_else(|| unknown(allowance_id))?
+            fixed
         }
     };
-    if allowance.kind != ApprovalKind::Allowance || allowance.till != caller.till {
-        // As on the read above: a revoked key learns nothing, not even that
-        // the id is someone else's.
-        if let Some(key) = caller.api_key {
-            if !ledger.read(move |c| keys::is_live(c, key)).await? {
-                return Err(LedgerError::KeyRevoked);
-            }
-        }
-        return Err(unknown(allowance_id));
-    }
+    let allowance = match allowance {
+        Some(a) if a.kind == ApprovalKind::Allowance && a.till == caller.till => a,
+        _ => return Err(not_found(ledger, caller, allowance_id).await),
+    };
     let guard = Guard::Allowance { approval_id: allowance.id };
     let req = caller.request(TransferKind::Charge, allowance.customer, caller.till, amount, Some(guard));
     let receipt = match ledger.submit(req).await {
@@ -148,6 +134,20 @@ pub async fn charge(
         }
     };
     Ok(Charged { receipt, remaining_minor, allowance_id: allowance_id.to_string() })
+}
+
+/// Not found, whoever's it is; but a revoked key (whose liveness the engine
+/// would have decided) learns nothing about the till's allowances, not even
+/// that.
+async fn not_found(ledger: &Ledger, caller: &Caller, allowance_id: &str) -> LedgerError {
+    if let Some(key) = caller.api_key {
+        match ledger.read(move |c| keys::is_live(c, key)).await {
+            Ok(true) => {}
+            Ok(false) => return LedgerError::KeyRevoked,
+            Err(e) => return e,
+        }
+    }
+    unknown(allowance_id)
 }
 
 /// The till pays `amount` to the customer with this number.
