@@ -246,7 +246,8 @@ mod tests {
             );
         }
         let settings = ledger.settings_arc();
-        // Moves 5 from the first account to the other two, after `meddle`.
+        // Moves 10 from the first account, 5 to each of the other two, after
+        // `meddle`.
         let attempt = |meddle: String| {
             let (settings, ids) = (settings.clone(), ids.clone());
             ledger.write(move |conn| {
