@@ -4,7 +4,7 @@
 //! suspending, resuming and unlocking. Every change is audited.
 
 use super::audit::Entry;
-use super::run::{audited, audited_once, Done, Idem};
+use super::run::{audited_once, Done, Idem};
 use crate::config::Config;
 use crate::db::DbConn;
 use crate::domain::{Currency, Msisdn};
@@ -170,21 +170,33 @@ fn new_kind(new: &NewAccount) -> &'static str {
     }
 }
 
-/// Marks a number SIM-swapped at `at_ms` (not in the future), audited.
+/// A SIM swap as marked.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SimSwap {
+    pub msisdn: String,
+    pub swapped_at: String,
+}
+
+/// Marks a number SIM-swapped at `at_ms` (not in the future), audited and,
+/// with `idem`, once: a retry of a mark made "now" replays the first answer
+/// rather than starting the cool-off again.
 pub async fn mark_sim_swap(
     ledger: &Ledger,
     actor: &str,
     msisdn: &Msisdn,
     at_ms: i64,
     now_ms: i64,
-) -> Result<(), LedgerError> {
+    idem: Option<Idem>,
+) -> Result<Done<SimSwap>, LedgerError> {
     let number = msisdn.to_string();
-    let entry = Entry::new(actor, "sim_swap.mark", &number).detail(crate::domain::time::rfc3339(at_ms));
-    audited(ledger, entry, move |conn, _| {
+    let swapped_at = crate::domain::time::rfc3339(at_ms);
+    let entry = Entry::new(actor, "sim_swap.mark", &number).detail(swapped_at.clone());
+    audited_once(ledger, entry, idem, move |conn, _| {
         if at_ms > now_ms {
             return Err(LedgerError::InvalidInput("a SIM swap cannot be in the future".into()));
         }
-        crate::ledger::history::mark_swap(conn, &number, at_ms, "operator", now_ms)
+        crate::ledger::history::mark_swap(conn, &number, at_ms, "operator", now_ms)?;
+        Ok(SimSwap { msisdn: number.clone(), swapped_at: swapped_at.clone() })
     })
     .await
 }

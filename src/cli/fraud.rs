@@ -86,7 +86,10 @@ pub(crate) async fn sim_swap(cmd: SimSwapCmd, config: &Config) -> Outcome {
     let now = now_ms();
     let at_ms = at.unwrap_or(now);
     let ledger = open(config).await?;
-    admin::accounts::mark_sim_swap(&ledger, audit::CLI, &msisdn, at_ms, now).await.map_err(|e| refused(&ledger, e))?;
+    admin::accounts::mark_sim_swap(&ledger, audit::CLI, &msisdn, at_ms, now, None)
+        .await
+        .and_then(Done::fresh)
+        .map_err(|e| refused(&ledger, e))?;
     let until = at_ms.saturating_add(config.sim_swap.cooloff_hours.saturating_mul(3_600_000));
     if out.json {
         println!(

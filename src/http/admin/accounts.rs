@@ -3,7 +3,7 @@
 
 use super::auth::Caller;
 use super::reply::{checked, done, refusal, MaybeKey};
-use crate::admin::accounts::{self as ops, AccountView, Change};
+use crate::admin::accounts::{self as ops, AccountView, Change, SimSwap};
 use crate::admin::views::{self, StatementEntry, LIST_MAX};
 use crate::domain::{now_ms, Pin};
 use crate::http::api::body::JsonBody;
@@ -257,26 +257,20 @@ pub struct NewSimSwap {
     pub swapped_at: Option<String>,
 }
 
-/// A SIM swap as marked.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SimSwap {
-    pub msisdn: String,
-    pub swapped_at: String,
-}
-
 #[utoipa::path(
     post, path = "/admin/v1/sim-swaps", tag = "fraud",
     request_body = NewSimSwap,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Accepted; marking twice is harmless")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a mark made now is not made again later")),
     responses(
         (status = 201, description = "Marked: money out of the number is capped for the cool-off", body = SimSwap),
-        (status = 400, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 409, description = "idempotency_conflict", body = ErrorBody),
     )
 )]
 pub async fn mark_sim_swap(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
+    key: MaybeKey,
     body: Result<JsonBody<NewSimSwap>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let now = now_ms();
@@ -284,10 +278,10 @@ pub async fn mark_sim_swap(
         let msisdn = schemas::msisdn(&state.config, &body.value.msisdn)?;
         let at = body.value.swapped_at.as_deref().map(crate::domain::time::parse_rfc3339).transpose();
         let at = at.map_err(|e| ApiError::bad_request("invalid_request", format!("swapped_at: {e}")))?;
-        Ok((msisdn, at.unwrap_or(now)))
+        Ok((msisdn, at.unwrap_or(now), body.hash))
     });
-    let (msisdn, at_ms) = checked(&state, &caller, &req, parsed).await?;
-    ops::mark_sim_swap(&state.ledger, &caller.0.name, &msisdn, at_ms, now).await.map_err(refusal)?;
-    let view = SimSwap { msisdn: msisdn.to_string(), swapped_at: crate::domain::time::rfc3339(at_ms) };
-    Ok(HttpResponse::Created().json(view))
+    let (msisdn, at_ms, hash) = checked(&state, &caller, &req, parsed).await?;
+    let idem = key.idem(&req, Some(&hash), StatusCode::CREATED);
+    let marked = ops::mark_sim_swap(&state.ledger, &caller.0.name, &msisdn, at_ms, now, idem);
+    done(marked.await, StatusCode::CREATED)
 }

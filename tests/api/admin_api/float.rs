@@ -1,6 +1,7 @@
 //! `POST /admin/v1/float`: the Idempotency-Key is required; a replay gets
 //! the stored answer and issues nothing; another body under the same key
-//! is 409; the same key sent many times at once issues exactly once.
+//! is 409; the same key sent many times at once issues exactly once. Other
+//! writes with a key (a suspension, a SIM swap) are answered once too.
 
 use super::admin;
 use crate::helpers::TestDb;
@@ -78,5 +79,25 @@ async fn any_write_with_a_key_is_answered_once() {
         assert_eq!((bad.status, bad.code()), (400, "invalid_idempotency_key"), "[{be}]");
         let suspends = a.audit(20).await.into_iter().filter(|e| e["action"] == "account.suspend").count();
         assert_eq!(suspends, 2, "[{be}] the change and the conflict; the replay changed nothing");
+    }
+}
+
+/// A SIM swap marked "now" and retried under its key is not marked again
+/// (which would start its cool-off again): the retry gets the first answer,
+/// and another number under the same key is 409.
+#[tokio::test]
+async fn a_sim_swap_is_marked_once_per_key() {
+    for db in TestDb::all() {
+        let a = admin(db).await;
+        let be = a.be();
+        let first = a.post_as(&a.op, "/sim-swaps", Some("swap-1"), json!({"msisdn": "0712000001"})).await;
+        assert_eq!((first.status, first.str("msisdn")), (201, "254712000001".into()), "[{be}] {first:?}");
+        let replay = a.post_as(&a.op, "/sim-swaps", Some("swap-1"), json!({"msisdn": "0712000001"})).await;
+        assert_eq!((replay.status, replay.body.clone()), (201, first.body.clone()), "[{be}] the stored answer");
+        let other = a.post_as(&a.op, "/sim-swaps", Some("swap-1"), json!({"msisdn": "0712000002"})).await;
+        assert_eq!((other.status, other.code()), (409, "idempotency_conflict"), "[{be}] {other:?}");
+        let marks: Vec<_> = a.audit(20).await.into_iter().filter(|e| e["action"] == "sim_swap.mark").collect();
+        let outcomes: Vec<&str> = marks.iter().map(|e| e["outcome"].as_str().unwrap_or("")).collect();
+        assert_eq!(outcomes, vec!["idempotency_conflict", "ok"], "[{be}] marked once; the replay did nothing");
     }
 }
