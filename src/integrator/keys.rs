@@ -14,7 +14,7 @@
 use super::directory::Remembered;
 use crate::db::schema::api_keys;
 use crate::db::DbConn;
-use crate::ledger::{AccountId, LedgerError};
+use crate::ledger::{AccountId, Ledger, LedgerError};
 use crate::with_conn;
 use diesel::prelude::*;
 use hmac::{Hmac, Mac};
@@ -93,6 +93,15 @@ pub fn is_live(conn: &mut DbConn, key_row: i64) -> Result<bool, LedgerError> {
         .first(c)
         .optional())?;
     Ok(found.is_some())
+}
+
+/// `Err(KeyRevoked)` unless the key in row `key_row` is live: for a request
+/// refused before the posting engine, which would have decided that first.
+pub async fn refuse_if_revoked(ledger: &Ledger, key_row: i64) -> Result<(), LedgerError> {
+    match ledger.read(move |c| is_live(c, key_row)).await? {
+        true => Ok(()),
+        false => Err(LedgerError::KeyRevoked),
+    }
 }
 
 /// Keys remembered per process.

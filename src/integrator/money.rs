@@ -141,10 +141,8 @@ pub async fn charge(
 /// that.
 async fn not_found(ledger: &Ledger, caller: &Caller, allowance_id: &str) -> LedgerError {
     if let Some(key) = caller.api_key {
-        match ledger.read(move |c| keys::is_live(c, key)).await {
-            Ok(true) => {}
-            Ok(false) => return LedgerError::KeyRevoked,
-            Err(e) => return e,
+        if let Err(e) = keys::refuse_if_revoked(ledger, key).await {
+            return e;
         }
     }
     unknown(allowance_id)

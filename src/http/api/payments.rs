@@ -7,6 +7,7 @@ use super::body::JsonBody;
 use super::errors::{ApiError, ErrorBody};
 use super::idempotency::IdempotencyKey;
 use super::schemas::{self, ChargeView, NewCharge, NewPayout, NewRefund, PayoutView, RefundView};
+use crate::integrator::keys;
 use crate::integrator::money::{self, Caller};
 use crate::startup::AppState;
 use actix_web::{web, HttpResponse};
@@ -23,12 +24,20 @@ use actix_web::{web, HttpResponse};
 pub async fn create_charge(
     state: web::Data<AppState>,
     holder: KeyHolder,
-    key: IdempotencyKey,
-    body: JsonBody<NewCharge>,
+    key: Result<IdempotencyKey, ApiError>,
+    body: Result<JsonBody<NewCharge>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
+    let checked = key.and_then(|key| {
+        let body = body?;
+        let amount = schemas::amount("amount_minor", body.value.amount_minor)?;
+        schemas::description(&body.value.description)?;
+        Ok((key, body, amount))
+    });
+    let (key, body, amount) = match checked {
+        Ok(checked) => checked,
+        Err(e) => return Err(unless_revoked(&state, holder, e).await),
+    };
     let b = &body.value;
-    let amount = schemas::amount("amount_minor", b.amount_minor)?;
-    schemas::description(&b.description)?;
     // The hot path: the key's liveness is decided with the charge itself.
     let caller = Caller::with_key(holder.0.till, holder.0.key_row, &key.0, body.hash.clone());
     let charged = money::charge(&state.ledger, &state.allowances, &caller, &b.allowance_id, amount).await?;
@@ -39,6 +48,15 @@ pub async fn create_charge(
         remaining_minor: charged.remaining_minor,
         allowance_id: charged.allowance_id,
     }))
+}
+
+/// `refusal`, for a charge the engine never saw; but a revoked key (whose
+/// liveness the engine would have decided first) hears 401 instead.
+async fn unless_revoked(state: &AppState, holder: KeyHolder, refusal: ApiError) -> ApiError {
+    match keys::refuse_if_revoked(&state.ledger, holder.0.key_row).await {
+        Ok(()) => refusal,
+        Err(e) => e.into(),
+    }
 }
 
 #[utoipa::path(

@@ -65,13 +65,21 @@ async fn a_key_is_required_and_acts_only_for_its_own_till() {
         assert_eq!(api.get("/balance").await.status, 401, "[{be}] revoked");
         let fresh = api.post("/charges", &idem(), body.clone()).await;
         assert_eq!((fresh.status, fresh.code()), (401, "unauthorized"), "[{be}] {fresh:?}");
-        let retried = api.post("/charges", &first_key, body).await;
+        let retried = api.post("/charges", &first_key, body.clone()).await;
         assert_eq!((retried.status, retried.code()), (401, "unauthorized"), "[{be}] {retried:?}");
         let elsewhere = json!({"allowance_id": "al_unknown", "amount_minor": 100, "description": "x"});
         let probe = api.post("/charges", &idem(), elsewhere).await;
         assert_eq!((probe.status, probe.code()), (401, "unauthorized"), "[{be}] {probe:?}");
         let known = api.post("/charges", &idem(), on_theirs).await;
         assert_eq!((known.status, known.code()), (401, "unauthorized"), "[{be}] not even 404: {known:?}");
+        // Nor 400 for a request the engine never sees.
+        let zero = json!({"allowance_id": allowance, "amount_minor": 0, "description": "x"});
+        let zero = api.post("/charges", &idem(), zero).await;
+        assert_eq!((zero.status, zero.code()), (401, "unauthorized"), "[{be}] not 400: {zero:?}");
+        let malformed = api.post("/charges", &idem(), json!({"allowance_id": 7})).await;
+        assert_eq!((malformed.status, malformed.code()), (401, "unauthorized"), "[{be}] not 400: {malformed:?}");
+        let keyless = api.send(api.app.client.post(api.url("/charges")).bearer_auth(&api.key).json(&body)).await;
+        assert_eq!((keyless.status, keyless.code()), (401, "unauthorized"), "[{be}] not 400: {keyless:?}");
         assert_eq!(api.spent(&allowance).await, 100, "[{be}] only the charge made before the revocation");
 
         // Unknown paths and methods, as JSON.
