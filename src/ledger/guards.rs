@@ -251,7 +251,7 @@ impl Guards {
 }
 
 fn load_approvals(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<ApprovalState>, LedgerError> {
-    rows_with_ids(
+    super::write::rows_with_ids(
         conn,
         "SELECT id, kind, till_id, customer_id, amount_minor, period, status, period_no, spent_minor, \
          expires_at_ms FROM approvals WHERE id IN",
@@ -269,29 +269,9 @@ pub(super) fn live_keys(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<i64>, Ledg
         #[diesel(sql_type = BigInt)]
         id: i64,
     }
-    let live: Vec<Live> = rows_with_ids(conn, "SELECT id FROM api_keys WHERE revoked_at_ms IS NULL AND id IN", ids)?;
+    let live: Vec<Live> =
+        super::write::rows_with_ids(conn, "SELECT id FROM api_keys WHERE revoked_at_ms IS NULL AND id IN", ids)?;
     Ok(live.into_iter().map(|r| r.id).collect())
-}
-
-/// The rows `select` (ending in `IN`) finds for `ids`, a prepared list of
-/// ids at a time.
-fn rows_with_ids<T>(conn: &mut DbConn, select: &str, ids: &[i64]) -> Result<Vec<T>, LedgerError>
-where
-    T: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
-{
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(prepared_chunk()) {
-        let sql = format!("{select} {}", prepared::row(chunk.len()));
-        let rows: Vec<T> = with_conn!(conn, c => {
-            let mut q = Prepared::new(sql.clone());
-            for &id in chunk {
-                q = q.bind::<BigInt, _>(id);
-            }
-            q.load(c)
-        })?;
-        found.extend(rows);
-    }
-    Ok(found)
 }
 
 fn prepared_chunk() -> usize {

@@ -204,6 +204,27 @@ pub(super) fn update_accounts(
     Ok(())
 }
 
+/// The rows `select` (ending in `IN`) finds for `ids`, a prepared list of
+/// ids at a time.
+pub(super) fn rows_with_ids<T>(conn: &mut DbConn, select: &str, ids: &[i64]) -> Result<Vec<T>, LedgerError>
+where
+    T: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
+{
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_INSERT) {
+        let sql = format!("{select} {}", prepared::row(chunk.len()));
+        let rows: Vec<T> = with_conn!(conn, c => {
+            let mut q = Prepared::new(sql.clone());
+            for &id in chunk {
+                q = q.bind::<BigInt, _>(id);
+            }
+            q.load(c)
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 pub(super) fn find_by_keys(conn: &mut DbConn, keys: &[&str]) -> Result<HashMap<String, TransferRow>, LedgerError> {
     let mut found = HashMap::new();
     for chunk in keys.chunks(ROWS_PER_INSERT) {

@@ -54,21 +54,7 @@ pub fn find_by_id(conn: &mut DbConn, id: AccountId) -> Result<Option<Account>, L
 
 /// The rows of many accounts, in a few statements prepared once each.
 pub fn find_rows(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<AccountRow>, LedgerError> {
-    /// Ids per statement: a handful of distinct statements to keep prepared.
-    const PER_STATEMENT: usize = 64;
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(PER_STATEMENT) {
-        let sql = format!("SELECT * FROM accounts WHERE id IN {}", crate::db::prepared::row(chunk.len()));
-        let rows: Vec<AccountRow> = with_conn!(conn, c => {
-            let mut q = crate::db::prepared::Prepared::new(sql.clone());
-            for &id in chunk {
-                q = q.bind::<diesel::sql_types::BigInt, _>(id);
-            }
-            q.load(c)
-        })?;
-        found.extend(rows);
-    }
-    Ok(found)
+    crate::ledger::write::rows_with_ids(conn, "SELECT * FROM accounts WHERE id IN", ids)
 }
 
 pub fn find_system(conn: &mut DbConn, code: &str) -> Result<AccountId, LedgerError> {
