@@ -95,11 +95,7 @@ impl FromRequest for Till {
         Box::pin(async move {
             let owner = owner?;
             if !read_live {
-                let key_row = owner.key_row;
-                let live = state?.ledger.read(move |conn| keys::is_live(conn, key_row)).await?;
-                if !live {
-                    return Err(ApiError::unauthorized());
-                }
+                keys::refuse_if_revoked(&state?.ledger, owner.key_row).await?;
             }
             Ok(Till(owner.till))
         })
