@@ -16,14 +16,10 @@ pub use till::{Till, TillError};
 
 /// Bytes as lowercase hexadecimal: hashes, MACs and random tokens as
 /// mkoba stores and prints them.
+/// (The `hex` crate's table lookup: `write!` of each byte through the
+/// formatter was 3.5 % of an HTTP worker's time in the charges profile.)
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    hex::encode(bytes)
 }
 
 /// Milliseconds since the Unix epoch: how mkoba stores time in both backends.

@@ -86,50 +86,67 @@ fn parse<T: DeserializeOwned>(method: &str, path: &str, bytes: &[u8]) -> Result<
 
 /// SHA-256 of method, path and the canonical body.
 pub fn fingerprint(method: &str, path: &str, body: &Value) -> String {
-    let mut canonical = String::new();
+    let mut canonical = Vec::with_capacity(256);
     write_canonical(body, &mut canonical);
     let mut sha = Sha256::new();
-    for part in [method, "\n", path, "\n", canonical.as_str()] {
-        sha.update(part.as_bytes());
+    for part in [method.as_bytes(), b"\n", path.as_bytes(), b"\n", canonical.as_slice()] {
+        sha.update(part);
     }
     hex(&sha.finalize())
 }
 
 /// JSON with object keys sorted and no whitespace, whatever serde_json's
-/// map order is.
-fn write_canonical(v: &Value, out: &mut String) {
+/// map order is. Strings and numbers are written as serde_json writes them,
+/// straight into `out`.
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by_key(|&(k, _)| k);
+            out.push(b'{');
+            for (i, (k, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[k.as_str()], out);
+                scalar(k, out);
+                out.push(b':');
+                write_canonical(item, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => scalar(other, out),
     }
+}
+
+fn scalar<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // A string, number, bool or null always serialises, into a Vec without I/O.
+    let _ = serde_json::to_writer(out, v);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fingerprint_is_the_sha256_of_method_path_and_canonical_json() {
+        // Pinned: a stored request's fingerprint must stay what it was, or a
+        // retry after an upgrade would be refused as another request.
+        let body: Value =
+            serde_json::from_str(r#"{ "b": 1, "a": {"y": [1, 2.5, null, true], "x": "s\"q\u00e9"} }"#).expect("json");
+        let canonical = "{\"a\":{\"x\":\"s\\\"qé\",\"y\":[1,2.5,null,true]},\"b\":1}";
+        let expected = hex(&Sha256::digest(format!("POST\n/api/v1/charges\n{canonical}").as_bytes()));
+        assert_eq!(fingerprint("POST", "/api/v1/charges", &body), expected);
+    }
 
     #[test]
     fn the_fingerprint_ignores_key_order_and_spacing_but_not_values_or_path() {
