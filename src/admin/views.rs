@@ -2,6 +2,7 @@
 //! became of it, held transfers, agents' float against the low-float
 //! threshold, recent alert emails, and transfers per hour. Read-only.
 
+use crate::db::prepared::Prepared;
 use crate::db::schema::{accounts, transfers};
 use crate::db::DbConn;
 use crate::domain::time::rfc3339;
@@ -219,16 +220,30 @@ struct HourRow {
 /// Longest span of hours asked for.
 pub const HOURS_MAX: i64 = 24 * 31;
 
+/// How far a transfer's stamp may run behind one with a smaller id. Ids
+/// follow commit order and each writer stamps its transfers inside the
+/// write lock, so stamps fall back only by the clock differences between
+/// nodes (or a clock stepped back): far less than this.
+const STAMP_DISORDER_MS: i64 = 15 * 60_000;
+
 /// Transfers per hour over the last `hours` hours (this one included),
 /// oldest first, one entry per hour, zeros too.
+///
+/// `created_at_ms` has no index (one more index entry on every transfer's
+/// write path, for a back-office chart), so the window is found by id: a
+/// binary search of rowid/primary-key probes for the first transfer
+/// stamped within [`STAMP_DISORDER_MS`] before it, then one range scan
+/// from there. The cost follows the window, not the whole journal.
 pub fn per_hour(conn: &mut DbConn, hours: i64, now_ms: i64) -> Result<Vec<HourCount>, LedgerError> {
     const HOUR_MS: i64 = 3_600_000;
     let hours = hours.clamp(1, HOURS_MAX);
     let first = (now_ms.div_euclid(HOUR_MS) - hours + 1) * HOUR_MS;
+    let from_id = first_stamped_from(conn, first.saturating_sub(STAMP_DISORDER_MS))?;
     const SQL: &str = "SELECT CAST(created_at_ms / 3600000 AS BIGINT) AS hour_no, CAST(COUNT(*) AS BIGINT) AS n, \
-        CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM transfers WHERE created_at_ms >= $1 \
+        CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM transfers WHERE id >= ? AND created_at_ms >= ? \
         GROUP BY created_at_ms / 3600000";
-    let rows: Vec<HourRow> = with_conn!(conn, c => diesel::sql_query(SQL).bind::<BigInt, _>(first).load(c))?;
+    let rows: Vec<HourRow> =
+        with_conn!(conn, c => Prepared::new(SQL).bind::<BigInt, _>(from_id).bind::<BigInt, _>(first).load(c))?;
     let mut counts: Vec<HourCount> =
         (0..hours).map(|i| HourCount { hour: rfc3339(first + i * HOUR_MS), count: 0, amount_minor: 0 }).collect();
     for r in rows {
@@ -239,4 +254,35 @@ pub fn per_hour(conn: &mut DbConn, hours: i64, now_ms: i64) -> Result<Vec<HourCo
         }
     }
     Ok(counts)
+}
+
+/// The smallest transfer id whose stamp is at or after `at_ms`, assuming
+/// stamps grow with ids; one past the last id if there is none.
+fn first_stamped_from(conn: &mut DbConn, at_ms: i64) -> Result<i64, LedgerError> {
+    #[derive(QueryableByName)]
+    struct Stamp {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = BigInt)]
+        created_at_ms: i64,
+    }
+    const NEXT: &str = "SELECT id, created_at_ms FROM transfers WHERE id >= ? ORDER BY id LIMIT 1";
+    const LAST: &str = "SELECT id, created_at_ms FROM transfers ORDER BY id DESC LIMIT 1";
+    let last: Vec<Stamp> = with_conn!(conn, c => Prepared::new(LAST).load(c))?;
+    let Some(last) = last.into_iter().next() else { return Ok(0) };
+    if last.created_at_ms < at_ms {
+        return Ok(last.id.saturating_add(1));
+    }
+    // Invariant: every id below `lo` is stamped before `at_ms`; the row at
+    // or after `hi` is stamped at or after it.
+    let (mut lo, mut hi) = (0i64, last.id);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let next: Vec<Stamp> = with_conn!(conn, c => Prepared::new(NEXT).bind::<BigInt, _>(mid).load(c))?;
+        match next.first() {
+            Some(row) if row.created_at_ms < at_ms => lo = row.id.saturating_add(1),
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
 }

@@ -263,3 +263,62 @@ async fn transfers_are_shown_and_reversed_once_and_the_reads_answer() {
         assert_eq!((nowhere.status, nowhere.code()), (404, "not_found"), "[{be}]");
     }
 }
+
+#[tokio::test]
+async fn transfers_per_hour_count_the_window_and_only_the_window() {
+    use crate::helpers::{TestLedger, World};
+    use mkoba::admin::views;
+    const HOUR_MS: i64 = 3_600_000;
+    for db in TestDb::all() {
+        let t = TestLedger::open(db);
+        let World { amina, baraka, .. } = t.world(1_000).await;
+        for _ in 0..60 {
+            t.transfer(TransferKind::P2p, amina, baraka, kes(1)).await.expect("send");
+        }
+        // Stamps two hours apart, growing with ids, except around the hour
+        // `edge`: five rows stamped ten minutes after it, then forty later
+        // rows five minutes before it (two nodes' clocks fifteen minutes
+        // apart). A search that trusted ids blindly would skip the five.
+        let step = 2 * HOUR_MS;
+        let now = 100 * 24 * HOUR_MS + 30 * 60_000;
+        let edge = (now - 30 * step) / HOUR_MS * HOUR_MS;
+        let sql = format!(
+            "UPDATE transfers SET created_at_ms = {now} - ((SELECT MAX(id) FROM transfers) - id) * {step}; \
+             UPDATE transfers SET created_at_ms = {edge} + 600000 \
+                 WHERE id BETWEEN (SELECT MAX(id) - 55 FROM transfers) AND (SELECT MAX(id) - 51 FROM transfers); \
+             UPDATE transfers SET created_at_ms = {edge} - 300000 \
+                 WHERE id BETWEEN (SELECT MAX(id) - 50 FROM transfers) AND (SELECT MAX(id) - 11 FROM transfers)"
+        );
+        t.ledger.write(move |conn| conn.batch_execute(&sql).map_err(Into::into)).await.expect("stamp");
+        for hours in (1..=80).chain([24 * 31]) {
+            let counts = t.ledger.read(move |conn| views::per_hour(conn, hours, now)).await.expect("per hour");
+            let first = (now / HOUR_MS - hours + 1) * HOUR_MS;
+            let rows: Vec<(i64, i64)> = t
+                .ledger
+                .read(move |conn| {
+                    use diesel::prelude::*;
+                    use mkoba::db::schema::transfers::dsl::*;
+                    Ok(mkoba::with_conn!(conn, c => transfers
+                        .select((created_at_ms, amount_minor))
+                        .filter(created_at_ms.ge(first))
+                        .load::<(i64, i64)>(c))?)
+                })
+                .await
+                .expect("scan");
+            assert_eq!(counts.len(), hours as usize, "{hours}");
+            for (i, hour) in counts.iter().enumerate() {
+                let start = first + i as i64 * HOUR_MS;
+                let inside: Vec<i64> =
+                    rows.iter().filter(|(at, _)| (start..start + HOUR_MS).contains(at)).map(|&(_, a)| a).collect();
+                assert_eq!(
+                    (hour.count, hour.amount_minor),
+                    (inside.len() as i64, inside.iter().sum::<i64>()),
+                    "{hours} hours, hour {i}"
+                );
+            }
+            assert_eq!(counts.iter().map(|h| h.count).sum::<i64>(), rows.len() as i64, "{hours} hours");
+        }
+        let empty_future = t.ledger.read(move |conn| views::per_hour(conn, 3, now + 1_000 * HOUR_MS)).await;
+        assert!(empty_future.expect("per hour").iter().all(|h| h.count == 0));
+    }
+}
