@@ -131,11 +131,11 @@ impl Manager {
                 // synchronous=FULL: an acknowledged transfer survives power loss.
                 // temp_store=MEMORY: RETURNING buffers its rows in a temporary
                 // table; on disk that cost the write path ~30%.
-                // wal_autocheckpoint=10000 (about 40 MB of WAL): a page the
-                // writer rewrites in many commits (an account, an allowance,
-                // an index leaf) is copied back once per checkpoint, so ten
-                // times fewer checkpoints copy far fewer pages (charges/s
-                // 1.11-1.14x against the default 1,000, BENCHMARKS.md).
+                // wal_autocheckpoint=10000 (about 40 MB of WAL): the WAL is
+                // copied back by a thread of its own (db::writer::checkpoint);
+                // this is the backstop should it fall behind, and a
+                // checkpoint the writer itself runs copies each page it
+                // rewrote in many commits (an account, an index leaf) once.
                 c.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                      PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;",

@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 mod batch;
+mod checkpoint;
 mod job;
 
 pub use job::{Group, GroupFn, OneFn};
@@ -58,10 +59,13 @@ impl WriteQueue {
         metrics: Metrics,
     ) -> Result<WriteQueue, DbError> {
         let mut conn = manager.connect_writer()?;
+        let checkpoints = checkpoint::start(&manager)?;
         let (tx, mut rx) = mpsc::channel::<Box<dyn Job>>(queue_depth);
         std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
+                // Stops the checkpointer when the writer stops.
+                let _checkpoints = checkpoints;
                 let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(batch_max);
                 let mut last = 0;
                 let drain = |rx: &mut mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Job>>| {

@@ -113,3 +113,37 @@ fn requests_of_a_group_that_queue_up_run_together_or_else_one_at_a_time() {
     // and the job before it (30) is.
     assert_eq!(rows, Some((13, 12 + 36 + 63 + 94)), "rows {rows:?}");
 }
+
+#[test]
+fn commits_reach_the_database_file_without_the_writer_checkpointing() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, RunQueryDsl, SqliteConnection};
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("w.db");
+    let backend = super::super::Backend::Sqlite { path: path.clone() };
+    let queue =
+        WriteQueue::start(Manager::new(backend, 1_000), 16, 16, "test-writer", Default::default()).expect("writer");
+    let made =
+        queue.run_blocking(|conn| conn.batch_execute("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2)"));
+    assert!(made.is_ok(), "{made:?}");
+    // A few pages: far from the writer's own checkpoint (10,000 pages), so
+    // they reach the file only if the checkpointer copies them. `immutable`
+    // reads the database file alone, without the WAL.
+    let file_only = format!("file:{}?immutable=1", path.display());
+    let mut seen = None;
+    for _ in 0..100 {
+        std::thread::sleep(checkpoint::INTERVAL / 2);
+        let mut c = SqliteConnection::establish(&file_only).expect("open the file alone");
+        c.batch_execute("PRAGMA query_only = ON").expect("read only");
+        if let Ok(rows) = diesel::sql_query("SELECT COUNT(*) AS n FROM t").load::<Count>(&mut c) {
+            seen = rows.first().map(|r| r.n);
+            break;
+        }
+    }
+    assert_eq!(seen, Some(2), "the rows are in the database file itself");
+}
