@@ -15,9 +15,9 @@ pub use reference::{Reference, ReferenceError};
 pub use till::{Till, TillError};
 
 /// Bytes as lowercase hexadecimal: hashes, MACs and random tokens as
-/// mkoba stores and prints them.
-/// (The `hex` crate's table lookup: `write!` of each byte through the
-/// formatter was 3.5 % of an HTTP worker's time in the charges profile.)
+/// mkoba stores and prints them. The `hex` crate looks each byte up in a
+/// table; `write!` through the formatter was 3.5 % of an HTTP worker's time
+/// in the charges profile.
 pub fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }

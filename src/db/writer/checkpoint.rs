@@ -5,8 +5,8 @@
 //! `wal_autocheckpoint` pages runs the checkpoint there and then: with one
 //! writer that is always the writer, which then stops committing while it
 //! copies thousands of pages into the database file and fsyncs it, and every
-//! caller waiting on it waits too (a few tens of milliseconds, several times
-//! a second under load: most of the charges bench's p99). Here a second
+//! caller waiting on it waits too (about 10 ms, a few times a second in the
+//! charges bench; BENCHMARKS.md, third 2026-12-01 sitting). Here a second
 //! connection runs a `PASSIVE` checkpoint every [`INTERVAL`]: it never takes
 //! the write lock or waits for readers, so the writer goes on committing
 //! while it copies, and the WAL starts over from its beginning once all of
