@@ -100,23 +100,14 @@ const COLUMNS: &str = "id, hold_transfer_id, kind, payer_id, payee_id, amount_mi
 
 /// The holds a transfer made or settled (for receipts and replays).
 pub fn of_transfers(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<HoldRow>, LedgerError> {
-    let mut found = Vec::new();
-    for chunk in ids.chunks(64) {
-        let list = crate::db::prepared::row(chunk.len());
-        let sql =
-            format!("SELECT {COLUMNS} FROM holds WHERE hold_transfer_id IN {list} OR resolution_transfer_id IN {list}");
-        let rows: Vec<HoldRow> = with_conn!(conn, c => {
-            let mut q = Prepared::new(sql.clone());
-            for _ in 0..2 {
-                for &id in chunk {
-                    q = q.bind::<BigInt, _>(id);
-                }
-            }
-            q.load(c)
-        })?;
-        found.extend(rows);
-    }
-    Ok(found)
+    super::write::rows_with_id_lists(
+        conn,
+        |list| {
+            format!("SELECT {COLUMNS} FROM holds WHERE hold_transfer_id IN {list} OR resolution_transfer_id IN {list}")
+        },
+        2,
+        ids,
+    )
 }
 
 /// Transfers still held, oldest first.

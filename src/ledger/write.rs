@@ -210,13 +210,30 @@ pub(super) fn rows_with_ids<T>(conn: &mut DbConn, select: &str, ids: &[i64]) -> 
 where
     T: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
 {
+    rows_with_id_lists(conn, |list| format!("{select} {list}"), 1, ids)
+}
+
+/// The rows the query `sql_of(list)` finds, where `list` is a prepared
+/// `(?, …)` of some of `ids` and appears `lists` times in the query (each
+/// bound to the same ids), a list of ids at a time.
+pub(super) fn rows_with_id_lists<T>(
+    conn: &mut DbConn,
+    sql_of: impl Fn(&str) -> String,
+    lists: usize,
+    ids: &[i64],
+) -> Result<Vec<T>, LedgerError>
+where
+    T: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
+{
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS_PER_INSERT) {
-        let sql = format!("{select} {}", prepared::row(chunk.len()));
+        let sql = sql_of(&prepared::row(chunk.len()));
         let rows: Vec<T> = with_conn!(conn, c => {
             let mut q = Prepared::new(sql.clone());
-            for &id in chunk {
-                q = q.bind::<BigInt, _>(id);
+            for _ in 0..lists {
+                for &id in chunk {
+                    q = q.bind::<BigInt, _>(id);
+                }
             }
             q.load(c)
         })?;
