@@ -101,7 +101,8 @@ async fn a_session_end_event_is_never_a_hop() {
             .await
             .expect("events");
         assert!(stored.contains("incomplete") && stored.contains("failed"), "[{b}] {stored}");
-        assert!(!stored.contains("1357"), "[{b}] no PIN stored");
+        // The session id is random hex and may itself hold "1357".
+        assert!(!stored.replace(&session, "<session>").contains("1357"), "[{b}] no PIN stored: {stored}");
     }
 }
 
