@@ -2,10 +2,12 @@
 //!
 //! SQLite writes each frame of its write-ahead log with two `write` calls:
 //! the frame's 24-byte header, then the page. A group commit of the ledger
-//! writer is some 60–130 pages, so 120–260 system calls, each paying the
-//! file system's per-call cost; in the charges profile they were about a
-//! seventh of the writer's CPU. Written in a few large calls, the same
-//! bytes cost a quarter as much (BENCHMARKS.md).
+//! writer at 13,000 charges/s is about 65 pages, so some 130 system calls,
+//! each paying the file system's per-call cost: about a seventh of the
+//! writer's CPU in the charges profile. Gathered into a few large calls,
+//! the writer's CPU per charge fell by 11–18 % and its write calls per
+//! charge from 5.0 to 1.1, of which about 1 is the wake-up of a waiting
+//! caller (BENCHMARKS.md, "Charges per second, 2026-12-01, fourth sitting").
 //!
 //! [`register`] adds a VFS named [`NAME`] that wraps the default one. Every
 //! file but a WAL is the default VFS's own. A WAL's writes that follow on
