@@ -276,73 +276,44 @@ unsafe extern "C" fn write(file: *mut ffi::sqlite3_file, buf: *const c_void, amt
     ffi::SQLITE_OK
 }
 
+/// Flushes what is held, then (if that went through) runs the default
+/// VFS's method `then`: for every method that reads, measures, syncs or
+/// changes the file.
+unsafe fn flushed(file: *mut ffi::sqlite3_file, then: impl FnOnce() -> c_int) -> c_int {
+    match flush(file) {
+        ffi::SQLITE_OK => then(),
+        rc => rc,
+    }
+}
+
 unsafe extern "C" fn read(file: *mut ffi::sqlite3_file, buf: *mut c_void, amt: c_int, offset: i64) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match methods(file).xRead {
-        Some(read) => read(real(file), buf, amt, offset),
-        None => ffi::SQLITE_IOERR_READ,
-    }
+    flushed(file, || methods(file).xRead.map_or(ffi::SQLITE_IOERR_READ, |f| f(real(file), buf, amt, offset)))
 }
 
 unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match methods(file).xTruncate {
-        Some(truncate) => truncate(real(file), size),
-        None => ffi::SQLITE_IOERR_TRUNCATE,
-    }
+    flushed(file, || methods(file).xTruncate.map_or(ffi::SQLITE_IOERR_TRUNCATE, |f| f(real(file), size)))
 }
 
 unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match methods(file).xSync {
-        Some(sync) => sync(real(file), flags),
-        None => ffi::SQLITE_IOERR_FSYNC,
-    }
+    flushed(file, || methods(file).xSync.map_or(ffi::SQLITE_IOERR_FSYNC, |f| f(real(file), flags)))
 }
 
 unsafe extern "C" fn file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match methods(file).xFileSize {
-        Some(file_size) => file_size(real(file), size),
-        None => ffi::SQLITE_IOERR_FSTAT,
-    }
+    flushed(file, || methods(file).xFileSize.map_or(ffi::SQLITE_IOERR_FSTAT, |f| f(real(file), size)))
 }
 
 unsafe extern "C" fn file_control(file: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match methods(file).xFileControl {
-        Some(file_control) => file_control(real(file), op, arg),
-        None => ffi::SQLITE_NOTFOUND,
-    }
+    flushed(file, || methods(file).xFileControl.map_or(ffi::SQLITE_NOTFOUND, |f| f(real(file), op, arg)))
 }
 
 unsafe extern "C" fn fetch(file: *mut ffi::sqlite3_file, offset: i64, amt: c_int, pp: *mut *mut c_void) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match methods(file).xFetch {
-        Some(fetch) => fetch(real(file), offset, amt, pp),
+    flushed(file, || match methods(file).xFetch {
+        Some(f) => f(real(file), offset, amt, pp),
         None => {
             *pp = ptr::null_mut();
             ffi::SQLITE_OK
         }
-    }
+    })
 }
 
 // The rest pass straight through: none of them sees the file's bytes.
