@@ -365,7 +365,7 @@ mod tests {
         assert_eq!(sqlite_uri(Path::new("//odd/a?b#c%d.db"), "v"), "file:////odd/a%3fb%23c%25d.db?vfs=v");
     }
 
-    /// The writer opens a path that needs escaping through the WAL shim,
+    /// The writer opens a path that needs escaping, through the WAL shim,
     /// and what it commits is in the file for any other connection.
     #[test]
     fn the_writer_connection_commits_where_other_connections_read() {
@@ -373,7 +373,10 @@ mod tests {
         let path = dir.path().join("odd ?#% name.db");
         let manager = Manager::new(Backend::Sqlite { path: path.clone() }, 5_000);
         let mut writer = manager.connect_writer().expect("writer");
+        let before = mkoba_walbuf::wal_write_calls();
         writer.batch_execute("CREATE TABLE t (n BIGINT); INSERT INTO t VALUES (1), (2), (3);").expect("write");
+        // Through the shim (its count only rises: other tests may add to it).
+        assert!(mkoba_walbuf::wal_write_calls() > before, "the writer's WAL writes go through mkoba-walbuf");
         let mut reader = manager.connect().expect("reader");
         #[derive(diesel::QueryableByName)]
         struct N {
