@@ -162,22 +162,23 @@ unsafe fn held<'a>(file: *mut ffi::sqlite3_file) -> &'a mut Held {
     &mut *(*file.cast::<WalFile>()).held
 }
 
+/// One write call to the default VFS's file, counted.
+unsafe fn write_through(file: *mut ffi::sqlite3_file, buf: *const c_void, amt: c_int, offset: i64) -> c_int {
+    WAL_WRITES.fetch_add(1, Ordering::Relaxed);
+    methods(file).xWrite.map_or(ffi::SQLITE_IOERR_WRITE, |f| f(real(file), buf, amt, offset))
+}
+
 /// Hands what is held to the file, in as few writes as the default VFS
 /// takes (at most [`CHUNK`] bytes each).
 unsafe fn flush(file: *mut ffi::sqlite3_file) -> c_int {
     let held = held(file);
     held.commit_page_at = None;
-    if held.bytes.is_empty() {
-        return ffi::SQLITE_OK;
-    }
-    let Some(write) = methods(file).xWrite else { return ffi::SQLITE_IOERR_WRITE };
     let mut rc = ffi::SQLITE_OK;
     let mut offset = held.start;
     for piece in held.bytes.chunks(CHUNK) {
         // A piece is at most CHUNK bytes, which fits both.
         let n = c_int::try_from(piece.len()).unwrap_or(c_int::MAX);
-        rc = write(real(file), piece.as_ptr().cast(), n, offset);
-        WAL_WRITES.fetch_add(1, Ordering::Relaxed);
+        rc = write_through(file, piece.as_ptr().cast(), n, offset);
         if rc != ffi::SQLITE_OK {
             break;
         }
@@ -234,14 +235,14 @@ unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
 }
 
 unsafe extern "C" fn write(file: *mut ffi::sqlite3_file, buf: *const c_void, amt: c_int, offset: i64) -> c_int {
-    let Some(real_write) = methods(file).xWrite else { return ffi::SQLITE_IOERR_WRITE };
     let len = match usize::try_from(amt) {
         Ok(len) if len > 0 && !buf.is_null() => len,
         // Nothing SQLite writes; left to the default VFS to judge.
-        _ => return real_write(real(file), buf, amt, offset),
+        _ => return write_through(file, buf, amt, offset),
     };
     let data = std::slice::from_raw_parts(buf.cast::<u8>(), len);
-    let commit_header = len == FRAME_HEADER && data[4..8] != [0; 4];
+    // A commit frame's header: its page, which ends the commit, comes next.
+    let commit_page = (len == FRAME_HEADER && data[4..8] != [0; 4]).then(|| offset.saturating_add(len as i64));
     let (follows, ends_commit) = {
         let held = held(file);
         let follows = !held.bytes.is_empty() && offset == held.end() && held.bytes.len() + len <= CAP;
@@ -252,16 +253,13 @@ unsafe extern "C" fn write(file: *mut ffi::sqlite3_file, buf: *const c_void, amt
         if rc != ffi::SQLITE_OK {
             return rc;
         }
-        if len > CHUNK || commit_header {
+        if len > CHUNK || commit_page.is_some() {
             // A commit header that starts no run of frames is a one-frame
             // commit's, or one SQLite rewrites with new checksums after the
             // commit frame (no page follows it). Written at once, so that
             // nothing of a commit is left here when SQLite publishes it.
-            WAL_WRITES.fetch_add(1, Ordering::Relaxed);
-            let rc = real_write(real(file), buf, amt, offset);
-            if commit_header {
-                held(file).commit_page_at = Some(offset.saturating_add(FRAME_HEADER as i64));
-            }
+            let rc = write_through(file, buf, amt, offset);
+            held(file).commit_page_at = commit_page;
             return rc;
         }
         held(file).start = offset;
@@ -270,9 +268,7 @@ unsafe extern "C" fn write(file: *mut ffi::sqlite3_file, buf: *const c_void, amt
     if ends_commit {
         return flush(file);
     }
-    if commit_header {
-        held(file).commit_page_at = Some(offset.saturating_add(FRAME_HEADER as i64));
-    }
+    held(file).commit_page_at = commit_page;
     ffi::SQLITE_OK
 }
 
