@@ -23,6 +23,12 @@
 //! HTTP clients inside the bench, so the server gets the CPU the in-process
 //! clients would take (as the USSD figures are measured). The charges
 //! counted are those the ledger holds afterwards.
+//!
+//! With `--callbacks` the outbox workers run as in `mkoba serve` (receipts
+//! feeder, callback sender), and the till's callback URL is a receiver in
+//! the bench that answers 204: the run then also reports how many
+//! `charge.succeeded` events were queued and delivered while it lasted,
+//! and how many were still waiting at its end.
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -56,6 +62,9 @@ struct Args {
     /// Send the load from a `wrk` process (one thread) instead of in-process clients.
     #[arg(long)]
     wrk: bool,
+    /// Run the outbox workers and deliver callbacks to a receiver in the bench.
+    #[arg(long)]
+    callbacks: bool,
     /// Accepted for `cargo bench` (which passes --bench).
     #[arg(long, hide = true)]
     bench: bool,
@@ -67,17 +76,19 @@ struct Setup {
     allowances: Vec<String>,
     ledger: Ledger,
     config: Config,
+    /// POSTs the callback receiver answered (with `--callbacks`).
+    received: Arc<AtomicU64>,
 }
 
-fn config_for(url: &str) -> Config {
+fn config_for(url: &str, workers: bool) -> Config {
     let mut config = Config { database_url: url.to_string(), listen: "127.0.0.1:0".into(), ..Config::default() };
     config.webhook_token = Secret::new("bench-token");
     config.pin.pepper = Secret::new("bench-pepper");
     config.api.key_secret = Secret::new("bench-key-secret");
     config.api.allow_http_callbacks = true;
     config.rate_limits.per_api_key_per_second = 1_000_000;
-    // The bench measures charges, not the outbox senders.
-    config.notify.workers = false;
+    // Without --callbacks the bench measures charges, not the outbox senders.
+    config.notify.workers = workers;
     config.database.pool_size = 16;
     config.database.min_idle = 0;
     for tier in config.tiers.values_mut() {
@@ -109,8 +120,33 @@ fn database(args: &Args, dir: &tempfile::TempDir) -> anyhow::Result<String> {
     Ok(format!("{base}{sep}options=-csearch_path%3D{schema}"))
 }
 
+/// A callback endpoint that answers every POST with 204 and counts them.
+async fn receiver() -> anyhow::Result<(String, Arc<AtomicU64>)> {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let server = HttpServer::new(move || {
+        let counter = counter.clone();
+        App::new().default_service(web::to(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async { HttpResponse::NoContent().finish() }
+        }))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))?;
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    Ok((format!("http://127.0.0.1:{port}/mkoba"), received))
+}
+
 async fn setup(args: &Args, url: String) -> anyhow::Result<(Setup, Application)> {
-    let config = config_for(&url);
+    let config = config_for(&url, args.callbacks);
+    let (callback_url, received) = if args.callbacks {
+        receiver().await?
+    } else {
+        // Nothing listens there; the sender is off, so events simply wait.
+        ("http://127.0.0.1:9/mkoba".to_string(), Arc::new(AtomicU64::new(0)))
+    };
     let app = Application::build(config.clone()).await?;
     let ledger = app.state().ledger.clone();
     let plan = config.number_plan();
@@ -136,9 +172,8 @@ async fn setup(args: &Args, url: String) -> anyhow::Result<(Setup, Application)>
         .write(move |conn| {
             let now = now_ms();
             let key = keys::create(conn, &secret, till, now)?.key;
-            // Merchants learn of charges by callback (no SMS each); the
-            // sender is off here, so events simply wait in their table.
-            mkoba::notify::callbacks::set_callback(conn, till.0, "http://127.0.0.1:9/mkoba", true, now)?;
+            // Merchants learn of charges by callback (no SMS each).
+            mkoba::notify::callbacks::set_callback(conn, till.0, &callback_url, true, now)?;
             let till_account = account::find_by_id(conn, till)?.expect("till");
             let mut ids = Vec::new();
             for &customer in &customers {
@@ -161,7 +196,7 @@ async fn setup(args: &Args, url: String) -> anyhow::Result<(Setup, Application)>
         })
         .await?;
     let app_url = format!("http://127.0.0.1:{}", app.port());
-    Ok((Setup { app_url, key, allowances, ledger, config }, app))
+    Ok((Setup { app_url, key, allowances, ledger, config, received }, app))
 }
 
 struct Totals {
@@ -246,6 +281,36 @@ async fn with_wrk(args: &Args, setup: &Setup, dir: &std::path::Path) -> anyhow::
     Ok(())
 }
 
+/// The callback events at one moment: queued in all, and POSTs answered.
+struct Events {
+    at: Instant,
+    queued: i64,
+    received: u64,
+}
+
+impl Events {
+    async fn now(setup: &Setup) -> anyhow::Result<Events> {
+        let queued = count(&setup.ledger, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM callback_events").await?;
+        Ok(Events { at: Instant::now(), queued, received: setup.received.load(Ordering::Relaxed) })
+    }
+
+    /// What was queued and delivered since `self`, and what still waits.
+    async fn report(&self, setup: &Setup) -> anyhow::Result<()> {
+        let end = Events::now(setup).await?;
+        let waiting =
+            count(&setup.ledger, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM callback_events WHERE status = 'pending'")
+                .await?;
+        let secs = end.at.duration_since(self.at).as_secs_f64();
+        let delivered = end.received - self.received;
+        println!(
+            "callbacks: {} events queued in {secs:.1} s, {delivered} delivered ({:.0}/s), {waiting} waiting at the end",
+            end.queued - self.queued,
+            delivered as f64 / secs
+        );
+        Ok(())
+    }
+}
+
 async fn count_charges(ledger: &Ledger) -> anyhow::Result<i64> {
     count(ledger, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM transfers WHERE kind = 'charge'").await
 }
@@ -285,10 +350,15 @@ fn main() -> anyhow::Result<()> {
         let setup = Arc::new(setup);
         let sms_setup = sms_queued(&setup).await?;
         if args.wrk {
+            let events = Events::now(&setup).await?;
             let outcome = with_wrk(&args, &setup, dir.path()).await;
+            if args.callbacks {
+                events.report(&setup).await?;
+            }
             server.abort();
             return outcome;
         }
+        let events = Events::now(&setup).await?;
         let totals = Arc::new(Totals { ok: AtomicU64::new(0), failed: AtomicU64::new(0) });
         let started = Instant::now();
         let until = started + Duration::from_secs_f64(args.secs);
@@ -301,6 +371,9 @@ fn main() -> anyhow::Result<()> {
         let elapsed = started.elapsed().as_secs_f64();
         let ok = totals.ok.load(Ordering::Relaxed);
         let failed = totals.failed.load(Ordering::Relaxed);
+        if args.callbacks {
+            events.report(&setup).await?;
+        }
         let sms = sms_queued(&setup).await?;
         let report = setup.ledger.verify().await?;
         println!(
