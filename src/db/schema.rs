@@ -190,6 +190,9 @@ diesel::table! {
         url -> Text,
         secret -> Text,
         updated_at_ms -> BigInt,
+        next_attempt_at_ms -> BigInt,
+        lease_until_ms -> BigInt,
+        failures -> Integer,
     }
 }
 

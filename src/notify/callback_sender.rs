@@ -1,14 +1,22 @@
-//! Delivers callback events: claims due ones with a lease, POSTs each,
-//! signed, to its till's URL, and records what happened. Runs in every
-//! `mkoba serve`; several processes share the table safely (a claim is a
-//! compare-and-set taken under the ledger's write lock).
+//! Delivers callback events. The unit of work is a till: a sender leases
+//! a till whose events are due, POSTs its oldest pending events, signed, to
+//! its URL, and records what happened in one write. Runs in every `mkoba
+//! serve`; several processes share the work safely (a lease is a
+//! compare-and-set taken under the ledger's write lock, and outcomes are
+//! recorded only under the lease they were sent under).
 //!
-//! At most one event per till is in flight at a time, across processes,
-//! and each POST has a timeout, so a till whose endpoint hangs holds one
-//! delivery slot and delays nobody else. A failure backs off exponentially
-//! (with jitter) for ever: the till's other pending events wait with it, so
-//! an endpoint that is down costs one attempt per backoff, not one per
-//! event, and loses nothing.
+//! The delivery state lives on the till (`merchant_callbacks`: next
+//! attempt, lease, consecutive failures), so finding work costs one index
+//! probe per till with a callback URL, never a read of every waiting event,
+//! and a backlog of any size is taken a batch at a time, oldest first,
+//! through an index that holds only pending events.
+//!
+//! A till's batch opens with one POST; only once that lands do the rest go,
+//! several at once. A failure stops the batch (the events not yet sent
+//! wait) and backs the till off exponentially (with jitter) for ever, so an
+//! endpoint that is down or hangs costs one attempt per backoff, not one
+//! per event, holds one delivery slot, delays no other till, and loses
+//! nothing. A till is leased by one sender at a time, across processes.
 
 use super::callbacks::{self, Endpoint, SIGNATURE_HEADER};
 use crate::config::{ApiConfig, NotifyConfig};
@@ -19,11 +27,12 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::with_conn;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
+use futures_util::stream::{self, StreamExt};
 use rand::Rng;
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// A claimed event, with the body to POST.
+/// A pending event, with the body to POST.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct DueEvent {
     #[diesel(sql_type = BigInt)]
@@ -38,87 +47,161 @@ pub struct DueEvent {
     pub attempts: i32,
 }
 
+/// A till leased for delivery, with its oldest pending events.
+#[derive(Debug)]
+pub struct Claim {
+    pub endpoint: Endpoint,
+    /// The lease's end, which is also its token: outcomes are recorded on
+    /// the till only while it still holds this value.
+    pub lease_until_ms: i64,
+    /// Consecutive failed attempts before this one.
+    pub failures: i32,
+    pub events: Vec<DueEvent>,
+}
+
 #[derive(QueryableByName)]
 struct Id {
     #[diesel(sql_type = BigInt)]
     id: i64,
 }
 
-/// Whether any event may be due: a read that spares an idle sender the
-/// write lock.
-pub fn any_due(conn: &mut DbConn, now_ms: i64) -> Result<bool, LedgerError> {
-    const SQL: &str = "SELECT id FROM callback_events WHERE status = 'pending' AND next_attempt_at_ms <= ? \
-        AND lease_until_ms < ? LIMIT 1";
-    let rows: Vec<Id> =
-        with_conn!(conn, c => Prepared::new(SQL).bind::<BigInt, _>(now_ms).bind::<BigInt, _>(now_ms).load(c))?;
-    Ok(!rows.is_empty())
+#[derive(QueryableByName)]
+struct Leased {
+    #[diesel(sql_type = BigInt)]
+    account_id: i64,
+    #[diesel(sql_type = Text)]
+    url: String,
+    #[diesel(sql_type = Text)]
+    secret: String,
+    #[diesel(sql_type = Integer)]
+    failures: i32,
 }
 
-/// Claims, until `now_ms + lease_ms`, the oldest due event of up to `limit`
-/// tills that have none in flight. Call it in a write transaction.
-pub fn claim_due(conn: &mut DbConn, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<DueEvent>, LedgerError> {
-    const OLDEST: &str = "SELECT MIN(id) AS id FROM callback_events WHERE status = 'pending' \
-        AND next_attempt_at_ms <= ? AND lease_until_ms < ? AND account_id NOT IN \
-        (SELECT account_id FROM callback_events WHERE status = 'pending' AND lease_until_ms >= ?) \
-        GROUP BY account_id ORDER BY 1 LIMIT ?";
-    let ids: Vec<Id> = with_conn!(conn, c => Prepared::new(OLDEST)
-        .bind::<BigInt, _>(now_ms)
+/// Up to `limit` tills with a pending event that are neither backing off
+/// nor leased, those waiting longest first. A read: it spares an idle
+/// sender the write lock.
+pub fn due_tills(conn: &mut DbConn, now_ms: i64, limit: i64) -> Result<Vec<i64>, LedgerError> {
+    const SQL: &str = "SELECT m.account_id AS id FROM merchant_callbacks m \
+        WHERE m.next_attempt_at_ms <= ? AND m.lease_until_ms < ? \
+        AND EXISTS (SELECT 1 FROM callback_events e WHERE e.account_id = m.account_id AND e.status = 'pending') \
+        ORDER BY m.next_attempt_at_ms, m.account_id LIMIT ?";
+    let rows: Vec<Id> = with_conn!(conn, c => Prepared::new(SQL)
         .bind::<BigInt, _>(now_ms)
         .bind::<BigInt, _>(now_ms)
         .bind::<BigInt, _>(limit.max(1))
         .load(c))?;
-    if ids.is_empty() {
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Leases those of `tills` still due until `now_ms + lease_ms` and takes up
+/// to `batch` of each one's oldest pending events. Call it in a write
+/// transaction. A till that has none left is let go at once.
+pub fn claim(
+    conn: &mut DbConn,
+    tills: &[i64],
+    now_ms: i64,
+    lease_ms: i64,
+    batch: i64,
+) -> Result<Vec<Claim>, LedgerError> {
+    if tills.is_empty() {
         return Ok(Vec::new());
     }
-    // The lease condition again: the claim lands only on what was read.
+    let lease_until_ms = now_ms.saturating_add(lease_ms);
+    // The conditions again: the lease lands only on what is still due.
     let sql = format!(
-        "UPDATE callback_events SET lease_until_ms = ? WHERE id IN {} AND status = 'pending' AND lease_until_ms < ? \
-         RETURNING id, event_id, account_id, payload, attempts",
-        prepared::row(ids.len())
+        "UPDATE merchant_callbacks SET lease_until_ms = ? WHERE account_id IN {} \
+         AND lease_until_ms < ? AND next_attempt_at_ms <= ? RETURNING account_id, url, secret, failures",
+        prepared::row(tills.len())
     );
-    let mut rows: Vec<DueEvent> = with_conn!(conn, c => {
-        let mut q = Prepared::new(sql.clone()).bind::<BigInt, _>(now_ms.saturating_add(lease_ms));
-        for id in &ids {
-            q = q.bind::<BigInt, _>(id.id);
+    let leased: Vec<Leased> = with_conn!(conn, c => {
+        let mut q = Prepared::new(sql.clone()).bind::<BigInt, _>(lease_until_ms);
+        for till in tills {
+            q = q.bind::<BigInt, _>(*till);
         }
-        q.bind::<BigInt, _>(now_ms).load(c)
+        q.bind::<BigInt, _>(now_ms).bind::<BigInt, _>(now_ms).load(c)
     })?;
-    rows.sort_by_key(|r| r.id);
-    Ok(rows)
+    const EVENTS: &str = "SELECT id, event_id, account_id, payload, attempts FROM callback_events \
+        WHERE account_id = ? AND status = 'pending' ORDER BY id LIMIT ?";
+    let mut claims = Vec::with_capacity(leased.len());
+    for till in leased {
+        let events: Vec<DueEvent> = with_conn!(conn, c => Prepared::new(EVENTS)
+            .bind::<BigInt, _>(till.account_id)
+            .bind::<BigInt, _>(batch.max(1))
+            .load(c))?;
+        if events.is_empty() {
+            release(conn, till.account_id, lease_until_ms, None)?;
+            continue;
+        }
+        let endpoint = Endpoint { account_id: till.account_id, url: till.url, secret: till.secret };
+        claims.push(Claim { endpoint, lease_until_ms, failures: till.failures, events });
+    }
+    Ok(claims)
 }
 
-/// The event reached its endpoint.
-pub fn record_delivered(conn: &mut DbConn, id: i64, now_ms: i64) -> Result<(), LedgerError> {
-    const SQL: &str = "UPDATE callback_events SET status = 'delivered', attempts = attempts + 1, last_error = NULL, \
-        lease_until_ms = 0, delivered_at_ms = ? WHERE id = ? AND status = 'pending'";
-    with_conn!(conn, c => Prepared::new(SQL).bind::<BigInt, _>(now_ms).bind::<BigInt, _>(id).execute(c))?;
-    Ok(())
+/// Ids per `IN (…)` list: far below SQLite's 32,766 bound values.
+const IDS_PER_STATEMENT: usize = 500;
+
+/// What became of a claimed batch.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Events the endpoint answered with a 2xx.
+    pub delivered: Vec<i64>,
+    /// Events whose POST failed, and why.
+    pub failed: Vec<(i64, String)>,
 }
 
-/// The attempt failed: try again at `next_attempt_at_ms`, and so do the
-/// till's other pending events not in flight.
-pub fn record_failed(
+/// Records a batch's outcome: its events delivered or failed (the events
+/// not sent are left as they were), and the till let go, either ready for
+/// its next batch or, after a failure, backing off until
+/// `next_attempt_at_ms`. Call it in a write transaction.
+pub fn record(
     conn: &mut DbConn,
-    event: &DueEvent,
-    error: &str,
+    claim: &Claim,
+    outcome: &Outcome,
     next_attempt_at_ms: i64,
     now_ms: i64,
 ) -> Result<(), LedgerError> {
-    const SQL: &str = "UPDATE callback_events SET attempts = attempts + 1, last_error = ?, next_attempt_at_ms = ?, \
-        lease_until_ms = 0 WHERE id = ? AND status = 'pending'";
-    with_conn!(conn, c => Prepared::new(SQL)
-        .bind::<Text, _>(error.to_string())
-        .bind::<BigInt, _>(next_attempt_at_ms)
-        .bind::<BigInt, _>(event.id)
-        .execute(c))?;
-    const OTHERS: &str = "UPDATE callback_events SET next_attempt_at_ms = ? WHERE account_id = ? \
-        AND status = 'pending' AND next_attempt_at_ms < ? AND lease_until_ms < ?";
-    with_conn!(conn, c => Prepared::new(OTHERS)
-        .bind::<BigInt, _>(next_attempt_at_ms)
-        .bind::<BigInt, _>(event.account_id)
-        .bind::<BigInt, _>(next_attempt_at_ms)
-        .bind::<BigInt, _>(now_ms)
-        .execute(c))?;
+    for ids in outcome.delivered.chunks(IDS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE callback_events SET status = 'delivered', attempts = attempts + 1, last_error = NULL, \
+             delivered_at_ms = ? WHERE id IN {} AND status = 'pending'",
+            prepared::row(ids.len())
+        );
+        with_conn!(conn, c => {
+            let mut q = Prepared::new(sql.clone()).bind::<BigInt, _>(now_ms);
+            for id in ids {
+                q = q.bind::<BigInt, _>(*id);
+            }
+            q.execute(c)
+        })?;
+    }
+    const FAILED: &str =
+        "UPDATE callback_events SET attempts = attempts + 1, last_error = ? WHERE id = ? AND status = 'pending'";
+    for (id, error) in &outcome.failed {
+        with_conn!(conn, c => Prepared::new(FAILED).bind::<Text, _>(error.clone()).bind::<BigInt, _>(*id).execute(c))?;
+    }
+    let backoff = (!outcome.failed.is_empty()).then_some(next_attempt_at_ms);
+    release(conn, claim.endpoint.account_id, claim.lease_until_ms, backoff)
+}
+
+/// Ends the till's lease `lease_until_ms`, if it still holds it: ready at
+/// once, or after a failure backing off until the given time.
+fn release(conn: &mut DbConn, till: i64, lease_until_ms: i64, backoff: Option<i64>) -> Result<(), LedgerError> {
+    const READY: &str = "UPDATE merchant_callbacks SET lease_until_ms = 0, failures = 0, next_attempt_at_ms = 0 \
+        WHERE account_id = ? AND lease_until_ms = ?";
+    const BACK_OFF: &str = "UPDATE merchant_callbacks SET lease_until_ms = 0, failures = failures + 1, \
+        next_attempt_at_ms = ? WHERE account_id = ? AND lease_until_ms = ?";
+    match backoff {
+        None => with_conn!(conn, c => Prepared::new(READY)
+            .bind::<BigInt, _>(till)
+            .bind::<BigInt, _>(lease_until_ms)
+            .execute(c))?,
+        Some(at) => with_conn!(conn, c => Prepared::new(BACK_OFF)
+            .bind::<BigInt, _>(at)
+            .bind::<BigInt, _>(till)
+            .bind::<BigInt, _>(lease_until_ms)
+            .execute(c))?,
+    };
     Ok(())
 }
 
@@ -179,65 +262,102 @@ impl CallbackSender {
         }
     }
 
-    /// Delivers one claimed event and records the outcome.
-    async fn deliver(&self, ledger: &Ledger, endpoint: Option<Endpoint>, event: DueEvent) {
-        let outcome = match &endpoint {
-            Some(endpoint) => self.post(endpoint, &event).await,
-            None => Err("the till has no callback URL".to_string()),
-        };
-        let host = endpoint.as_ref().and_then(|e| url::Url::parse(&e.url).ok()?.host_str().map(str::to_string));
-        let (id, event_id, account_id, attempts) = (event.id, event.event_id.clone(), event.account_id, event.attempts);
-        let recorded = match outcome {
-            Ok(()) => {
-                tracing::debug!(%event_id, account_id, host = host.as_deref(), "callback delivered");
-                ledger.write(move |conn| record_delivered(conn, id, now_ms())).await
+    /// Delivers a claimed till's batch and records the outcome: the first
+    /// event alone, then, once it landed, the rest `concurrency` at a
+    /// time, stopping at the first failure.
+    async fn deliver(&self, ledger: &Ledger, claim: Claim, concurrency: usize) {
+        let mut outcome = Outcome::default();
+        let endpoint = &claim.endpoint;
+        // `claim` never hands over a till without events.
+        let (first, rest) = claim.events.split_first().map_or((None, &[][..]), |(f, r)| (Some(f), r));
+        if let Some(first) = first {
+            match self.post(endpoint, first).await {
+                Ok(()) => outcome.delivered.push(first.id),
+                Err(error) => outcome.failed.push((first.id, error)),
             }
-            Err(error) => {
-                let next = next_attempt_at(self.retry_base_ms, self.retry_cap_ms, attempts, now_ms());
-                let retry_in_ms = next.saturating_sub(now_ms());
-                tracing::warn!(%event_id, account_id, host = host.as_deref(), attempts = attempts + 1, retry_in_ms, %error, "callback failed; will retry");
-                ledger.write(move |conn| record_failed(conn, &event, &error, next, now_ms())).await
+        }
+        if outcome.failed.is_empty() {
+            let stop = AtomicBool::new(false);
+            let stop = &stop;
+            let sent: Vec<(i64, Option<Result<(), String>>)> = stream::iter(rest.to_vec())
+                .map(|event| async move {
+                    if stop.load(Ordering::Relaxed) {
+                        return (event.id, None);
+                    }
+                    let result = self.post(endpoint, &event).await;
+                    if result.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    (event.id, Some(result))
+                })
+                .buffered(concurrency.max(1))
+                .collect()
+                .await;
+            for (id, result) in sent {
+                match result {
+                    Some(Ok(())) => outcome.delivered.push(id),
+                    Some(Err(error)) => outcome.failed.push((id, error)),
+                    None => {}
+                }
             }
-        };
-        if let Err(e) = recorded {
-            tracing::warn!(%event_id, error = %e, "recording a callback attempt");
+        }
+        let host = url::Url::parse(&endpoint.url).ok().and_then(|u| u.host_str().map(str::to_string));
+        let account_id = endpoint.account_id;
+        let next = next_attempt_at(self.retry_base_ms, self.retry_cap_ms, claim.failures, now_ms());
+        tracing::debug!(account_id, host = host.as_deref(), delivered = outcome.delivered.len(), "callbacks delivered");
+        for (id, error) in &outcome.failed {
+            let event = claim.events.iter().find(|e| e.id == *id);
+            tracing::warn!(
+                event_id = event.map(|e| e.event_id.as_str()),
+                account_id,
+                host = host.as_deref(),
+                attempts = event.map(|e| e.attempts + 1),
+                retry_in_ms = next.saturating_sub(now_ms()),
+                %error,
+                "callback failed; will retry"
+            );
+        }
+        if let Err(e) = ledger.write(move |conn| record(conn, &claim, &outcome, next, now_ms())).await {
+            // The lease runs out and the batch is sent again: at least once.
+            tracing::warn!(account_id, error = %e, "recording callback attempts");
         }
     }
 }
 
-/// Claims up to `limit` due events with their endpoints.
-async fn claim(ledger: &Ledger, lease_ms: i64, limit: i64) -> Result<Vec<(Option<Endpoint>, DueEvent)>, LedgerError> {
-    if !ledger.read(|conn| any_due(conn, now_ms())).await? {
+/// Leases up to `limit` due tills, each with up to `batch` events.
+async fn claim_tills(ledger: &Ledger, lease_ms: i64, limit: i64, batch: i64) -> Result<Vec<Claim>, LedgerError> {
+    let tills = ledger.read(move |conn| due_tills(conn, now_ms(), limit)).await?;
+    if tills.is_empty() {
         return Ok(Vec::new());
     }
-    ledger
-        .write(move |conn| {
-            let events = claim_due(conn, now_ms(), lease_ms, limit)?;
-            let ids: Vec<i64> = events.iter().map(|e| e.account_id).collect();
-            let mut by_till: HashMap<i64, Endpoint> =
-                callbacks::endpoints(conn, &ids)?.into_iter().map(|e| (e.account_id, e)).collect();
-            Ok(events.into_iter().map(|e| (by_till.remove(&e.account_id), e)).collect())
-        })
-        .await
+    ledger.write(move |conn| claim(conn, &tills, now_ms(), lease_ms, batch)).await
 }
 
-/// Delivers callback events until the process stops.
+/// Delivers callback events until the process stops: up to
+/// `notify.send_concurrency` tills at once, each a batch of up to
+/// `notify.batch_max` events with up to `notify.send_concurrency` POSTs in
+/// flight.
 pub async fn run_callbacks(ledger: Ledger, sender: CallbackSender, notify: NotifyConfig) {
     let idle = Duration::from_millis(notify.poll_interval_ms.max(10));
-    let in_flight_max = notify.send_concurrency.max(2);
-    let lease_ms = i64::try_from(sender.timeout_ms.saturating_add(notify.lease_ms)).unwrap_or(i64::MAX);
+    let tills_max = notify.send_concurrency.max(2);
+    let concurrency = notify.send_concurrency.max(1);
+    let batch = i64::from(notify.batch_max.max(1));
+    // Long enough for a whole batch of slow answers, then the usual margin.
+    let rounds = u64::try_from(batch).unwrap_or(u64::MAX).div_ceil(concurrency as u64).saturating_add(1);
+    let lease_ms =
+        i64::try_from(sender.timeout_ms.saturating_mul(rounds).saturating_add(notify.lease_ms)).unwrap_or(i64::MAX);
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
         while in_flight.try_join_next().is_some() {}
-        let free = in_flight_max.saturating_sub(in_flight.len());
+        let free = tills_max.saturating_sub(in_flight.len());
         let mut claimed = 0;
         if free > 0 {
-            match claim(&ledger, lease_ms, i64::try_from(free).unwrap_or(1)).await {
-                Ok(events) => {
-                    claimed = events.len();
-                    for (endpoint, event) in events {
+            match claim_tills(&ledger, lease_ms, i64::try_from(free).unwrap_or(1), batch).await {
+                Ok(claims) => {
+                    claimed = claims.len();
+                    for claim in claims {
                         let (sender, ledger) = (sender.clone(), ledger.clone());
-                        in_flight.spawn(async move { sender.deliver(&ledger, endpoint, event).await });
+                        in_flight.spawn(async move { sender.deliver(&ledger, claim, concurrency).await });
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "claiming callback events"),

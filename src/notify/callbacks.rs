@@ -73,7 +73,8 @@ pub fn parse_url(url: &str, allow_http: bool) -> Result<url::Url, LedgerError> {
 
 /// Sets (or replaces) where `till_account_id`'s events go, with a new
 /// signing secret; returns the secret, to be printed once. Events already
-/// queued go to the new URL, signed with the new secret.
+/// queued go to the new URL, signed with the new secret, at once: a new
+/// URL ends the old one's backoff.
 pub fn set_callback(
     conn: &mut DbConn,
     till_account_id: i64,
@@ -85,7 +86,7 @@ pub fn set_callback(
     let secret = format!("whsec_{}", random_base62(SECRET_CHARS));
     const SQL: &str = "INSERT INTO merchant_callbacks (account_id, url, secret, updated_at_ms) VALUES (?, ?, ?, ?) \
         ON CONFLICT (account_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, \
-        updated_at_ms = excluded.updated_at_ms";
+        updated_at_ms = excluded.updated_at_ms, next_attempt_at_ms = 0, failures = 0";
     with_conn!(conn, c => Prepared::new(SQL)
         .bind::<BigInt, _>(till_account_id)
         .bind::<Text, _>(url.to_string())

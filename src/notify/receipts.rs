@@ -89,13 +89,32 @@ pub fn any_waiting(conn: &mut DbConn) -> Result<bool, LedgerError> {
 /// up to `limit` transfers past the cursor and moves the cursor past them.
 /// Call it inside a write transaction. Returns how many transfers it passed.
 pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, LedgerError> {
+    Ok(feed_within(conn, notices, limit, usize::MAX)?.transfers)
+}
+
+/// What one call of [`feed_within`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fed {
+    /// The transfers it passed.
+    pub transfers: usize,
+    /// Whether it stopped at a limit: more transfers may be waiting.
+    pub stopped_short: bool,
+}
+
+/// [`feed`], stopping after the transfer whose receipts bring the messages
+/// it queued to `max_messages` or more: transfers that send no SMS (charges
+/// under an allowance, told by callback and digest) go through `limit` at a
+/// time, while the SMS queued in one call stay about `max_messages`.
+pub fn feed_within(conn: &mut DbConn, notices: &Notices, limit: i64, max_messages: usize) -> Result<Fed, LedgerError> {
     const NEXT: &str = "SELECT * FROM transfers WHERE id > ? ORDER BY id LIMIT ?";
+    let limit = limit.max(1);
     let from = cursor(conn)?;
     let rows: Vec<TransferRow> =
-        with_conn!(conn, c => Prepared::new(NEXT).bind::<BigInt, _>(from).bind::<BigInt, _>(limit.max(1)).load(c))?;
-    let Some(last) = rows.last().map(|r| r.id) else {
-        return Ok(0);
-    };
+        with_conn!(conn, c => Prepared::new(NEXT).bind::<BigInt, _>(from).bind::<BigInt, _>(limit).load(c))?;
+    if rows.is_empty() {
+        return Ok(Fed { transfers: 0, stopped_short: false });
+    }
+    let mut stopped_short = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit;
 
     let holds = holds_by_transfer(conn, &rows)?;
     let mut ids: Vec<i64> = rows.iter().flat_map(|r| [r.debit_account_id, r.credit_account_id]).collect();
@@ -104,10 +123,15 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
     let party = |id: i64| accounts.get(&id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()));
     let with_callback = tills_with_callback(conn, &accounts)?;
 
-    let n = rows.len();
     let now = now_ms();
-    let mut messages: Vec<NewMessage> = Vec::with_capacity(n * 2);
+    let mut messages: Vec<NewMessage> = Vec::with_capacity(rows.len() * 2);
+    let (mut n, mut last) = (0, from);
     for row in rows {
+        if messages.len() >= max_messages {
+            stopped_short = true;
+            break;
+        }
+        (n, last) = (n + 1, row.id);
         let reverses = match row.reverses_transfer_id {
             Some(id) => transfer::find_by_id(conn, id)?.map(|t| t.reference),
             None => None,
@@ -147,7 +171,7 @@ pub fn feed(conn: &mut DbConn, notices: &Notices, limit: i64) -> Result<usize, L
     outbox::enqueue_all(conn, &messages, now)?;
 
     move_cursor(conn, "receipts", from, last)?;
-    Ok(n)
+    Ok(Fed { transfers: n, stopped_short })
 }
 
 /// The holds of these transfers (as the hold or as its resolution), by

@@ -12,8 +12,9 @@
 
 use super::email::EmailSender;
 use super::outbox::{self, Attempt, Channel, OutboxRow};
+use super::receipts::{self, Fed};
 use super::sms::{RetryPolicy, SmsSender};
-use super::{receipts, Notices};
+use super::Notices;
 use crate::config::NotifyConfig;
 use crate::domain::now_ms;
 use crate::ledger::{Ledger, LedgerError};
@@ -26,15 +27,26 @@ use std::time::Duration;
 /// transfers it passed. Reads first, so an idle system takes no write lock.
 /// Declines waiting for their operator alert go in the same write.
 pub async fn feed_receipts(ledger: &Ledger, notices: &Arc<Notices>, limit: i64) -> Result<usize, LedgerError> {
+    Ok(feed_receipts_within(ledger, notices, limit, usize::MAX).await?.transfers)
+}
+
+/// [`feed_receipts`], stopping once the receipts queued reach
+/// `max_messages` (see [`receipts::feed_within`]).
+async fn feed_receipts_within(
+    ledger: &Ledger,
+    notices: &Arc<Notices>,
+    limit: i64,
+    max_messages: usize,
+) -> Result<Fed, LedgerError> {
     let waiting = ledger.read(|conn| Ok(receipts::any_waiting(conn)? || receipts::any_decline_waiting(conn)?)).await?;
     if !waiting {
-        return Ok(0);
+        return Ok(Fed { transfers: 0, stopped_short: false });
     }
     let notices = notices.clone();
     ledger
         .write(move |conn| {
             receipts::feed_declines(conn, &notices, limit)?;
-            receipts::feed(conn, &notices, limit)
+            receipts::feed_within(conn, &notices, limit, max_messages)
         })
         .await
 }
@@ -200,10 +212,7 @@ pub async fn run_sms(
         }
     };
     loop {
-        // Two receipts a transfer: about one batch of messages per batch sent.
-        if let Err(e) = feed_receipts(&ledger, &notices, (batch_max / 2).max(1)).await {
-            tracing::warn!(error = %e, "queueing receipts");
-        }
+        let behind = feed(&ledger, &notices, batch_max).await;
         let Some(batch) = gate.batch(now_ms(), batch_max) else {
             tokio::time::sleep(idle).await;
             continue;
@@ -213,7 +222,9 @@ pub async fn run_sms(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, channel = "sms", "outbox worker"),
         }
-        tokio::time::sleep(idle).await;
+        if !behind {
+            tokio::time::sleep(idle).await;
+        }
     }
 }
 
@@ -255,18 +266,43 @@ where
     Fut: std::future::Future<Output = (i64, Attempt)>,
 {
     let idle = Duration::from_millis(config.poll_interval_ms.max(10));
+    let batch_max = i64::from(config.batch_max).max(1);
     loop {
-        if let Some(notices) = &feeds {
-            // Two receipts a transfer: about one batch of messages per batch sent.
-            if let Err(e) = feed_receipts(&ledger, notices, i64::from(config.batch_max / 2).max(1)).await {
-                tracing::warn!(error = %e, "queueing receipts");
-            }
-        }
-        match drain(&ledger, channel, &config, i64::from(config.batch_max).max(1), &send).await {
+        let behind = match &feeds {
+            Some(notices) => feed(&ledger, notices, batch_max).await,
+            None => false,
+        };
+        match drain(&ledger, channel, &config, batch_max, &send).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, channel = channel.as_str(), "outbox worker"),
         }
-        tokio::time::sleep(idle).await;
+        if !behind {
+            tokio::time::sleep(idle).await;
+        }
+    }
+}
+
+/// Transfers the feeder takes in one write at most: a few milliseconds of
+/// the writer's time.
+const FEED_MAX: i64 = 256;
+
+/// One round of the receipts feeder in an SMS worker's loop. It queues
+/// about one batch of SMS at most (two receipts a transfer: one batch of
+/// messages per batch sent), so the feeder never runs far ahead of what
+/// the SMS sender sends and a message queued outside it, an approval code
+/// say, waits behind at most a batch of receipts. Transfers that queue no
+/// SMS (charges under an allowance, which tell their till by callback and
+/// the payer by the daily digest) it takes [`FEED_MAX`] at a time. Returns
+/// whether the feeder is behind (it stopped at a limit rather than at the
+/// newest transfer): the loop then goes round again without waiting.
+async fn feed(ledger: &Ledger, notices: &Arc<Notices>, batch_max: i64) -> bool {
+    let max_messages = usize::try_from(batch_max).unwrap_or(usize::MAX);
+    match feed_receipts_within(ledger, notices, FEED_MAX, max_messages).await {
+        Ok(fed) => fed.stopped_short,
+        Err(e) => {
+            tracing::warn!(error = %e, "queueing receipts");
+            false
+        }
     }
 }

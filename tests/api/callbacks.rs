@@ -2,16 +2,17 @@
 //! test checks the signature, answers 500 or hangs; events come from the
 //! journal once each, and a till with a callback gets no SMS receipt.
 
-use crate::helpers::{key, spawn_app_with, TestApp, TestDb};
+use crate::helpers::{key, notices, spawn_app_with, TestApp, TestDb, TestLedger};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::RunQueryDsl;
 use mkoba::config::Config;
 use mkoba::domain::{now_ms, Money};
 use mkoba::ledger::{AccountId, Guard, Receipt, TransferKind, TransferRequest};
-use mkoba::notify::callbacks;
+use mkoba::notify::{callbacks, receipts};
 use serde_json::Value;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,11 @@ struct ReceiverState {
     /// Status codes to answer, in turn; 200 once they run out.
     statuses: Mutex<VecDeque<u16>>,
     hang: bool,
+    /// How long each answer takes.
+    delay: Duration,
+    in_flight: AtomicUsize,
+    /// The most POSTs it held at once.
+    most_in_flight: AtomicUsize,
 }
 
 /// A merchant's endpoint: a real HTTP server on a free port.
@@ -49,6 +55,10 @@ pub struct Receiver {
 impl Receiver {
     pub fn hits(&self) -> Vec<Hit> {
         self.state.hits.lock().expect("hits").clone()
+    }
+
+    pub fn most_in_flight(&self) -> usize {
+        self.state.most_in_flight.load(Ordering::SeqCst)
     }
 
     /// Waits until at least `n` POSTs arrived; returns them.
@@ -71,18 +81,30 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<ReceiverSt
         content_type: header("Content-Type"),
         body: String::from_utf8_lossy(&body).into_owned(),
     });
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.most_in_flight.fetch_max(now, Ordering::SeqCst);
     if state.hang {
         tokio::time::sleep(Duration::from_secs(600)).await;
     }
+    tokio::time::sleep(state.delay).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
     let status = state.statuses.lock().expect("statuses").pop_front().unwrap_or(200);
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status")).finish()
 }
 
 pub async fn receiver(statuses: &[u16], hang: bool) -> Receiver {
+    slow_receiver(statuses, hang, Duration::ZERO).await
+}
+
+/// A receiver that takes `delay` over each answer.
+pub async fn slow_receiver(statuses: &[u16], hang: bool, delay: Duration) -> Receiver {
     let state = web::Data::new(ReceiverState {
         hits: Mutex::new(Vec::new()),
         statuses: Mutex::new(statuses.iter().copied().collect()),
         hang,
+        delay,
+        in_flight: AtomicUsize::new(0),
+        most_in_flight: AtomicUsize::new(0),
     });
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
     let url = format!("http://127.0.0.1:{}/hooks/mkoba", listener.local_addr().expect("addr").port());
@@ -135,9 +157,13 @@ pub struct EventRow {
 }
 
 pub async fn events(app: &TestApp) -> Vec<EventRow> {
+    events_on(&app.t).await
+}
+
+pub async fn events_on(t: &TestLedger) -> Vec<EventRow> {
     const SQL: &str =
         "SELECT event_id, account_id, type, payload, status, attempts, last_error FROM callback_events ORDER BY id";
-    app.t.ledger.read(|conn| Ok(mkoba::with_conn!(conn, c => diesel::sql_query(SQL).load(c))?)).await.expect("events")
+    t.ledger.read(|conn| Ok(mkoba::with_conn!(conn, c => diesel::sql_query(SQL).load(c))?)).await.expect("events")
 }
 
 /// Waits until `done` holds for the stored events.
@@ -166,10 +192,21 @@ pub async fn submit(
     minor: i64,
     guard: Option<Guard>,
 ) -> Receipt {
+    submit_on(&app.t, kind, from, to, minor, guard).await
+}
+
+pub async fn submit_on(
+    t: &TestLedger,
+    kind: TransferKind,
+    from: AccountId,
+    to: AccountId,
+    minor: i64,
+    guard: Option<Guard>,
+) -> Receipt {
     let amount = Money::from_minor(minor).expect("amount");
     let req =
         TransferRequest { idempotency_key: key(), kind, from, to, amount, guard, client_hash: None, api_key: None };
-    app.t.ledger.submit(req).await.expect("transfer")
+    t.ledger.submit(req).await.expect("transfer")
 }
 
 /// The reference on a USSD END screen (`… Ref QK7H2M9XTA. …`).
@@ -299,8 +336,118 @@ async fn a_hanging_endpoint_does_not_hold_up_another_tills_callbacks() {
     }
 }
 
+#[tokio::test]
+async fn a_backlog_goes_out_several_at_a_time_once_each_from_two_processes() {
+    for db in TestDb::all() {
+        let cfg = config(&db);
+        let second = db.clone_for_restart();
+        let app = spawn_app_with(db, cfg.clone()).await;
+        // A second `mkoba serve` on the same database: its senders compete
+        // for the same till.
+        let other = spawn_app_with(second, cfg.clone()).await;
+        let b = app.backend();
+        let w = app.t.world(1_000).await;
+        let hook = slow_receiver(&[], false, Duration::from_millis(20)).await;
+        set_callback(&app, w.shop, &hook.url).await;
+        const N: usize = 60;
+        let mut paid = HashSet::new();
+        for _ in 0..N {
+            paid.insert(submit(&app, TransferKind::MerchantPayment, w.amina, w.shop, 100, None).await.reference);
+        }
+
+        let hits = hook.wait_for(N, Duration::from_secs(30)).await;
+        let references: HashSet<String> =
+            hits.iter().map(|h| h.json()["data"]["reference"].as_str().unwrap_or_default().to_string()).collect();
+        assert_eq!(references, paid, "[{b}] every payment's event arrived");
+        let ids: HashSet<String> =
+            hits.iter().map(|h| h.json()["id"].as_str().unwrap_or_default().to_string()).collect();
+        assert_eq!((hits.len(), ids.len()), (N, N), "[{b}] once each: no lease ran out, none was sent twice");
+        // One till's backlog is not sent one event at a time; nor, leased
+        // by one sender at a time, by both processes at once.
+        let most = hook.most_in_flight();
+        assert!(most > 1 && most <= cfg.notify.send_concurrency, "[{b}] at most {most} in flight");
+        let rows =
+            events_until(&app, Duration::from_secs(5), |rows| rows.iter().all(|r| r.status == "delivered")).await;
+        assert!(rows.iter().all(|r| r.status == "delivered" && r.attempts == 1), "[{b}] {rows:?}");
+        drop(other);
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_down_costs_one_attempt_per_backoff_whatever_the_backlog() {
+    for db in TestDb::all() {
+        let cfg = config(&db);
+        let app = spawn_app_with(db, cfg).await;
+        let b = app.backend();
+        let w = app.t.world(1_000).await;
+        let hook = receiver(&[500; 1_000], false).await;
+        set_callback(&app, w.shop, &hook.url).await;
+        let first = submit(&app, TransferKind::MerchantPayment, w.amina, w.shop, 100, None).await;
+        for _ in 0..19 {
+            submit(&app, TransferKind::MerchantPayment, w.amina, w.shop, 100, None).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let hits = hook.hits();
+        // Backing off 100, 200, 400, 400… ms: a handful of attempts in 1.5 s,
+        // each the oldest event again, however many wait behind it.
+        assert!(!hits.is_empty() && hits.len() < 12, "[{b}] {} attempts", hits.len());
+        assert!(
+            hits.iter().all(|h| h.json()["data"]["reference"] == first.reference.as_str()),
+            "[{b}] only the oldest event is tried"
+        );
+        let rows = events(&app).await;
+        assert_eq!(rows.len(), 20, "[{b}]");
+        assert!(rows.iter().all(|r| r.status == "pending"), "[{b}] nothing lost, nothing marked delivered");
+        assert!(rows.iter().skip(1).all(|r| r.attempts == 0), "[{b}] the others were never sent: {rows:?}");
+
+        // A new URL ends the backoff: everything goes out at once.
+        let fixed = receiver(&[], false).await;
+        set_callback(&app, w.shop, &fixed.url).await;
+        assert_eq!(fixed.wait_for(20, Duration::from_secs(10)).await.len(), 20, "[{b}]");
+    }
+}
+
+#[tokio::test]
+async fn the_feeder_takes_silent_transfers_many_at_a_time_and_stops_at_a_batch_of_sms() {
+    for db in TestDb::all() {
+        let t = TestLedger::open(db);
+        let b = t.db.backend;
+        let w = t.world(1_000).await;
+        t.feed_receipts(256).await;
+        let url = "http://127.0.0.1:9/hooks".to_string();
+        t.ledger
+            .write(move |conn| callbacks::set_callback(conn, w.shop.0, &url, true, now_ms()))
+            .await
+            .expect("callback");
+        let allowance = approval(&t, "allowance", w.shop, w.amina, 100_000, "K7Q2").await;
+        let feed = |max_messages: usize| {
+            let (ledger, notices) = (t.ledger.clone(), notices(&t.config));
+            async move {
+                ledger.write(move |conn| receipts::feed_within(conn, &notices, 256, max_messages)).await.expect("feed")
+            }
+        };
+        let fed = |transfers, stopped_short| receipts::Fed { transfers, stopped_short };
+
+        // Three payments of two receipts each: two payments a call, then the last.
+        for _ in 0..3 {
+            submit_on(&t, TransferKind::P2p, w.amina, w.baraka, 100, None).await;
+        }
+        assert_eq!(feed(4).await, fed(2, true), "[{b}]");
+        assert_eq!(feed(4).await, fed(1, false), "[{b}]");
+        // Forty charges: no SMS (the till hears by callback, the payer by
+        // the digest), so all of them in one call.
+        for _ in 0..40 {
+            let guard = Some(Guard::Allowance { approval_id: allowance });
+            submit_on(&t, TransferKind::Charge, w.amina, w.shop, 100, guard).await;
+        }
+        assert_eq!(feed(4).await, fed(40, false), "[{b}]");
+        assert_eq!(events_on(&t).await.len(), 40, "[{b}] one charge.succeeded each");
+        assert_eq!(feed(4).await, fed(0, false), "[{b}]");
+    }
+}
+
 /// Inserts an approval as the integrator API would; returns its row id.
-async fn approval(app: &TestApp, kind: &str, till: AccountId, customer: AccountId, minor: i64, code: &str) -> i64 {
+async fn approval(t: &TestLedger, kind: &str, till: AccountId, customer: AccountId, minor: i64, code: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
     struct Id {
         #[diesel(sql_type = BigInt)]
@@ -312,8 +459,7 @@ async fn approval(app: &TestApp, kind: &str, till: AccountId, customer: AccountI
     const SQL: &str = "INSERT INTO approvals (public_id, kind, code, till_id, customer_id, amount_minor, period, \
         description, status, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'test', $8, $9, $10) \
         RETURNING id";
-    let rows: Vec<Id> = app
-        .t
+    let rows: Vec<Id> = t
         .ledger
         .write(move |conn| {
             let now = now_ms();
@@ -345,11 +491,11 @@ async fn charges_payment_requests_payouts_and_refunds_raise_their_events() {
         let hook = receiver(&[], false).await;
         set_callback(&app, w.shop, &hook.url).await;
 
-        let allowance = approval(&app, "allowance", w.shop, w.amina, 10_000, "K7Q2").await;
+        let allowance = approval(&app.t, "allowance", w.shop, w.amina, 10_000, "K7Q2").await;
         let charge =
             submit(&app, TransferKind::Charge, w.amina, w.shop, 300, Some(Guard::Allowance { approval_id: allowance }))
                 .await;
-        let request = approval(&app, "payment", w.shop, w.amina, 4_000, "P4Y1").await;
+        let request = approval(&app.t, "payment", w.shop, w.amina, 4_000, "P4Y1").await;
         let paid = submit(
             &app,
             TransferKind::MerchantPayment,
