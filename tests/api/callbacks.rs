@@ -446,6 +446,67 @@ async fn the_feeder_takes_silent_transfers_many_at_a_time_and_stops_at_a_batch_o
     }
 }
 
+#[tokio::test]
+async fn a_till_is_leased_to_one_sender_and_taken_over_when_the_lease_runs_out() {
+    use mkoba::notify::callback_sender::{self as sender, Outcome};
+    for db in TestDb::all() {
+        let t = TestLedger::open(db);
+        let b = t.db.backend;
+        let w = t.world(1_000).await;
+        let url = "http://127.0.0.1:9/hooks".to_string();
+        t.ledger
+            .write(move |conn| callbacks::set_callback(conn, w.shop.0, &url, true, now_ms()))
+            .await
+            .expect("callback");
+        for _ in 0..5 {
+            submit_on(&t, TransferKind::MerchantPayment, w.amina, w.shop, 100, None).await;
+        }
+        t.feed_receipts(256).await;
+        let now = now_ms();
+        let due = |at: i64| t.ledger.read(move |conn| sender::due_tills(conn, at, 10));
+        let claim =
+            |at: i64, batch: i64| t.ledger.write(move |conn| sender::claim(conn, &[w.shop.0], at, 60_000, batch));
+        assert_eq!(due(now).await.expect("due"), vec![w.shop.0], "[{b}]");
+
+        // A sender takes the till's three oldest events, then dies.
+        let first = claim(now, 3).await.expect("claim");
+        assert_eq!(first.len(), 1, "[{b}]");
+        assert_eq!(first[0].events.len(), 3, "[{b}]");
+        // While its lease runs, no one else gets the till.
+        assert!(due(now + 59_000).await.expect("due").is_empty(), "[{b}]");
+        assert!(claim(now + 59_000, 10).await.expect("claim").is_empty(), "[{b}]");
+        // After it, another sender gets the same events again (at least once), and the rest.
+        let second = claim(now + 61_000, 10).await.expect("claim");
+        assert_eq!(second.len(), 1, "[{b}]");
+        let ids = |c: &sender::Claim| c.events.iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(&second[0])[..3], ids(&first[0])[..], "[{b}] the same oldest events");
+        assert_eq!(second[0].events.len(), 5, "[{b}]");
+
+        // The first sender's late record marks what it delivered but does
+        // not end the second's lease.
+        let (late, delivered) = (first.into_iter().next().expect("first"), ids(&second[0])[..2].to_vec());
+        let outcome = Outcome { delivered: delivered.clone(), failed: Vec::new() };
+        t.ledger.write(move |conn| sender::record(conn, &late, &outcome, 0, now + 62_000)).await.expect("record");
+        assert!(due(now + 62_000).await.expect("due").is_empty(), "[{b}] still leased by the second");
+        let rows = events_on(&t).await;
+        assert_eq!(rows.iter().filter(|r| r.status == "delivered").count(), 2, "[{b}] {rows:?}");
+
+        // The second's record of a failure backs the till off.
+        let held = second.into_iter().next().expect("second");
+        let failed_id = held.events[2].id;
+        let outcome = Outcome { delivered: Vec::new(), failed: vec![(failed_id, "HTTP 500".into())] };
+        let back_at = now + 70_000;
+        t.ledger.write(move |conn| sender::record(conn, &held, &outcome, back_at, now + 63_000)).await.expect("record");
+        assert!(due(back_at - 1).await.expect("due").is_empty(), "[{b}] backing off");
+        assert_eq!(due(back_at).await.expect("due"), vec![w.shop.0], "[{b}]");
+        let retried = claim(back_at, 10).await.expect("claim");
+        assert_eq!(retried[0].failures, 1, "[{b}] one failure so far");
+        assert_eq!(retried[0].events.len(), 3, "[{b}] the three not delivered");
+        assert_eq!(retried[0].events[0].id, failed_id, "[{b}] oldest first");
+        assert_eq!(retried[0].events[0].attempts, 1, "[{b}]");
+    }
+}
+
 /// Inserts an approval as the integrator API would; returns its row id.
 async fn approval(t: &TestLedger, kind: &str, till: AccountId, customer: AccountId, minor: i64, code: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
