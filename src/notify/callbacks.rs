@@ -150,6 +150,59 @@ pub fn enqueue_event(
     insert_event(conn, till_account_id, event_type, data, now_ms).map(Some)
 }
 
+/// A callback event ready to be written: its id, and its body exactly as
+/// it will be sent.
+pub(super) struct NewEvent {
+    pub event_id: String,
+    account_id: i64,
+    event_type: String,
+    payload: String,
+    now_ms: i64,
+}
+
+impl NewEvent {
+    pub(super) fn new(till_account_id: i64, event_type: &str, data: serde_json::Value, now_ms: i64) -> NewEvent {
+        let event_id = format!("evt_{}", random_base62(EVENT_ID_CHARS));
+        let payload = serde_json::json!({
+            "id": event_id,
+            "type": event_type,
+            "created_at": rfc3339(now_ms),
+            "data": data,
+        })
+        .to_string();
+        NewEvent { event_id, account_id: till_account_id, event_type: event_type.to_string(), payload, now_ms }
+    }
+}
+
+/// Rows per multi-row insert of events (6 values each).
+const EVENTS_PER_INSERT: usize = 64;
+
+/// Writes events for tills known to have a callback, in a few multi-row
+/// statements.
+pub(super) fn insert_events(conn: &mut DbConn, events: &[NewEvent]) -> Result<(), LedgerError> {
+    for chunk in events.chunks(EVENTS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO callback_events (event_id, account_id, type, payload, next_attempt_at_ms, created_at_ms) \
+             VALUES {}",
+            crate::db::prepared::rows(chunk.len(), 6)
+        );
+        with_conn!(conn, c => {
+            let mut q = Prepared::new(sql.clone());
+            for e in chunk {
+                q = q
+                    .bind::<Text, _>(e.event_id.clone())
+                    .bind::<BigInt, _>(e.account_id)
+                    .bind::<Text, _>(e.event_type.clone())
+                    .bind::<Text, _>(e.payload.clone())
+                    .bind::<BigInt, _>(e.now_ms)
+                    .bind::<BigInt, _>(e.now_ms);
+            }
+            q.execute(c)
+        })?;
+    }
+    Ok(())
+}
+
 /// Writes an event for a till known to have a callback.
 pub(super) fn insert_event(
     conn: &mut DbConn,
@@ -158,25 +211,9 @@ pub(super) fn insert_event(
     data: serde_json::Value,
     now_ms: i64,
 ) -> Result<String, LedgerError> {
-    let event_id = format!("evt_{}", random_base62(EVENT_ID_CHARS));
-    let payload = serde_json::json!({
-        "id": event_id,
-        "type": event_type,
-        "created_at": rfc3339(now_ms),
-        "data": data,
-    })
-    .to_string();
-    const SQL: &str = "INSERT INTO callback_events (event_id, account_id, type, payload, next_attempt_at_ms, \
-        created_at_ms) VALUES (?, ?, ?, ?, ?, ?)";
-    with_conn!(conn, c => Prepared::new(SQL)
-        .bind::<Text, _>(event_id.clone())
-        .bind::<BigInt, _>(till_account_id)
-        .bind::<Text, _>(event_type.to_string())
-        .bind::<Text, _>(payload.clone())
-        .bind::<BigInt, _>(now_ms)
-        .bind::<BigInt, _>(now_ms)
-        .execute(c))?;
-    Ok(event_id)
+    let event = NewEvent::new(till_account_id, event_type, data, now_ms);
+    insert_events(conn, std::slice::from_ref(&event))?;
+    Ok(event.event_id)
 }
 
 fn mac(secret: &str, t: i64, body: &str) -> Hmac<Sha256> {

@@ -47,19 +47,33 @@ pub(super) fn digested(r: &Receipt, idempotency_key: &str, digest_below_minor: i
     }
 }
 
-/// Keeps the payer's receipt for the digest, in the feeder's transaction.
-pub(super) fn hold_back(conn: &mut DbConn, r: &Receipt) -> Result<(), LedgerError> {
-    const SQL: &str = "INSERT INTO digest_items (account_id, transfer_id, counterparty_id, amount_minor, \
-        created_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (transfer_id) DO NOTHING";
-    with_conn!(conn, c => Prepared::new(SQL)
-        .bind::<BigInt, _>(r.from.account_id.0)
-        .bind::<BigInt, _>(r.transfer_id.0)
-        .bind::<BigInt, _>(r.to.account_id.0)
-        .bind::<BigInt, _>(r.amount_minor)
-        .bind::<BigInt, _>(r.created_at_ms)
-        .execute(c))?;
+/// Keeps the payers' receipts for the digest (once per transfer), in the
+/// feeder's transaction and a few multi-row statements.
+pub(super) fn hold_back(conn: &mut DbConn, receipts: &[Receipt]) -> Result<(), LedgerError> {
+    for chunk in receipts.chunks(ITEMS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO digest_items (account_id, transfer_id, counterparty_id, amount_minor, created_at_ms) \
+             VALUES {} ON CONFLICT (transfer_id) DO NOTHING",
+            prepared::rows(chunk.len(), 5)
+        );
+        with_conn!(conn, c => {
+            let mut q = Prepared::new(sql.clone());
+            for r in chunk {
+                q = q
+                    .bind::<BigInt, _>(r.from.account_id.0)
+                    .bind::<BigInt, _>(r.transfer_id.0)
+                    .bind::<BigInt, _>(r.to.account_id.0)
+                    .bind::<BigInt, _>(r.amount_minor)
+                    .bind::<BigInt, _>(r.created_at_ms);
+            }
+            q.execute(c)
+        })?;
+    }
     Ok(())
 }
+
+/// Rows per multi-row insert of digest items (5 values each).
+const ITEMS_PER_INSERT: usize = 64;
 
 /// The digest due at `now_ms`: its local day number and its cutoff (items
 /// created before it belong to it). Before today's hour, yesterday's, so a

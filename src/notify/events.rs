@@ -3,7 +3,7 @@
 //! transfer's events are written exactly once. A till with a callback
 //! learns of its payments this way instead of by SMS.
 
-use super::callbacks::insert_event;
+use super::callbacks::NewEvent;
 use crate::db::prepared::Prepared;
 use crate::db::DbConn;
 use crate::domain::time::rfc3339;
@@ -23,15 +23,17 @@ pub(super) fn till_of(r: &Receipt) -> Option<i64> {
     }
 }
 
-/// Queues the events of transfer `r` for its till, if the till is among
-/// `with_callback`; returns whether it queued any (the till then gets no
-/// SMS receipt). `refunds_transfer_id` is a refund's original payment.
+/// The events of transfer `r` for its till, if the till is among
+/// `with_callback`, added to `out` for the caller to write; returns whether
+/// there are any (the till then gets no SMS receipt).
+/// `refunds_transfer_id` is a refund's original payment.
 pub(super) fn of_transfer(
     conn: &mut DbConn,
     r: &Receipt,
     refunds_transfer_id: Option<i64>,
     with_callback: &HashSet<i64>,
     now_ms: i64,
+    out: &mut Vec<NewEvent>,
 ) -> Result<bool, LedgerError> {
     let Some(till) = till_of(r).filter(|t| with_callback.contains(t)) else {
         return Ok(false);
@@ -46,10 +48,10 @@ pub(super) fn of_transfer(
                 "msisdn": r.from.msisdn,
                 "created_at": created_at,
             });
-            insert_event(conn, till, "payment.received", data, now_ms)?;
+            out.push(NewEvent::new(till, "payment.received", data, now_ms));
             if let Some(request_id) = request_paid_by(conn, r.transfer_id.0)? {
                 let data = json!({ "id": request_id, "reference": r.reference, "amount_minor": r.amount_minor });
-                insert_event(conn, till, "payment_request.approved", data, now_ms)?;
+                out.push(NewEvent::new(till, "payment_request.approved", data, now_ms));
             }
         }
         TransferKind::Charge => {
@@ -63,7 +65,7 @@ pub(super) fn of_transfer(
                 "msisdn": r.from.msisdn,
                 "created_at": created_at,
             });
-            insert_event(conn, till, "charge.succeeded", data, now_ms)?;
+            out.push(NewEvent::new(till, "charge.succeeded", data, now_ms));
         }
         TransferKind::Payout => {
             let data = json!({
@@ -73,7 +75,7 @@ pub(super) fn of_transfer(
                 "msisdn": r.to.msisdn,
                 "created_at": created_at,
             });
-            insert_event(conn, till, "payout.sent", data, now_ms)?;
+            out.push(NewEvent::new(till, "payout.sent", data, now_ms));
         }
         TransferKind::Refund => {
             let payment_reference = match refunds_transfer_id {
@@ -88,7 +90,7 @@ pub(super) fn of_transfer(
                 "msisdn": r.to.msisdn,
                 "created_at": created_at,
             });
-            insert_event(conn, till, "refund.sent", data, now_ms)?;
+            out.push(NewEvent::new(till, "refund.sent", data, now_ms));
         }
         _ => return Ok(false),
     }

@@ -125,6 +125,7 @@ pub fn feed_within(conn: &mut DbConn, notices: &Notices, limit: i64, max_message
 
     let now = now_ms();
     let mut messages: Vec<NewMessage> = Vec::with_capacity(rows.len() * 2);
+    let (mut new_events, mut held) = (Vec::new(), Vec::new());
     let (mut n, mut last) = (0, from);
     for row in rows {
         if messages.len() >= max_messages {
@@ -157,10 +158,10 @@ pub fn feed_within(conn: &mut DbConn, notices: &Notices, limit: i64, max_message
             }
             None => {
                 // The till's events, the payer's digest item, then the receipts left to send.
-                let till_told = events::of_transfer(conn, &receipt, refunds, &with_callback, now)?;
+                let till_told = events::of_transfer(conn, &receipt, refunds, &with_callback, now, &mut new_events)?;
                 let digested = digest::digested(&receipt, &key, notices.digest_below_minor);
                 if digested {
-                    digest::hold_back(conn, &receipt)?;
+                    held.push(receipt.clone());
                 }
                 let payee_is_till = events::till_of(&receipt) == Some(receipt.to.account_id.0);
                 notices.receipts(&receipt, Quiet { payer: digested, payee: till_told && payee_is_till }, &mut messages);
@@ -168,6 +169,8 @@ pub fn feed_within(conn: &mut DbConn, notices: &Notices, limit: i64, max_message
         }
         notices.float_alerts(conn, &receipt)?;
     }
+    callbacks::insert_events(conn, &new_events)?;
+    digest::hold_back(conn, &held)?;
     outbox::enqueue_all(conn, &messages, now)?;
 
     move_cursor(conn, "receipts", from, last)?;
