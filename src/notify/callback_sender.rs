@@ -129,7 +129,7 @@ pub fn claim(
             .bind::<BigInt, _>(batch.max(1))
             .load(c))?;
         if events.is_empty() {
-            release(conn, till.account_id, lease_until_ms, None)?;
+            release(conn, till.account_id, lease_until_ms, None, now_ms)?;
             continue;
         }
         let endpoint = Endpoint { account_id: till.account_id, url: till.url, secret: till.secret };
@@ -181,18 +181,28 @@ pub fn record(
         with_conn!(conn, c => Prepared::new(FAILED).bind::<Text, _>(error.clone()).bind::<BigInt, _>(*id).execute(c))?;
     }
     let backoff = (!outcome.failed.is_empty()).then_some(next_attempt_at_ms);
-    release(conn, claim.endpoint.account_id, claim.lease_until_ms, backoff)
+    release(conn, claim.endpoint.account_id, claim.lease_until_ms, backoff, now_ms)
 }
 
 /// Ends the till's lease `lease_until_ms`, if it still holds it: ready at
-/// once, or after a failure backing off until the given time.
-fn release(conn: &mut DbConn, till: i64, lease_until_ms: i64, backoff: Option<i64>) -> Result<(), LedgerError> {
-    const READY: &str = "UPDATE merchant_callbacks SET lease_until_ms = 0, failures = 0, next_attempt_at_ms = 0 \
+/// once, or after a failure backing off until the given time. A till
+/// ready again goes behind the tills that have waited since before
+/// `now_ms` ([`due_tills`] takes the longest-waiting first), so a few busy
+/// tills cannot keep the delivery slots from the others.
+fn release(
+    conn: &mut DbConn,
+    till: i64,
+    lease_until_ms: i64,
+    backoff: Option<i64>,
+    now_ms: i64,
+) -> Result<(), LedgerError> {
+    const READY: &str = "UPDATE merchant_callbacks SET lease_until_ms = 0, failures = 0, next_attempt_at_ms = ? \
         WHERE account_id = ? AND lease_until_ms = ?";
     const BACK_OFF: &str = "UPDATE merchant_callbacks SET lease_until_ms = 0, failures = failures + 1, \
         next_attempt_at_ms = ? WHERE account_id = ? AND lease_until_ms = ?";
     match backoff {
         None => with_conn!(conn, c => Prepared::new(READY)
+            .bind::<BigInt, _>(now_ms)
             .bind::<BigInt, _>(till)
             .bind::<BigInt, _>(lease_until_ms)
             .execute(c))?,

@@ -507,6 +507,36 @@ async fn a_till_is_leased_to_one_sender_and_taken_over_when_the_lease_runs_out()
     }
 }
 
+#[tokio::test]
+async fn tills_take_turns_for_the_delivery_slots() {
+    use mkoba::notify::callback_sender::{self as sender, Outcome};
+    for db in TestDb::all() {
+        let t = TestLedger::open(db);
+        let b = t.db.backend;
+        let w = t.world(1_000).await;
+        let other = t.merchant("55124", "Kibanda Kona").await;
+        for till in [w.shop, other] {
+            let url = "http://127.0.0.1:9/hooks".to_string();
+            t.ledger.write(move |conn| callbacks::set_callback(conn, till.0, &url, true, now_ms())).await.expect("set");
+            for _ in 0..3 {
+                submit_on(&t, TransferKind::MerchantPayment, w.amina, till, 100, None).await;
+            }
+        }
+        t.feed_receipts(256).await;
+        let now = now_ms();
+        let due = |at: i64| t.ledger.read(move |conn| sender::due_tills(conn, at, 1));
+        let (first, second) = (w.shop.0.min(other.0), w.shop.0.max(other.0));
+        assert_eq!(due(now).await.expect("due"), vec![first], "[{b}]");
+        // The first till's batch of one lands; with one slot free, the
+        // other till's turn comes before the first's next batch.
+        let claimed = t.ledger.write(move |conn| sender::claim(conn, &[first], now, 60_000, 1)).await.expect("claim");
+        let held = claimed.into_iter().next().expect("claimed");
+        let outcome = Outcome { delivered: vec![held.events[0].id], failed: Vec::new() };
+        t.ledger.write(move |conn| sender::record(conn, &held, &outcome, 0, now + 1)).await.expect("record");
+        assert_eq!(due(now + 2).await.expect("due"), vec![second], "[{b}]");
+    }
+}
+
 /// Inserts an approval as the integrator API would; returns its row id.
 async fn approval(t: &TestLedger, kind: &str, till: AccountId, customer: AccountId, minor: i64, code: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
