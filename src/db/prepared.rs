@@ -13,6 +13,11 @@ use diesel::sql_types::{SqlType, Untyped};
 use diesel::{QueryResult, RunQueryDsl};
 use std::borrow::Cow;
 
+/// Rows per multi-row statement, or ids per `IN` list: keeps the binds far
+/// below SQLite's 32,766 and bounds the distinct texts (one prepared
+/// statement each) a statement chunked by it can have.
+pub const ROWS_PER_STATEMENT: usize = 64;
+
 /// `(?, ?, ?)`: a row of `n` placeholders, or the list of an `IN`.
 pub fn row(n: usize) -> String {
     format!("({})", vec!["?"; n].join(", "))

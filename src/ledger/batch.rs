@@ -26,7 +26,7 @@ use super::holds::{self, NewHold};
 use super::tariff::{self, Quote};
 use super::transfer::{replay, Entry, Guard, Receipt, TransferId, TransferRequest};
 use super::watch::watch;
-use super::write::{find_by_keys, insert_postings, load_accounts, update_accounts, Slot, ROWS_PER_INSERT};
+use super::write::{find_by_keys, insert_postings, load_accounts, update_accounts, Slot};
 use super::{LedgerError, Settings};
 use crate::db::prepared::{self, Prepared};
 use crate::db::{DbConn, DbError};
@@ -325,7 +325,7 @@ fn insert_transfers(
             drawn.insert(reference, k);
         }
         let drawn_list: Vec<(&String, usize)> = drawn.iter().map(|(r, &k)| (r, k)).collect();
-        for chunk in drawn_list.chunks(ROWS_PER_INSERT) {
+        for chunk in drawn_list.chunks(prepared::ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO transfers (reference, idempotency_key, fingerprint, kind, debit_account_id, \
                  credit_account_id, amount_minor, fee_minor, commission_minor, created_at_ms, \

@@ -274,10 +274,6 @@ pub(super) fn live_keys(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<i64>, Ledg
     Ok(live.into_iter().map(|r| r.id).collect())
 }
 
-fn prepared_chunk() -> usize {
-    super::write::ROWS_PER_INSERT
-}
-
 fn load_refundables(
     conn: &mut DbConn,
     originals: &[TransferId],
@@ -338,7 +334,7 @@ fn spend_allowances(conn: &mut DbConn, slots: &[&Slot]) -> Result<(), LedgerErro
         #[diesel(sql_type = BigInt)]
         id: i64,
     }
-    for chunk in slots.chunks(prepared_chunk()) {
+    for chunk in slots.chunks(prepared::ROWS_PER_STATEMENT) {
         let sql = format!(
             "WITH v (id, period_no, spent_minor, read_period_no, read_spent_minor) AS (VALUES {}) \
              UPDATE approvals SET period_no = v.period_no, spent_minor = v.spent_minor \
@@ -380,7 +376,7 @@ fn insert_charges(
     charges: &[ChargeRow],
     transfer_of: &HashMap<usize, i64>,
 ) -> Result<(), LedgerError> {
-    for chunk in charges.chunks(prepared_chunk()) {
+    for chunk in charges.chunks(prepared::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO allowance_charges (transfer_id, approval_id, remaining_after_minor) VALUES {}",
             prepared::rows(chunk.len(), 3)

@@ -13,10 +13,6 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
 use std::collections::{BTreeMap, HashMap};
 
-/// Rows per multi-row statement: bounds the bind count (SQLite allows 32,766)
-/// and the number of distinct statements kept prepared.
-pub(super) const ROWS_PER_INSERT: usize = 64;
-
 /// The state of one account as the group's decisions move it.
 pub(super) struct Slot {
     pub account: Account,
@@ -70,7 +66,7 @@ pub(super) fn load_accounts(conn: &mut DbConn, ids: &[i64], day: i64) -> Result<
 
 /// Postings as `(transfer id, entry)`, in a few multi-row statements.
 pub(super) fn insert_postings(conn: &mut DbConn, postings: &[(i64, Entry)]) -> Result<(), LedgerError> {
-    for chunk in postings.chunks(ROWS_PER_INSERT) {
+    for chunk in postings.chunks(prepared::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO postings (transfer_id, account_id, code, amount_minor) VALUES {}",
             prepared::rows(chunk.len(), 4)
@@ -152,7 +148,7 @@ pub(super) fn update_accounts(
     slots: &[&Slot],
     day: i64,
 ) -> Result<(), LedgerError> {
-    for chunk in slots.chunks(ROWS_PER_INSERT) {
+    for chunk in slots.chunks(prepared::ROWS_PER_STATEMENT) {
         let rows: Vec<Guarded> = chunk.iter().map(|s| Guarded::of(settings, s)).collect::<Result<_, _>>()?;
         let sql = format!(
             "WITH v (id, net, debited, credited, day, counted, min_before, max_before, daily_left) AS (VALUES {}) \
@@ -226,7 +222,7 @@ where
     T: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
 {
     let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(ROWS_PER_INSERT) {
+    for chunk in ids.chunks(prepared::ROWS_PER_STATEMENT) {
         let sql = sql_of(&prepared::row(chunk.len()));
         let rows: Vec<T> = with_conn!(conn, c => {
             let mut q = Prepared::new(sql.clone());
@@ -244,7 +240,7 @@ where
 
 pub(super) fn find_by_keys(conn: &mut DbConn, keys: &[&str]) -> Result<HashMap<String, TransferRow>, LedgerError> {
     let mut found = HashMap::new();
-    for chunk in keys.chunks(ROWS_PER_INSERT) {
+    for chunk in keys.chunks(prepared::ROWS_PER_STATEMENT) {
         let sql = format!("SELECT * FROM transfers WHERE idempotency_key IN {}", prepared::row(chunk.len()));
         let rows: Vec<TransferRow> = with_conn!(conn, c => {
             let mut q = Prepared::new(sql.clone());

@@ -138,9 +138,6 @@ pub fn claim(
     Ok(claims)
 }
 
-/// Ids per `IN (…)` list: far below SQLite's 32,766 bound values.
-const IDS_PER_STATEMENT: usize = 500;
-
 /// What became of a claimed batch.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -161,7 +158,7 @@ pub fn record(
     next_attempt_at_ms: i64,
     now_ms: i64,
 ) -> Result<(), LedgerError> {
-    for ids in outcome.delivered.chunks(IDS_PER_STATEMENT) {
+    for ids in outcome.delivered.chunks(prepared::ROWS_PER_STATEMENT) {
         let sql = format!(
             "UPDATE callback_events SET status = 'delivered', attempts = attempts + 1, last_error = NULL, \
              delivered_at_ms = ? WHERE id IN {} AND status = 'pending'",
@@ -278,9 +275,8 @@ impl CallbackSender {
     async fn deliver(&self, ledger: &Ledger, claim: Claim, concurrency: usize) {
         let mut outcome = Outcome::default();
         let endpoint = &claim.endpoint;
-        // `claim` never hands over a till without events.
-        let (first, rest) = claim.events.split_first().map_or((None, &[][..]), |(f, r)| (Some(f), r));
-        if let Some(first) = first {
+        let (opening, rest) = claim.events.split_at(claim.events.len().min(1));
+        for first in opening {
             match self.post(endpoint, first).await {
                 Ok(()) => outcome.delivered.push(first.id),
                 Err(error) => outcome.failed.push((first.id, error)),
@@ -289,12 +285,14 @@ impl CallbackSender {
         if outcome.failed.is_empty() {
             let stop = AtomicBool::new(false);
             let stop = &stop;
-            let sent: Vec<(i64, Option<Result<(), String>>)> = stream::iter(rest.to_vec())
-                .map(|event| async move {
+            // By index: the events stay where they are, not copied.
+            let sent: Vec<(i64, Option<Result<(), String>>)> = stream::iter(0..rest.len())
+                .map(|i| async move {
+                    let event = &rest[i];
                     if stop.load(Ordering::Relaxed) {
                         return (event.id, None);
                     }
-                    let result = self.post(endpoint, &event).await;
+                    let result = self.post(endpoint, event).await;
                     if result.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }

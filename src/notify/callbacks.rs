@@ -9,7 +9,7 @@
 //! The signing secret is the HMAC key exactly as printed to the merchant;
 //! it is never logged.
 
-use crate::db::prepared::Prepared;
+use crate::db::prepared::{self, Prepared};
 use crate::db::DbConn;
 use crate::domain::hex;
 use crate::domain::time::rfc3339;
@@ -124,7 +124,7 @@ pub fn endpoints(conn: &mut DbConn, account_ids: &[i64]) -> Result<Vec<Endpoint>
     }
     let sql = format!(
         "SELECT account_id, url, secret FROM merchant_callbacks WHERE account_id IN {}",
-        crate::db::prepared::row(account_ids.len())
+        prepared::row(account_ids.len())
     );
     Ok(with_conn!(conn, c => {
         let mut q = Prepared::new(sql.clone());
@@ -174,17 +174,14 @@ impl NewEvent {
     }
 }
 
-/// Rows per multi-row insert of events (6 values each).
-const EVENTS_PER_INSERT: usize = 64;
-
 /// Writes events for tills known to have a callback, in a few multi-row
 /// statements.
 pub(super) fn insert_events(conn: &mut DbConn, events: &[NewEvent]) -> Result<(), LedgerError> {
-    for chunk in events.chunks(EVENTS_PER_INSERT) {
+    for chunk in events.chunks(prepared::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO callback_events (event_id, account_id, type, payload, next_attempt_at_ms, created_at_ms) \
              VALUES {}",
-            crate::db::prepared::rows(chunk.len(), 6)
+            prepared::rows(chunk.len(), 6)
         );
         with_conn!(conn, c => {
             let mut q = Prepared::new(sql.clone());

@@ -50,7 +50,7 @@ pub(super) fn digested(r: &Receipt, idempotency_key: &str, digest_below_minor: i
 /// Keeps the payers' receipts for the digest (once per transfer), in the
 /// feeder's transaction and a few multi-row statements.
 pub(super) fn hold_back(conn: &mut DbConn, receipts: &[Receipt]) -> Result<(), LedgerError> {
-    for chunk in receipts.chunks(ITEMS_PER_INSERT) {
+    for chunk in receipts.chunks(prepared::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO digest_items (account_id, transfer_id, counterparty_id, amount_minor, created_at_ms) \
              VALUES {} ON CONFLICT (transfer_id) DO NOTHING",
@@ -71,9 +71,6 @@ pub(super) fn hold_back(conn: &mut DbConn, receipts: &[Receipt]) -> Result<(), L
     }
     Ok(())
 }
-
-/// Rows per multi-row insert of digest items (5 values each).
-const ITEMS_PER_INSERT: usize = 64;
 
 /// The digest due at `now_ms`: its local day number and its cutoff (items
 /// created before it belong to it). Before today's hour, yesterday's, so a

@@ -132,9 +132,7 @@ pub fn enqueue(conn: &mut DbConn, msg: &NewMessage, now_ms: i64) -> Result<bool,
 /// Writes many messages without dedupe keys in the caller's transaction, in
 /// a few multi-row statements.
 pub fn enqueue_all(conn: &mut DbConn, msgs: &[NewMessage], now_ms: i64) -> Result<(), LedgerError> {
-    /// Rows per statement: 7 binds each, far below SQLite's 32,766.
-    const ROWS: usize = 64;
-    for chunk in msgs.chunks(ROWS) {
+    for chunk in msgs.chunks(prepared::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO outbox (channel, recipient, subject, body, next_attempt_at_ms, created_at_ms, \
              updated_at_ms) VALUES {}",

@@ -129,12 +129,12 @@ pub fn config(db: &TestDb) -> Config {
 }
 
 pub async fn set_callback(app: &TestApp, till: AccountId, url: &str) -> String {
+    set_callback_on(&app.t, till, url).await
+}
+
+pub async fn set_callback_on(t: &TestLedger, till: AccountId, url: &str) -> String {
     let url = url.to_string();
-    app.t
-        .ledger
-        .write(move |conn| callbacks::set_callback(conn, till.0, &url, true, now_ms()))
-        .await
-        .expect("set callback")
+    t.ledger.write(move |conn| callbacks::set_callback(conn, till.0, &url, true, now_ms())).await.expect("set callback")
 }
 
 /// A callback event row as stored.
@@ -414,11 +414,7 @@ async fn the_feeder_takes_silent_transfers_many_at_a_time_and_stops_at_a_batch_o
         let b = t.db.backend;
         let w = t.world(1_000).await;
         t.feed_receipts(256).await;
-        let url = "http://127.0.0.1:9/hooks".to_string();
-        t.ledger
-            .write(move |conn| callbacks::set_callback(conn, w.shop.0, &url, true, now_ms()))
-            .await
-            .expect("callback");
+        set_callback_on(&t, w.shop, "http://127.0.0.1:9/hooks").await;
         let allowance = approval(&t, "allowance", w.shop, w.amina, 100_000, "K7Q2").await;
         let feed = |max_messages: usize| {
             let (ledger, notices) = (t.ledger.clone(), notices(&t.config));
@@ -453,11 +449,7 @@ async fn a_till_is_leased_to_one_sender_and_taken_over_when_the_lease_runs_out()
         let t = TestLedger::open(db);
         let b = t.db.backend;
         let w = t.world(1_000).await;
-        let url = "http://127.0.0.1:9/hooks".to_string();
-        t.ledger
-            .write(move |conn| callbacks::set_callback(conn, w.shop.0, &url, true, now_ms()))
-            .await
-            .expect("callback");
+        set_callback_on(&t, w.shop, "http://127.0.0.1:9/hooks").await;
         for _ in 0..5 {
             submit_on(&t, TransferKind::MerchantPayment, w.amina, w.shop, 100, None).await;
         }
@@ -516,8 +508,7 @@ async fn tills_take_turns_for_the_delivery_slots() {
         let w = t.world(1_000).await;
         let other = t.merchant("55124", "Kibanda Kona").await;
         for till in [w.shop, other] {
-            let url = "http://127.0.0.1:9/hooks".to_string();
-            t.ledger.write(move |conn| callbacks::set_callback(conn, till.0, &url, true, now_ms())).await.expect("set");
+            set_callback_on(&t, till, "http://127.0.0.1:9/hooks").await;
             for _ in 0..3 {
                 submit_on(&t, TransferKind::MerchantPayment, w.amina, till, 100, None).await;
             }
